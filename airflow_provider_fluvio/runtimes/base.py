@@ -1,0 +1,109 @@
+"""The ConnectorRuntime port and the one status vocabulary both runtimes report in."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from fluvio_connectors.config import ConnectorConfig
+from fluvio_connectors.settings import Settings
+from fluvio_connectors.topics import Topics, apply_topic_rule, open_topics
+
+
+class ConnectorStatus(StrEnum):
+    PENDING = "Pending"  # accepted, not ready yet
+    RUNNING = "Running"  # ready and producing
+    FAILED = "Failed"  # crash loop, bad image, bad config, topic missing: see reason
+    STOPPED = "Stopped"  # finished on its own (a finite count)
+
+
+@dataclass(frozen=True)
+class ConnectorInfo:
+    """What a runtime knows about one connector. Never holds secret values."""
+
+    name: str
+    type: str
+    topic: str
+    status: ConnectorStatus
+    runtime: str
+    version: str = "latest"
+    reason: str | None = None
+    started_at: datetime | None = None
+    restarts: int = 0
+    records: int | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe (for ``-O json`` and XCom)."""
+        return {
+            "name": self.name,
+            "type": self.type,
+            "topic": self.topic,
+            "status": self.status.value,
+            "reason": self.reason,
+            "runtime": self.runtime,
+            "version": self.version,
+            "started_at": self.started_at.astimezone(UTC).isoformat() if self.started_at else None,
+            "restarts": self.restarts,
+            "records": self.records,
+            "counters": dict(self.counters),
+        }
+
+
+class ConnectorRuntime(ABC):
+    """Where connectors run. ``create`` validates, applies the topic rule, then starts."""
+
+    kind: str = ""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+
+    def topics(self) -> Topics:
+        return open_topics(self.settings)
+
+    def create(self, config: ConnectorConfig) -> ConnectorInfo:
+        """Start ``config``'s connector. ``ConnectorExistsError`` if the name is taken,
+        ``TopicMissingError`` (and nothing created) if the topic is missing and
+        ``create_topic`` is not set."""
+        self._check_absent(config.name)
+        topics = self.topics()
+        try:
+            apply_topic_rule(topics, config.topic, config.create_topic)
+        finally:
+            topics.close()
+        return self._start(config)
+
+    @abstractmethod
+    def _check_absent(self, name: str) -> None:
+        """Raise ``ConnectorExistsError`` if ``name`` exists."""
+
+    @abstractmethod
+    def _start(self, config: ConnectorConfig) -> ConnectorInfo:
+        """Start the connector (the name is free and the topic is ready)."""
+
+    @abstractmethod
+    def delete(self, name: str) -> None:
+        """Stop the connector and remove its runtime objects; the topic and records stay.
+        ``ConnectorNotFoundError`` if there is no such connector."""
+
+    @abstractmethod
+    def list(self) -> list[ConnectorInfo]:
+        """Every connector this runtime manages, sorted by name."""
+
+    @abstractmethod
+    def status(self, name: str) -> ConnectorInfo:
+        """``ConnectorNotFoundError`` if there is no such connector."""
+
+    @abstractmethod
+    def logs(self, name: str, tail: int | None = 100) -> list[str]:
+        """The last ``tail`` lines of the connector's log (all with None)."""
+
+    def follow_logs(self, name: str) -> Any:
+        """Iterator of log lines as they are written (``logs -f``)."""
+        raise NotImplementedError(f"{self.kind} runtime cannot follow logs")
+
+    def close(self) -> None:
+        """Release clients (no-op by default)."""

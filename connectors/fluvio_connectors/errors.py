@@ -1,0 +1,52 @@
+"""One exception family for the whole project.
+
+The CLI maps each error to an exit code (``exit_code``) and prints ``str(error)`` as one line;
+the Airflow layer turns it into a task failure with the same message.
+"""
+
+from __future__ import annotations
+
+
+class FluvioConnectorError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(FluvioConnectorError):
+    """A connector config (or another user input) is invalid."""
+
+    exit_code = 2
+
+
+class ConnectorExistsError(FluvioConnectorError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"connector {name} already exists")
+        self.name = name
+
+
+class ConnectorNotFoundError(FluvioConnectorError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"connector {name} not found")
+        self.name = name
+
+
+class TopicMissingError(FluvioConnectorError):
+    """The topic does not exist and the config does not ask to create it."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(
+            f"topic {topic} does not exist; create it first "
+            f"(fluvio-connector topic create {topic}) or set create_topic: true in the config"
+        )
+        self.topic = topic
+
+
+class TopicNotFoundError(FluvioConnectorError):
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"topic {topic} not found")
+        self.topic = topic
+
+
+class BackendError(FluvioConnectorError):
+    """The topics backend or the connector runtime could not be reached or refused a call."""

@@ -1,0 +1,64 @@
+"""Settings read from the environment, in one place.
+
+``FLUVIO_CONNECTORS_HOME``  state directory (embedded topic log, local connectors); default
+                            ``~/.fluvio-connectors``.
+``FLUVIO_ENDPOINT``         ``host:port`` of a Fluvio SC: topics live in that cluster instead of
+                            the embedded log. ``FLUVIO_PROFILE=1`` uses the user's Fluvio profile.
+``FLUVIO_CONNECTORS_RUNTIME``  where connectors run: ``local`` (default) or ``kubernetes``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+HOME_ENV = "FLUVIO_CONNECTORS_HOME"
+ENDPOINT_ENV = "FLUVIO_ENDPOINT"
+PROFILE_ENV = "FLUVIO_PROFILE"
+RUNTIME_ENV = "FLUVIO_CONNECTORS_RUNTIME"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    fluvio_endpoint: str | None = None
+    use_fluvio_profile: bool = False
+    runtime: str = "local"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = env.get(HOME_ENV) or str(Path.home() / ".fluvio-connectors")
+        return cls(
+            home=Path(home).expanduser(),
+            fluvio_endpoint=env.get(ENDPOINT_ENV) or None,
+            use_fluvio_profile=(env.get(PROFILE_ENV, "").lower() in ("1", "true", "yes")),
+            runtime=env.get(RUNTIME_ENV) or "local",
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def topics_backend(self) -> str:
+        """``fluvio`` when a cluster is named (endpoint or profile), else ``embedded``."""
+        return "fluvio" if (self.fluvio_endpoint or self.use_fluvio_profile) else "embedded"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "topics.db"
+
+    @property
+    def connectors_dir(self) -> Path:
+        return self.home / "connectors"
+
+    def to_env(self) -> dict[str, str]:
+        """The environment a child connector process needs to see the same topics."""
+        env = {HOME_ENV: str(self.home)}
+        if self.fluvio_endpoint:
+            env[ENDPOINT_ENV] = self.fluvio_endpoint
+        if self.use_fluvio_profile:
+            env[PROFILE_ENV] = "1"
+        return env

@@ -1,0 +1,92 @@
+"""The state a connector program publishes about itself.
+
+A connector writes its status file (path from ``FLUVIO_CONNECTOR_STATUS_FILE``) atomically every
+few seconds; runtimes read it (the local runtime directly, Kubernetes through the readiness probe,
+``python -m fluvio_connectors.probe``). The control plane maps these program states onto its own
+vocabulary (Pending, Running, Failed, Stopped).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE_ENV = "FLUVIO_CONNECTOR_STATUS_FILE"
+DEFAULT_STATUS_FILE = "/tmp/fluvio-connector/status.json"
+# A status older than this (while the program says it is ready) means the program is hung.
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER_SECONDS = 30.0
+
+
+class ProgramState(StrEnum):
+    STARTING = "starting"  # loading config, connecting to source and topic
+    READY = "ready"  # source and topic connected, producing
+    RECONNECTING = "reconnecting"  # lost the source (broker) and retrying; still alive
+    FINISHED = "finished"  # finished on its own (finite count); exits 0
+    STOPPED = "stopped"  # stopped by a signal; exits 0
+    FAILED = "failed"  # a fatal error; exits non-zero
+
+
+@dataclass
+class ProgramStatus:
+    state: ProgramState
+    connector: str = ""
+    pid: int = field(default_factory=os.getpid)
+    started_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    records: int = 0
+    last_error: str | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProgramStatus:
+        return cls(
+            state=ProgramState(data["state"]),
+            connector=data.get("connector", ""),
+            pid=int(data.get("pid", 0)),
+            started_at=float(data.get("started_at", 0.0)),
+            updated_at=float(data.get("updated_at", 0.0)),
+            records=int(data.get("records", 0)),
+            last_error=data.get("last_error"),
+            counters={k: int(v) for k, v in (data.get("counters") or {}).items()},
+        )
+
+    def is_fresh(self, now: float | None = None) -> bool:
+        return ((now or time.time()) - self.updated_at) < STALE_AFTER_SECONDS
+
+
+def status_path(env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if env is None else env
+    return Path(env.get(STATUS_FILE_ENV) or DEFAULT_STATUS_FILE)
+
+
+def write_status(path: Path, status: ProgramStatus) -> None:
+    """Write atomically (rename), so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    status.updated_at = time.time()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".status-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(status.to_json())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_status(path: Path) -> ProgramStatus | None:
+    try:
+        return ProgramStatus.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

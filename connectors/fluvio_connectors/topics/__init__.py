@@ -1,0 +1,107 @@
+"""The topics port: where records go.
+
+``open_topics()`` is the one place that picks a backend from the settings: the embedded log
+(SQLite, default) or a Fluvio cluster (``FLUVIO_ENDPOINT`` or the user's profile). Both return
+``Record(offset, key, value, timestamp)`` when reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from fluvio_connectors.errors import TopicMissingError
+from fluvio_connectors.settings import Settings
+
+
+@dataclass(frozen=True)
+class Record:
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp: float  # seconds since the epoch (when the record was stored)
+
+    def value_text(self) -> str:
+        return self.value.decode("utf-8", errors="replace")
+
+    def key_text(self) -> str | None:
+        return None if self.key is None else self.key.decode("utf-8", errors="replace")
+
+
+@runtime_checkable
+class Producer(Protocol):
+    def send(self, key: bytes | None, value: bytes) -> None:
+        """Queue one record; it is stored at the latest by ``flush()``."""
+
+    def send_many(self, records: Iterable[tuple[bytes | None, bytes]]) -> None:
+        """Queue several records, in order."""
+
+    def flush(self) -> None:
+        """Store everything queued; when it returns, the records are durable and readable."""
+
+    def close(self) -> None:
+        """Flush and release resources."""
+
+
+@runtime_checkable
+class Topics(Protocol):
+    def create_topic(self, name: str, partitions: int = 1) -> bool:
+        """Create ``name``; returns False (no error) if it already exists."""
+
+    def delete_topic(self, name: str) -> None:
+        """Delete ``name`` and its records; ``TopicNotFoundError`` if it does not exist."""
+
+    def topic_exists(self, name: str) -> bool: ...
+
+    def list_topics(self) -> list[str]: ...
+
+    def producer(self, topic: str, *, linger_ms: float = 0.0, batch_size: int = 500) -> Producer:
+        """A producer for an existing topic (``TopicNotFoundError`` otherwise)."""
+
+    def read(
+        self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None
+    ) -> list[Record]:
+        """Records from ``offset`` up to the current end (at most ``max_records``)."""
+
+    def stream(
+        self,
+        topic: str,
+        offset: int = 0,
+        *,
+        partition: int = 0,
+        follow: bool = True,
+        poll_interval: float = 0.2,
+        timeout: float | None = None,
+    ) -> Iterator[Record]:
+        """Records from ``offset``; with ``follow`` waits for new ones (until ``timeout`` s idle)."""
+
+    def end_offset(self, topic: str, partition: int = 0) -> int:
+        """The offset the next record will get (the number of records when offsets start at 0)."""
+
+    def close(self) -> None: ...
+
+
+def apply_topic_rule(topics: Topics, topic: str, create_topic: bool) -> bool:
+    """The seed's rule: ``create_topic`` creates a missing topic (an existing one is fine);
+    without it a missing topic is an error. Returns True if the topic was created."""
+    if create_topic:
+        return topics.create_topic(topic)
+    if not topics.topic_exists(topic):
+        raise TopicMissingError(topic)
+    return False
+
+
+def open_topics(settings: Settings | None = None) -> Topics:
+    """The topics backend the settings name (the environment when ``settings`` is None)."""
+    settings = settings or Settings.from_env()
+    if settings.topics_backend == "fluvio":
+        from fluvio_connectors.topics.fluvio import FluvioTopics
+
+        return FluvioTopics(endpoint=settings.fluvio_endpoint)
+    from fluvio_connectors.topics.embedded import EmbeddedTopics
+
+    return EmbeddedTopics(settings.log_path)
+
+
+__all__ = ["Producer", "Record", "Topics", "apply_topic_rule", "open_topics"]

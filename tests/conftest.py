@@ -1,0 +1,36 @@
+"""Shared test set-up.
+
+Airflow reads its configuration at import time, so its environment is set here, before any test
+module imports it: a throwaway AIRFLOW_HOME with SQLite, no example DAGs, the project's
+example DAGs folder. Every test gets its own FLUVIO_CONNECTORS_HOME (embedded log, local
+connectors) so tests never share state.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="fluvio-airflow-home-")
+os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags_examples"))
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME}/airflow.db")
+# Tests never talk to a real Fluvio cluster unless a system test asks for it.
+os.environ.pop("FLUVIO_ENDPOINT", None)
+os.environ.pop("FLUVIO_CONNECTORS_RUNTIME", None)
+
+
+@pytest.fixture(autouse=True)
+def fluvio_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh state directory for each test (embedded topic log, local connectors)."""
+    home = tmp_path_factory.mktemp("fluvio-home")
+    monkeypatch.setenv("FLUVIO_CONNECTORS_HOME", str(home))
+    yield home
