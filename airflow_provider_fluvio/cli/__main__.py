@@ -1,0 +1,5 @@
+import sys
+
+from airflow_provider_fluvio.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""Provider metadata, read by Airflow through the ``apache_airflow_provider`` entry point.
+
+Airflow validates this dict against its ``provider_info.schema.json`` and requires ``package-name``
+to equal the distribution name; if either is wrong every ``airflow`` command fails. The connection
+form (labelled fields, hidden standard fields) is declared here, in the Airflow 3.2+ format, so the
+UI never imports the hook to draw it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_OPTIONAL_STRING: dict[str, Any] = {"type": ["string", "null"]}
+
+
+def _conn_fields() -> dict[str, Any]:
+    """The ``fluvio`` connection's extras, as labelled form fields (stored under bare names)."""
+    return {
+        "runtime": {
+            "label": "Connector runtime",
+            "description": "Where connectors run: local processes on the worker (default) or Kubernetes.",
+            "schema": {"type": ["string", "null"], "enum": ["local", "kubernetes", None], "default": "local"},
+        },
+        "state_dir": {
+            "label": "State directory",
+            "description": (
+                "Directory for the embedded topic log and local connectors (FLUVIO_CONNECTORS_HOME); "
+                "default: the worker's FLUVIO_CONNECTORS_HOME or ~/.fluvio-connectors."
+            ),
+            "schema": dict(_OPTIONAL_STRING),
+        },
+        "use_fluvio_profile": {
+            "label": "Use Fluvio profile",
+            "description": "With no host: use the worker's Fluvio profile (~/.fluvio/config) for topics.",
+            "schema": {"type": ["boolean", "null"], "default": False},
+        },
+        "namespace": {
+            "label": "Kubernetes namespace",
+            "description": "Namespace for connector Deployments (kubernetes runtime); default: default.",
+            "schema": dict(_OPTIONAL_STRING),
+        },
+        "kube_config_path": {
+            "label": "Kube config path",
+            "description": "Path to a kubeconfig file on the worker (kubernetes runtime).",
+            "schema": dict(_OPTIONAL_STRING),
+        },
+        "cluster_context": {
+            "label": "Kube context",
+            "description": "Context in the kubeconfig to use (kubernetes runtime).",
+            "schema": dict(_OPTIONAL_STRING),
+        },
+        "in_cluster": {
+            "label": "In cluster configuration",
+            "description": "Use the service account of the pod Airflow runs in (kubernetes runtime).",
+            "schema": {"type": ["boolean", "null"], "default": False},
+        },
+        "image_registry": {
+            "label": "Image registry",
+            "description": "Registry prefix of the connector images, e.g. ghcr.io/acme (kubernetes runtime).",
+            "schema": dict(_OPTIONAL_STRING),
+        },
+        "image_tag": {
+            "label": "Image tag override",
+            "description": (
+                "When set, connectors run this image tag instead of the config's version "
+                "(pin every connector of this connection to one build)."
+            ),
+            "schema": dict(_OPTIONAL_STRING),
+        },
+    }
+
+
+def get_provider_info() -> dict[str, Any]:
+    """The provider's metadata for Airflow's ProvidersManager."""
+    return {
+        "package-name": "airflow-provider-fluvio",
+        "name": "Fluvio",
+        "description": "Run Fluvio connectors (test source, MQTT source) from Apache Airflow and wait for them.",
+        "integrations": [
+            {
+                "integration-name": "Fluvio",
+                "external-doc-url": "https://www.fluvio.io/docs/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.hooks.fluvio"]}],
+        "operators": [
+            {"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.operators.connector"]}
+        ],
+        "sensors": [{"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.sensors.connector"]}],
+        "triggers": [
+            {"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.triggers.connector"]}
+        ],
+        "connection-types": [
+            {
+                "connection-type": "fluvio",
+                "hook-class-name": "airflow_provider_fluvio.hooks.fluvio.FluvioHook",
+                "hook-name": "Fluvio",
+                "conn-fields": _conn_fields(),
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "password"],
+                    "relabeling": {"host": "Fluvio SC host", "port": "Fluvio SC port"},
+                    "placeholders": {
+                        "host": "empty: embedded topic log on the worker; else e.g. fluvio-sc.fluvio.svc",
+                        "port": "9003",
+                        "state_dir": "/var/lib/fluvio-connectors",
+                        "namespace": "default",
+                        "kube_config_path": "~/.kube/config",
+                        "image_registry": "ghcr.io/acme",
+                        "image_tag": "0.1.0",
+                    },
+                },
+            }
+        ],
+    }

@@ -1,0 +1,519 @@
+"""The embedded topics backend: an append-only log in one SQLite file (WAL mode).
+
+Many processes (connector programs, Airflow tasks, the CLI) open the same file. Each write is one
+``BEGIN IMMEDIATE`` transaction that reads the partition's next offset, inserts the batch and moves
+the offset on, so offsets stay dense (0, 1, 2, ...) per topic partition and no record is lost or
+written twice, whoever else is writing. Readers never block writers (WAL).
+
+A topic has an integer id: deleting a topic and creating it again gives a fresh log, and a producer
+still holding the old id gets ``TopicNotFoundError`` instead of writing into the new one.
+
+Durability: ``synchronous=FULL``, so when ``flush()`` returns the batch is on disk, not only in the
+OS cache; a crashed connector or a lost machine loses nothing that was flushed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from fluvio_connectors.config import TOPIC_NAME
+from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
+from fluvio_connectors.topics import Record
+
+T = TypeVar("T")
+
+# sqlite's own busy handler waits this long for the write lock; our retry loop covers what it
+# cannot (a lock error raised outside the busy handler, e.g. while switching to WAL).
+BUSY_TIMEOUT_MS = 10_000
+RETRY_DEADLINE_S = 60.0
+READ_CHUNK = 1_000
+MAX_PARTITIONS = 1_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS topics (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL UNIQUE,
+    partitions  INTEGER NOT NULL,
+    created_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS partitions (
+    topic_id    INTEGER NOT NULL,
+    partition   INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic_id, partition)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    topic_id    INTEGER NOT NULL,
+    partition   INTEGER NOT NULL,
+    "offset"    INTEGER NOT NULL,
+    key         BLOB,
+    value       BLOB NOT NULL,
+    timestamp   REAL NOT NULL,
+    PRIMARY KEY (topic_id, partition, "offset")
+) WITHOUT ROWID;
+"""
+
+
+def validate_topic_name(name: str) -> str:
+    """``name`` if Fluvio would accept it as a topic name, else ``ConfigError``."""
+    if not isinstance(name, str) or len(name) > 63 or not TOPIC_NAME.match(name):
+        raise ConfigError(
+            f"{name!r} is not a valid topic name; expected lowercase letters, digits and '-' "
+            "(not first), at most 63 characters"
+        )
+    return name
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
+class EmbeddedTopics:
+    """Topics in one SQLite file at ``path`` (parent directories are created on first use).
+
+    Opening is cheap: the file is touched on the first call, and each thread of each process
+    gets its own connection (sqlite connections must not cross threads or ``fork()``).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path).expanduser()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._schema_ready = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"EmbeddedTopics({str(self.path)!r})"
+
+    def __enter__(self) -> EmbeddedTopics:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        holder: _Connection | None = getattr(self._local, "conn", None)
+        if holder is not None and holder.pid == os.getpid() and not holder.closed:
+            return holder.conn
+        if self._closed:
+            raise BackendError(f"the topic log {self.path} was closed")
+        holder = _Connection(self._connect(), os.getpid())
+        self._local.conn = holder
+        with self._lock:
+            self._connections.add(holder)
+        if not self._schema_ready:
+            self._retry(lambda: self._create_schema(holder.conn))
+            self._schema_ready = True
+        return holder.conn
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False only
+            # so close() may close it from another thread; each thread otherwise uses its own.
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise BackendError(f"cannot open the topic log {self.path}: {exc}") from None
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            # Persistent in the file: only the first opener ever switches it.
+            conn.execute("PRAGMA journal_mode = WAL")
+        with _transaction(conn):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    def close(self) -> None:
+        """Close every connection this object opened in this process."""
+        self._closed = True
+        with self._lock:
+            holders = list(self._connections)
+            self._connections = weakref.WeakSet()
+        for holder in holders:
+            if holder.pid == os.getpid() and not holder.closed:
+                holder.closed = True
+                try:
+                    holder.conn.close()
+                except sqlite3.Error:  # pragma: no cover - closing is best effort
+                    pass
+
+    # -- retries ---------------------------------------------------------------------------
+
+    def _retry(self, operation: Callable[[], T]) -> T:
+        """Run ``operation`` again while the database is locked, with bounded backoff."""
+        deadline = time.monotonic() + RETRY_DEADLINE_S
+        delay = 0.005
+        while True:
+            try:
+                return operation()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() + delay > deadline:
+                    raise BackendError(f"topic log {self.path}: {exc}") from None
+            except sqlite3.DatabaseError as exc:
+                raise BackendError(f"topic log {self.path}: {exc}") from None
+            time.sleep(delay)  # backoff between attempts, not a wait for a condition
+            delay = min(delay * 2, 0.25)
+
+    # -- admin -----------------------------------------------------------------------------
+
+    def create_topic(self, name: str, partitions: int = 1) -> bool:
+        validate_topic_name(name)
+        if not isinstance(partitions, int) or isinstance(partitions, bool) or not 1 <= partitions <= MAX_PARTITIONS:
+            raise ConfigError(f"partitions must be an integer from 1 to {MAX_PARTITIONS}, got {partitions!r}")
+
+        def create() -> bool:
+            conn = self._conn()
+            with _transaction(conn):
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO topics (name, partitions, created_at) VALUES (?, ?, ?)",
+                    (name, partitions, time.time()),
+                )
+                if cursor.rowcount == 0:
+                    return False
+                topic_id = cursor.lastrowid
+                conn.executemany(
+                    "INSERT INTO partitions (topic_id, partition, next_offset) VALUES (?, ?, 0)",
+                    [(topic_id, p) for p in range(partitions)],
+                )
+                return True
+
+        return self._retry(create)
+
+    def delete_topic(self, name: str) -> None:
+        validate_topic_name(name)
+
+        def delete() -> None:
+            conn = self._conn()
+            with _transaction(conn):
+                row = conn.execute("SELECT id FROM topics WHERE name = ?", (name,)).fetchone()
+                if row is None:
+                    raise TopicNotFoundError(name)
+                conn.execute("DELETE FROM records WHERE topic_id = ?", row)
+                conn.execute("DELETE FROM partitions WHERE topic_id = ?", row)
+                conn.execute("DELETE FROM topics WHERE id = ?", row)
+
+        self._retry(delete)
+
+    def topic_exists(self, name: str) -> bool:
+        validate_topic_name(name)
+        return self._retry(
+            lambda: self._conn().execute("SELECT 1 FROM topics WHERE name = ?", (name,)).fetchone() is not None
+        )
+
+    def list_topics(self) -> list[str]:
+        rows = self._retry(lambda: self._conn().execute("SELECT name FROM topics ORDER BY name").fetchall())
+        return [row[0] for row in rows]
+
+    def partitions(self, name: str) -> int:
+        """How many partitions ``name`` has (``TopicNotFoundError`` if it does not exist)."""
+        return self._topic(name)[1]
+
+    def _topic(self, name: str) -> tuple[int, int]:
+        """``(id, partitions)`` of ``name``."""
+        validate_topic_name(name)
+        row = self._retry(
+            lambda: self._conn().execute("SELECT id, partitions FROM topics WHERE name = ?", (name,)).fetchone()
+        )
+        if row is None:
+            raise TopicNotFoundError(name)
+        return int(row[0]), int(row[1])
+
+    def _partition(self, name: str, partition: int) -> int:
+        topic_id, count = self._topic(name)
+        if not isinstance(partition, int) or not 0 <= partition < count:
+            raise ConfigError(f"topic {name} has partitions 0..{count - 1}, not {partition!r}")
+        return topic_id
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def producer(self, topic: str, *, linger_ms: float = 0.0, batch_size: int = 500) -> EmbeddedProducer:
+        topic_id, _ = self._topic(topic)
+        return EmbeddedProducer(self, topic, topic_id, linger_ms=linger_ms, batch_size=batch_size)
+
+    def _append(self, topic: str, topic_id: int, partition: int, batch: list[tuple[bytes | None, bytes]]) -> int:
+        """Store ``batch`` in one transaction; returns the offset of its first record."""
+
+        def append() -> int:
+            conn = self._conn()
+            with _transaction(conn):
+                row = conn.execute(
+                    "SELECT next_offset FROM partitions WHERE topic_id = ? AND partition = ?",
+                    (topic_id, partition),
+                ).fetchone()
+                if row is None:  # deleted (and maybe recreated) since the producer was made
+                    raise TopicNotFoundError(topic)
+                first = int(row[0])
+                now = time.time()
+                conn.executemany(
+                    'INSERT INTO records (topic_id, partition, "offset", key, value, timestamp) '
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [(topic_id, partition, first + i, key, value, now) for i, (key, value) in enumerate(batch)],
+                )
+                conn.execute(
+                    "UPDATE partitions SET next_offset = ? WHERE topic_id = ? AND partition = ?",
+                    (first + len(batch), topic_id, partition),
+                )
+                return first
+
+        return self._retry(append)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def end_offset(self, topic: str, partition: int = 0) -> int:
+        topic_id = self._partition(topic, partition)
+        row = self._retry(
+            lambda: self._conn()
+            .execute("SELECT next_offset FROM partitions WHERE topic_id = ? AND partition = ?", (topic_id, partition))
+            .fetchone()
+        )
+        if row is None:
+            raise TopicNotFoundError(topic)
+        return int(row[0])
+
+    def read(
+        self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None
+    ) -> list[Record]:
+        _check_offset(offset)
+        topic_id = self._partition(topic, partition)
+        limit = -1 if max_records is None else max(0, max_records)
+        return self._fetch(topic_id, partition, offset, limit)
+
+    def _fetch(self, topic_id: int, partition: int, offset: int, limit: int) -> list[Record]:
+        rows = self._retry(
+            lambda: self._conn()
+            .execute(
+                'SELECT "offset", key, value, timestamp FROM records '
+                'WHERE topic_id = ? AND partition = ? AND "offset" >= ? ORDER BY "offset" LIMIT ?',
+                (topic_id, partition, offset, limit),
+            )
+            .fetchall()
+        )
+        return [Record(int(o), None if k is None else bytes(k), bytes(v), float(ts)) for o, k, v, ts in rows]
+
+    def stream(
+        self,
+        topic: str,
+        offset: int = 0,
+        *,
+        partition: int = 0,
+        follow: bool = True,
+        poll_interval: float = 0.2,
+        timeout: float | None = None,
+    ) -> Iterator[Record]:
+        _check_offset(offset)
+        topic_id = self._partition(topic, partition)
+        idle_since = time.monotonic()
+        while True:
+            chunk = self._fetch(topic_id, partition, offset, READ_CHUNK)
+            if chunk:
+                yield from chunk
+                offset = chunk[-1].offset + 1
+                idle_since = time.monotonic()
+                continue
+            if not follow:
+                return
+            if timeout is not None and time.monotonic() - idle_since >= timeout:
+                return
+            # Nothing new: make sure the topic still exists before polling again.
+            if self._topic(topic)[0] != topic_id:
+                raise TopicNotFoundError(topic)
+            time.sleep(poll_interval)  # poll interval between reads of a followed log
+
+
+class EmbeddedProducer:
+    """Buffers records and stores them in batches, one transaction a batch.
+
+    A batch is written when ``batch_size`` records are queued, when ``flush()`` (or ``close()``) is
+    called, and, with ``linger_ms > 0``, at the latest ``linger_ms`` after its first record was
+    queued (a background thread). With ``linger_ms == 0`` there is no timer: records wait for
+    ``flush()`` or a full batch, so a caller that needs a record stored calls ``flush()``.
+
+    Thread-safe: ``send`` may be called from one thread (e.g. an MQTT network thread) while another
+    calls ``flush``; batches are written in the order their records were sent.
+    """
+
+    def __init__(
+        self, topics: EmbeddedTopics, topic: str, topic_id: int, *, linger_ms: float = 0.0, batch_size: int = 500
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if linger_ms < 0:
+            raise ConfigError(f"linger_ms must not be negative, got {linger_ms}")
+        self.topic = topic
+        self._topics = topics
+        self._topic_id = topic_id
+        self._batch_size = batch_size
+        self._linger = linger_ms / 1000.0
+        self._buffer: list[tuple[bytes | None, bytes]] = []
+        self._first_queued: float | None = None
+        self._cond = threading.Condition()  # guards _buffer, _first_queued, _closed
+        self._write_lock = threading.Lock()  # one batch at a time, in order
+        self._closed = False
+        self._background_error: BaseException | None = None
+        self._lingerer: threading.Thread | None = None
+        if self._linger > 0:
+            self._lingerer = threading.Thread(target=self._linger_loop, name=f"linger-{topic}", daemon=True)
+            self._lingerer.start()
+
+    def __enter__(self) -> EmbeddedProducer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def send(self, key: bytes | None, value: bytes) -> None:
+        self.send_many([(key, value)])
+
+    def send_many(self, records: Iterable[tuple[bytes | None, bytes]]) -> None:
+        items = [(_as_bytes_or_none(key, "key"), _as_bytes(value, "value")) for key, value in records]
+        if not items:
+            return
+        with self._cond:
+            if self._closed:
+                raise BackendError(f"the producer for topic {self.topic} is closed")
+            if not self._buffer:
+                self._first_queued = time.monotonic()
+            self._buffer.extend(items)
+            full = len(self._buffer) >= self._batch_size
+            self._cond.notify_all()
+        if full:
+            self._write(only_full=True)
+
+    def flush(self) -> None:
+        self._raise_background_error()
+        self._write(only_full=False)
+
+    def close(self) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        if self._lingerer is not None:
+            self._lingerer.join(timeout=RETRY_DEADLINE_S)
+        self._raise_background_error()
+        self._write(only_full=False)
+
+    def _raise_background_error(self) -> None:
+        error, self._background_error = self._background_error, None
+        if error is not None:
+            raise error
+
+    def _write(self, *, only_full: bool) -> None:
+        with self._write_lock:
+            while True:
+                with self._cond:
+                    if not self._buffer or (only_full and len(self._buffer) < self._batch_size):
+                        return
+                    batch = self._buffer[: self._batch_size]
+                    del self._buffer[: self._batch_size]
+                    self._first_queued = time.monotonic() if self._buffer else None
+                try:
+                    self._topics._append(self.topic, self._topic_id, 0, batch)
+                except BaseException:
+                    # Put the batch back in front so a later flush() retries it: at-least-once.
+                    with self._cond:
+                        self._buffer[:0] = batch
+                        self._first_queued = self._first_queued or time.monotonic()
+                    raise
+
+    def _linger_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and self._first_queued is None:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                due = self._first_queued + self._linger
+                remaining = due - time.monotonic()
+                if remaining > 0:
+                    self._cond.wait(timeout=remaining)
+                    continue
+            try:
+                self._write(only_full=False)
+            except Exception as exc:  # surfaced by the next flush()/close()
+                self._background_error = exc
+                with self._cond:
+                    # Don't spin on a persistent error: wait for the next record or close().
+                    self._first_queued = None
+                    while not self._closed and self._first_queued is None:
+                        self._cond.wait()
+
+
+class _Connection:
+    """A connection and the process that opened it (a forked child must open its own)."""
+
+    __slots__ = ("__weakref__", "closed", "conn", "pid")
+
+    def __init__(self, conn: sqlite3.Connection, pid: int) -> None:
+        self.conn = conn
+        self.pid = pid
+        self.closed = False
+
+
+class _transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:  # pragma: no cover - the original error matters more
+                pass
+
+
+def _check_offset(offset: int) -> None:
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ConfigError(f"offset must be a non-negative integer, got {offset!r}")
+
+
+def _as_bytes(value: object, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise ConfigError(f"a record {what} must be bytes or str, got {type(value).__name__}")
+
+
+def _as_bytes_or_none(value: object, what: str) -> bytes | None:
+    return None if value is None else _as_bytes(value, what)
+
+
+__all__ = ["EmbeddedProducer", "EmbeddedTopics", "validate_topic_name"]
