@@ -16,7 +16,7 @@ OUTPUT_FORMATS = click.Choice(["table", "json"])
 def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
     """Run ``group``; map errors to exit codes and one line on stderr."""
     try:
-        group.main(args=argv, prog_name="fluvio-connector", standalone_mode=False)
+        rc = group.main(args=argv, prog_name="fluvio-connector", standalone_mode=False)
     except FluvioConnectorError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
@@ -37,7 +37,7 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def echo_json(data: Any) -> None:

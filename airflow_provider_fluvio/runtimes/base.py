@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -68,13 +71,19 @@ class ConnectorRuntime(ABC):
         """Start ``config``'s connector. ``ConnectorExistsError`` if the name is taken,
         ``TopicMissingError`` (and nothing created) if the topic is missing and
         ``create_topic`` is not set."""
-        self._check_absent(config.name)
-        topics = self.topics()
-        try:
-            apply_topic_rule(topics, config.topic, config.create_topic)
-        finally:
-            topics.close()
-        return self._start(config)
+        with self._name_lock(config.name):
+            self._check_absent(config.name)
+            topics = self.topics()
+            try:
+                apply_topic_rule(topics, config.topic, config.create_topic)
+            finally:
+                topics.close()
+            return self._start(config)
+
+    def _name_lock(self, name: str) -> contextlib.AbstractContextManager[object]:
+        """Held across check, topic rule and start, so two creates of one name cannot both win
+        (a runtime whose backend already refuses duplicates atomically needs none)."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     def _check_absent(self, name: str) -> None:
@@ -90,7 +99,7 @@ class ConnectorRuntime(ABC):
         ``ConnectorNotFoundError`` if there is no such connector."""
 
     @abstractmethod
-    def list(self) -> list[ConnectorInfo]:
+    def list(self) -> builtins.list[ConnectorInfo]:
         """Every connector this runtime manages, sorted by name."""
 
     @abstractmethod
@@ -98,12 +107,13 @@ class ConnectorRuntime(ABC):
         """``ConnectorNotFoundError`` if there is no such connector."""
 
     @abstractmethod
-    def logs(self, name: str, tail: int | None = 100) -> list[str]:
+    def logs(self, name: str, tail: int | None = 100) -> builtins.list[str]:
         """The last ``tail`` lines of the connector's log (all with None)."""
 
-    def follow_logs(self, name: str) -> Any:
-        """Iterator of log lines as they are written (``logs -f``)."""
+    def follow_logs(self, name: str, tail: int | None = 10) -> Iterator[str]:
+        """The last ``tail`` lines, then each new line as it is written (``logs -f``); ends when
+        the connector is gone or has exited."""
         raise NotImplementedError(f"{self.kind} runtime cannot follow logs")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release clients (no-op by default)."""

@@ -303,7 +303,7 @@ class _Loader:
         if isinstance(value, dict) and set(value) == {"secret"} and isinstance(value["secret"], dict):
             name = value["secret"].get("name")
             if isinstance(name, str):
-                return "${{ secrets.%s }}" % name
+                return "${{ secrets." + name + " }}"
         return value
 
     # ---- the seed format (the canonical one)

@@ -1,0 +1,238 @@
+"""``create``, ``list``, ``delete``, ``status`` and ``logs``: the seed's connector commands.
+
+Every command takes ``--runtime local|kubernetes`` (default ``$FLUVIO_CONNECTORS_RUNTIME``, else
+``local``) and, for Kubernetes, ``--namespace``, ``--kubeconfig``, ``--context``, ``--in-cluster``
+and ``--registry``. The runtime does the work; these commands only print.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+from airflow_provider_fluvio.cli._common import OUTPUT_FORMATS, echo_json
+from airflow_provider_fluvio.runtimes import (
+    RUNTIMES,
+    ConnectorInfo,
+    ConnectorRuntime,
+    ConnectorStatus,
+    get_runtime,
+)
+from fluvio_connectors.config import load_config, read_secrets_file
+from fluvio_connectors.errors import FluvioConnectorError
+from fluvio_connectors.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+KUBERNETES_OPTIONS = {
+    # CLI option name -> KubernetesRuntime keyword
+    "namespace": "namespace",
+    "kubeconfig": "kube_config_path",
+    "context": "cluster_context",
+    "in_cluster": "in_cluster",
+    "registry": "registry",
+}
+
+
+def runtime_options(command: F) -> F:
+    """The options that choose where connectors run, on every connector command."""
+    options = [
+        click.option("--runtime", type=click.Choice(RUNTIMES), default=None,
+                     help="Where connectors run (default: $FLUVIO_CONNECTORS_RUNTIME, else local)."),
+        click.option("--namespace", default=None, envvar="FLUVIO_CONNECTORS_NAMESPACE",
+                     help="kubernetes: namespace (default: default)."),
+        click.option("--kubeconfig", default=None, metavar="FILE",
+                     help="kubernetes: kube config file (default: $KUBECONFIG, else ~/.kube/config)."),
+        click.option("--context", default=None, help="kubernetes: kube config context."),
+        click.option("--in-cluster", is_flag=True, default=False,
+                     help="kubernetes: use the service account of the pod this runs in."),
+        click.option("--registry", default=None, envvar="FLUVIO_CONNECTORS_REGISTRY",
+                     help="kubernetes: image registry, e.g. docker.io/myorg."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@contextmanager
+def open_runtime(params: dict[str, Any]) -> Iterator[ConnectorRuntime]:
+    """The runtime the options name; Kubernetes options given on the command line with the local
+    runtime are a usage error rather than silently ignored."""
+    ctx = click.get_current_context()
+    kind = params.pop("runtime", None) or Settings.from_env().runtime
+    kube = {KUBERNETES_OPTIONS[k]: params.pop(k) for k in KUBERNETES_OPTIONS}
+    if kind == "kubernetes":
+        options = {k: v for k, v in kube.items() if v}
+    else:
+        given = [k for k in KUBERNETES_OPTIONS if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE]
+        if given:
+            names = ", ".join("--" + k.replace("_", "-") for k in given)
+            verb = "applies" if len(given) == 1 else "apply"
+            raise click.UsageError(f"{names} only {verb} to --runtime kubernetes (the runtime is {kind})")
+        options = {}
+    runtime = get_runtime(kind, **options)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def with_runtime(command: Callable[..., None]) -> Callable[..., None]:
+    """Pass ``runtime=`` (opened from the runtime options) instead of the options themselves."""
+
+    @functools.wraps(command)
+    def wrapper(**params: Any) -> None:
+        with open_runtime(params) as runtime:
+            command(runtime=runtime, **params)
+
+    return wrapper
+
+
+# --------------------------------------------------------------------------- create
+
+
+@click.command()
+@click.option("--config", "-c", "config_path", required=True, metavar="FILE",
+              help="Connector config YAML file.")
+@click.option("--secrets", "secrets_path", default=None, metavar="FILE",
+              help="NAME=VALUE secrets file (default: secrets from the environment).")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Wait up to SECONDS until the connector is Running; exit 1 if it fails or times out.")
+@runtime_options
+@with_runtime
+def create(runtime: ConnectorRuntime, config_path: str, secrets_path: str | None,
+           wait_seconds: float | None) -> None:
+    """Create a connector from a config file (the topic is created if create_topic is true)."""
+    secrets = read_secrets_file(secrets_path) if secrets_path else None
+    config = load_config(config_path, secrets=secrets)
+    runtime.create(config)
+    click.echo(f'connector "{config.name}" created')
+    if wait_seconds is not None:
+        info = wait_until_started(runtime, config.name, wait_seconds)
+        click.echo(f'connector "{config.name}" is {info.status.value}')
+
+
+def wait_until_started(runtime: ConnectorRuntime, name: str, timeout: float) -> ConnectorInfo:
+    """Poll until Running (or Stopped: it already finished); Failed or the deadline is an error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = runtime.status(name)
+        if info.status in (ConnectorStatus.RUNNING, ConnectorStatus.STOPPED):
+            return info
+        if info.status == ConnectorStatus.FAILED:
+            raise FluvioConnectorError(f"connector {name} failed: {info.reason}")
+        if time.monotonic() >= deadline:
+            why = f" ({info.reason})" if info.reason else ""
+            raise FluvioConnectorError(
+                f"connector {name} is still {info.status.value}{why} after {timeout:g}s")
+        time.sleep(min(0.1, max(deadline - time.monotonic(), 0.0)))
+
+
+# --------------------------------------------------------------------------- list / status
+
+
+@click.command("list")
+@click.option("-O", "--output", type=OUTPUT_FORMATS, default="table", help="Output format.")
+@runtime_options
+@with_runtime
+def list_connectors(runtime: ConnectorRuntime, output: str) -> None:
+    """List the connectors and their status."""
+    infos = runtime.list()
+    if output == "json":
+        echo_json([info.to_dict() for info in infos])
+        return
+    if not infos:
+        click.echo("no connectors")
+        return
+    rows = [("NAME", "STATUS", "TYPE", "TOPIC", "RESTARTS", "REASON")]
+    rows += [(i.name, i.status.value, i.type, i.topic, str(i.restarts), i.reason or "") for i in infos]
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo((" " + "  ".join([*cells, row[-1]])).rstrip())
+
+
+@click.command()
+@click.argument("name")
+@click.option("-O", "--output", type=OUTPUT_FORMATS, default="table", help="Output format.")
+@runtime_options
+@with_runtime
+def status(runtime: ConnectorRuntime, name: str, output: str) -> None:
+    """Show one connector's status."""
+    info = runtime.status(name)
+    if output == "json":
+        echo_json(info.to_dict())
+        return
+    fields = [
+        ("name", info.name),
+        ("status", info.status.value),
+        ("reason", info.reason),
+        ("type", info.type),
+        ("version", info.version),
+        ("topic", info.topic),
+        ("runtime", info.runtime),
+        ("started at", info.started_at.isoformat(timespec="seconds") if info.started_at else None),
+        ("restarts", str(info.restarts)),
+        ("records", None if info.records is None else str(info.records)),
+        *((name_, str(value)) for name_, value in sorted(info.counters.items())),
+    ]
+    for label, value in fields:
+        if value is not None:
+            click.echo(f"{label + ':':<12}{value}")
+
+
+# --------------------------------------------------------------------------- delete
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@runtime_options
+@with_runtime
+def delete(runtime: ConnectorRuntime, names: tuple[str, ...]) -> None:
+    """Delete connectors (their topics and records stay). Continues past a missing name; exits 1
+    if any could not be deleted."""
+    failed: list[FluvioConnectorError] = []
+    for name in names:
+        try:
+            runtime.delete(name)
+        except FluvioConnectorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed.append(exc)
+            continue
+        click.echo(f'connector "{name}" deleted')
+    if failed:
+        summary = FluvioConnectorError(f"{len(failed)} of {len(names)} connectors not deleted")
+        summary.exit_code = max(exc.exit_code for exc in failed)
+        raise summary
+
+
+# --------------------------------------------------------------------------- logs
+
+
+@click.command()
+@click.argument("name")
+@click.option("--tail", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Only the last N lines (default: the whole log; with -f the last 10).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the connector exits.")
+@runtime_options
+@with_runtime
+def logs(runtime: ConnectorRuntime, name: str, tail: int | None, follow: bool) -> None:
+    """Print a connector's log."""
+    if follow:
+        for line in runtime.follow_logs(name, tail=10 if tail is None else tail):
+            click.echo(line)
+        return
+    for line in runtime.logs(name, tail=tail):
+        click.echo(line)
+
+
+def register(cli: click.Group) -> None:
+    """Add the connector commands to the ``fluvio-connector`` group."""
+    for command in (create, list_connectors, delete, status, logs):
+        cli.add_command(command)

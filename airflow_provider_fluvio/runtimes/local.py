@@ -1,0 +1,455 @@
+"""The local runtime (the default): each connector is a supervised process on this machine.
+
+Per connector a directory ``$FLUVIO_CONNECTORS_HOME/connectors/NAME/`` holds:
+
+- ``config.yaml``      the config in the seed's format, without secret values;
+- ``connector.log``    the program's stdout and stderr, appended across restarts, with the
+                       supervisor's own lines (``... supervisor: ...``);
+- ``supervisor.json``  the supervisor's record: pid, phase, restarts, crash loop, last error;
+- ``status.json``      the program's own status file (``FLUVIO_CONNECTOR_STATUS_FILE``).
+
+The supervisor (``supervisor.py``) is detached from whoever created it, so the connector outlives
+the CLI command or the Airflow task; ``list``/``status``/``delete`` read the directory and work from
+any process. Secrets reach the supervisor and the program only through their environment.
+
+Creates and deletes of one name are serialised by a lock file in ``connectors/.locks/`` (kept
+outside the connector's directory, which delete removes: a lock file must outlive its users).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_fluvio.runtimes import supervisor as sv
+from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus
+from fluvio_connectors.config import DNS_LABEL, ConnectorConfig
+from fluvio_connectors.errors import BackendError, ConnectorExistsError, ConnectorNotFoundError
+from fluvio_connectors.settings import Settings
+from fluvio_connectors.status import STALE_AFTER_SECONDS, ProgramState
+
+# The environment a connector inherits from its creator: what a Python program needs to run and the
+# program's own knobs (FLUVIO_CONNECTOR_LOG_LEVEL, ...), nothing else: an Airflow worker's
+# environment can hold other connections' credentials. Where topics live comes from the settings
+# only (Settings.to_env), never from a stray FLUVIO_ENDPOINT of the creator.
+PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH",
+              "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
+PASSED_PREFIXES = ("LC_", "FLUVIO_CONNECTOR_")
+HANDSHAKE_SECONDS = 15.0
+LOCK_SECONDS = 60.0
+POLL_SECONDS = 0.05
+# A directory with a config but no supervisor record yet is being created; after this long the
+# creator died half-way and the connector is Failed.
+CREATING_GRACE_SECONDS = 30.0
+
+
+class LocalRuntime(ConnectorRuntime):
+    """Connectors as supervised local processes.
+
+    :param settings: where the state lives and which topics backend the programs use.
+    :param python: interpreter for the supervisor and the programs (default: this one).
+    :param backoff_initial: seconds before the first restart after a crash (doubles each time).
+    :param backoff_max: cap of the restart delay.
+    :param max_crashes: crashes within ``crash_window`` seconds that make the connector Failed.
+    :param crash_window: see ``max_crashes``.
+    :param stable_after: seconds of readiness after which earlier crashes are forgotten.
+    :param stop_timeout: seconds a program gets to stop on delete before it is killed.
+    """
+
+    kind = "local"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        python: str | None = None,
+        backoff_initial: float = sv.RestartPolicy.backoff_initial,
+        backoff_max: float = sv.RestartPolicy.backoff_max,
+        max_crashes: int = sv.RestartPolicy.max_crashes,
+        crash_window: float = sv.RestartPolicy.crash_window,
+        stable_after: float = sv.RestartPolicy.stable_after,
+        stop_timeout: float = sv.RestartPolicy.stop_timeout,
+    ) -> None:
+        super().__init__(settings)
+        self.python = python or sys.executable
+        self.policy = sv.RestartPolicy(
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            max_crashes=max_crashes,
+            crash_window=crash_window,
+            stable_after=stable_after,
+            stop_timeout=stop_timeout,
+        )
+        # Resolved: the supervisor's command line names this path, and is recognised by it.
+        self.root = self.settings.connectors_dir.expanduser().resolve()
+
+    # ---- paths and locks
+
+    def _dir(self, name: str) -> Path:
+        if not DNS_LABEL.match(name):  # a name from the command line becomes a path: no ../
+            raise ConnectorNotFoundError(name)
+        return self.root / name
+
+    @contextlib.contextmanager
+    def _name_lock(self, name: str) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(locks / f"{name}.lock"), timeout=LOCK_SECONDS)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise BackendError(
+                f"connector {name} is locked by another create or delete for over {LOCK_SECONDS:g}s"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # ---- create
+
+    def _check_absent(self, name: str) -> None:
+        if self._dir(name).exists():
+            raise ConnectorExistsError(name)
+
+    def _start(self, config: ConnectorConfig) -> ConnectorInfo:
+        final = self._dir(config.name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Build the directory aside and rename it into place: others never see half of it.
+        staging = Path(tempfile.mkdtemp(prefix=f".{config.name}-", dir=self.root))
+        try:
+            (staging / sv.CONFIG_FILE).write_text(config.to_yaml())
+            (staging / sv.LOG_FILE).touch()
+            staging.rename(final)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise BackendError(f"cannot create the state of connector {config.name} in {self.root}: "
+                               f"{exc.strerror or exc}") from None
+        try:
+            self._spawn(final, config)
+        except BaseException:
+            self._stop_processes(final)
+            self._remove(final)
+            raise
+        return self._info(config.name)
+
+    def _environment(self, config: ConnectorConfig) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
+        env.update(self.settings.to_env())
+        env.update(config.secret_values())
+        env["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file as they are written
+        # pydantic looks for plugins in every installed distribution's entry points at import: in
+        # an Airflow environment that is a fifth of a second of each connector start, for plugins
+        # the connectors do not use.
+        env["PYDANTIC_DISABLE_PLUGINS"] = os.environ.get("PYDANTIC_DISABLE_PLUGINS", "__all__")
+        return env
+
+    def _spawn(self, state_dir: Path, config: ConnectorConfig) -> int:
+        # -I -S: the supervisor needs only the standard library; skipping site-packages (and their
+        # .pth files) saves a good part of its start-up.
+        argv = [self.python, "-I", "-S", sv.__file__, str(state_dir),
+                "--module", config.connector_type.module, "--python", self.python, *self.policy.to_args()]
+        with (state_dir / sv.LOG_FILE).open("ab") as log:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    env=self._environment(config),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    cwd=state_dir,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise BackendError(f"cannot start the supervisor of connector {config.name}: "
+                                   f"{exc.strerror or exc}") from None
+        assert proc.stdout is not None
+        try:
+            line = _read_line(proc.stdout.fileno(), HANDSHAKE_SECONDS)
+        finally:
+            proc.stdout.close()
+            try:
+                proc.wait(timeout=HANDSHAKE_SECONDS)  # the intermediate parent exits at once
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if not line.strip().isdigit():
+            detail = sv.last_line(state_dir / sv.LOG_FILE, 0) or "no output"
+            raise BackendError(f"the supervisor of connector {config.name} did not start: {detail}")
+        return int(line)
+
+    # ---- delete
+
+    def delete(self, name: str) -> None:
+        with self._name_lock(name):
+            state_dir = self._dir(name)
+            if not (state_dir / sv.CONFIG_FILE).exists():
+                raise ConnectorNotFoundError(name)
+            self._stop_processes(state_dir)
+            self._remove(state_dir)
+
+    def _remove(self, state_dir: Path) -> None:
+        """Rename aside, then delete: the connector disappears at once, and a removal cut short
+        leaves a hidden directory that neither list nor a new create of the name trips over."""
+        doomed = Path(tempfile.mkdtemp(prefix=f".deleted-{state_dir.name}-", dir=self.root))
+        try:
+            state_dir.rename(doomed / state_dir.name)
+        except OSError as exc:
+            doomed.rmdir()
+            raise BackendError(f"cannot remove {state_dir}: {exc.strerror or exc}") from None
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def _stop_processes(self, state_dir: Path) -> None:
+        """SIGTERM to the supervisor (it stops the program), then SIGKILL to the whole group."""
+        state = sv.read_state(state_dir)
+        if state is None:
+            return
+        group = state.pid  # the supervisor leads its own process group
+        if _alive(state.pid, state_dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(state.pid, signal.SIGTERM)  # it stops the program, then itself
+        elif _group_members(group):
+            # The supervisor is gone but its program lives on: stop it gracefully ourselves.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + self.policy.stop_timeout + 2.0
+        while _group_members(group) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        if _group_members(group):
+            # Members are alive, so the group id is still theirs (ids are not reused while in use).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+            deadline = time.monotonic() + 5.0
+            while _group_members(group) and time.monotonic() < deadline:
+                time.sleep(POLL_SECONDS)
+            left = _group_members(group)
+            if left:
+                raise BackendError(f"processes {', '.join(map(str, left))} of connector "
+                                   f"{state_dir.name} survived SIGKILL")
+
+    # ---- status
+
+    def list(self) -> builtins.list[ConnectorInfo]:
+        if not self.root.is_dir():
+            return []
+        infos = []
+        for entry in sorted(self.root.iterdir()):
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            with contextlib.suppress(ConnectorNotFoundError):  # deleted while we looked
+                infos.append(self._info(entry.name))
+        return infos
+
+    def status(self, name: str) -> ConnectorInfo:
+        return self._info(name)
+
+    def _info(self, name: str) -> ConnectorInfo:
+        state_dir = self._dir(name)
+        document = _read_document(state_dir / sv.CONFIG_FILE)
+        if document is None:
+            raise ConnectorNotFoundError(name)
+        state = sv.read_state(state_dir)
+        program = sv.read_program_status(state_dir)
+        if state is not None and program is not None and program.get("pid") != state.program_pid:
+            program = None  # left over from an earlier run
+        status, reason = self._status(state_dir, state, program)
+        started = (state.program_started_at or state.started_at) if state else None
+        counters = (program or {}).get("counters") or {}
+        return ConnectorInfo(
+            name=name,
+            type=str(document.get("type", "")),
+            topic=str(document.get("topic", "")),
+            status=status,
+            runtime=self.kind,
+            version=str(document.get("version", "latest")),
+            reason=reason,
+            started_at=datetime.fromtimestamp(started, UTC) if started else None,
+            restarts=state.restarts if state else 0,
+            records=int(program["records"]) if program and "records" in program else None,
+            counters={str(k): int(v) for k, v in counters.items()},
+        )
+
+    def _status(
+        self, state_dir: Path, state: sv.SupervisorState | None, program: dict[str, Any] | None
+    ) -> tuple[ConnectorStatus, str | None]:
+        if state is None:
+            age = time.time() - (state_dir / sv.CONFIG_FILE).stat().st_mtime
+            if age < CREATING_GRACE_SECONDS:
+                return ConnectorStatus.PENDING, "starting"
+            return ConnectorStatus.FAILED, "its supervisor never started; delete and create it again"
+        if not _alive(state.pid, state_dir):
+            if state.phase == sv.FINISHED:
+                return ConnectorStatus.STOPPED, "finished"
+            if state.phase == sv.STOPPED:
+                return ConnectorStatus.STOPPED, "stopped"
+            return ConnectorStatus.FAILED, (
+                f"its supervisor (pid {state.pid}) is gone (killed, or the machine restarted); "
+                "delete and create it again"
+            )
+        if state.crash_loop:
+            return ConnectorStatus.FAILED, (
+                f"crash loop: restarted {state.restarts} times; last {_exit_text(state.last_exit_code)}: "
+                f"{state.last_error}"
+            )
+        program_alive = state.program_pid is not None and _alive(state.program_pid, state_dir)
+        if program and program_alive:
+            program_state = program.get("state")
+            if program_state == ProgramState.READY:
+                age = time.time() - float(program.get("updated_at", 0.0))
+                if age < STALE_AFTER_SECONDS:
+                    return ConnectorStatus.RUNNING, None
+                return ConnectorStatus.PENDING, f"no heartbeat from the connector for {age:.0f}s"
+            if program_state == ProgramState.FINISHED:
+                return ConnectorStatus.STOPPED, "finished"
+            if program_state == ProgramState.RECONNECTING:
+                return ConnectorStatus.PENDING, f"reconnecting: {program.get('last_error') or 'source lost'}"
+        if state.phase == sv.BACKOFF and state.restarts:
+            return ConnectorStatus.PENDING, (
+                f"restarting after {_exit_text(state.last_exit_code)} (restart {state.restarts}): "
+                f"{state.last_error}"
+            )
+        return ConnectorStatus.PENDING, "starting"
+
+    # ---- logs
+
+    def logs(self, name: str, tail: int | None = 100) -> builtins.list[str]:
+        path = self._log_path(name)
+        try:
+            return _tail(path, tail)
+        except FileNotFoundError:
+            raise ConnectorNotFoundError(name) from None
+
+    def follow_logs(self, name: str, tail: int | None = 10) -> Iterator[str]:
+        path = self._log_path(name)
+        state_dir = path.parent
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            raise ConnectorNotFoundError(name) from None
+        with handle:
+            yield from _tail(path, tail)
+            handle.seek(0, os.SEEK_END)
+            pending = b""
+            while True:
+                chunk = handle.read()
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        yield line.decode("utf-8", errors="replace")
+                    continue
+                state = sv.read_state(state_dir)
+                if not state_dir.exists() or state is None or not _alive(state.pid, state_dir):
+                    if pending:
+                        yield pending.decode("utf-8", errors="replace")
+                    return
+                time.sleep(0.2)
+
+    def _log_path(self, name: str) -> Path:
+        state_dir = self._dir(name)
+        if not (state_dir / sv.CONFIG_FILE).exists():
+            raise ConnectorNotFoundError(name)
+        return state_dir / sv.LOG_FILE
+
+
+def _exit_text(code: int | None) -> str:
+    return "exit unknown" if code is None else sv.describe_exit(code)
+
+
+def _read_document(path: Path) -> dict[str, Any] | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _alive(pid: int, state_dir: Path) -> bool:
+    """``pid`` runs (not a zombie) and is this connector's supervisor or program: its command line
+    names the state directory or its config file, so a reused pid is not mistaken for it."""
+    import psutil
+
+    ours = {str(state_dir), str(state_dir / sv.CONFIG_FILE)}
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return any(arg in ours for arg in proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in process group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return []
+    except PermissionError:
+        pass
+    import psutil
+
+    members = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(proc.pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return members
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    """One line from ``fd`` within ``timeout`` seconds ('' on end-of-file or timeout)."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            break
+        chunk = os.read(fd, 64)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").split("\n", 1)[0]
+
+
+def _tail(path: Path, lines: int | None) -> list[str]:
+    """The last ``lines`` lines of ``path`` (all with None), reading only the end of a big file."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if lines is None:
+            handle.seek(0)
+            data = handle.read()
+        else:
+            if lines <= 0:
+                return []
+            block, data = 8192, b""
+            position = size
+            while position > 0 and data.count(b"\n") <= lines:
+                step = min(block, position)
+                position -= step
+                handle.seek(position)
+                data = handle.read(step) + data
+                block *= 2
+    text = data.decode("utf-8", errors="replace").splitlines()
+    return text if lines is None else text[-lines:]

@@ -1,0 +1,327 @@
+"""The local runtime's supervisor: one detached process per connector.
+
+It runs the connector program (``python -m <module> --config STATE_DIR/config.yaml``), restarts it
+with exponential backoff when it crashes (as a Deployment would), stops restarting when the program
+finishes on its own (exit 0: a finite ``count``), and records what happened in ``supervisor.json``
+in the connector's state directory, where any process can read it.
+
+Started by ``LocalRuntime`` as ``python -I -S supervisor.py STATE_DIR --module M [policy options]``
+with the program's environment (secrets included: they never touch the disk). It detaches itself
+(fork, then ``setsid``: its own session and process group, so it outlives the command or Airflow
+task that created it and is not hit by that terminal's or task's signals), writes its pid on stdout
+once it is ready to be signalled, and stops on SIGTERM/SIGINT: SIGTERM to the program, SIGKILL after
+``stop_timeout``.
+
+This file is run by path with ``-I -S`` and imports only the standard library: the supervisor starts in
+a few milliseconds and nothing it imports can shadow or slow it. ``LocalRuntime`` imports it for the
+file names and the state record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "config.yaml"
+LOG_FILE = "connector.log"
+STATE_FILE = "supervisor.json"
+STATUS_FILE = "status.json"  # written by the connector program (FLUVIO_CONNECTOR_STATUS_FILE)
+STATUS_FILE_ENV = "FLUVIO_CONNECTOR_STATUS_FILE"  # same name as fluvio_connectors.status (no import here)
+
+# Supervisor phases (what the supervisor is doing, not the connector's status).
+STARTING = "starting"  # the program is launched and not ready yet
+RUNNING = "running"  # the program reported ready at least once in this run
+BACKOFF = "backoff"  # the program crashed; waiting before the next start
+FINISHED = "finished"  # the program exited 0 on its own; the supervisor has exited
+STOPPED = "stopped"  # stopped by a signal (delete); the supervisor has exited
+
+TICK_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When to restart and when a crash loop is declared (Kubernetes' CrashLoopBackOff, in small)."""
+
+    backoff_initial: float = 0.5  # delay before the first restart; doubles on each crash in a row
+    backoff_max: float = 30.0
+    max_crashes: int = 5  # this many crashes within crash_window mean a crash loop (Failed)
+    crash_window: float = 60.0
+    stable_after: float = 10.0  # ready this long: the crash count and the crash loop are cleared
+    stop_timeout: float = 10.0  # SIGTERM to SIGKILL
+
+    def to_args(self) -> list[str]:
+        return [f"--{f.name.replace('_', '-')}={getattr(self, f.name)}" for f in fields(self)]
+
+    def delay(self, crashes_in_a_row: int) -> float:
+        return float(min(self.backoff_initial * 2 ** max(crashes_in_a_row - 1, 0), self.backoff_max))
+
+
+@dataclass
+class SupervisorState:
+    """``supervisor.json``: what the supervisor last did. Never holds secrets."""
+
+    phase: str
+    pid: int
+    module: str
+    started_at: float = field(default_factory=time.time)
+    program_pid: int | None = None
+    program_started_at: float | None = None
+    ready_at: float | None = None  # when the current run first reported ready
+    restarts: int = 0
+    crash_loop: bool = False
+    last_exit_code: int | None = None
+    last_error: str | None = None
+    next_start_at: float | None = None
+    updated_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SupervisorState:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write by rename, so a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_state(state_dir: Path) -> SupervisorState | None:
+    try:
+        return SupervisorState.from_dict(json.loads((state_dir / STATE_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def read_program_status(state_dir: Path) -> dict[str, Any] | None:
+    """The program's status file as a dict (the fields of fluvio_connectors.status.ProgramStatus)."""
+    try:
+        data = json.loads((state_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def last_line(path: Path, start: int, limit: int = 64 * 1024) -> str | None:
+    """The last non-empty line written to ``path`` after byte ``start`` that is not ours."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(start, size - limit))
+            chunk = handle.read()
+    except OSError:
+        return None
+    for raw in reversed(chunk.decode("utf-8", errors="replace").splitlines()):
+        line = raw.strip()
+        if line and " supervisor: " not in line:
+            return line[:500]
+    return None
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class Supervisor:
+    def __init__(self, state_dir: Path, module: str, policy: RestartPolicy, python: str) -> None:
+        self.dir = state_dir
+        self.module = module
+        self.policy = policy
+        self.python = python
+        self.stop_requested = False
+        self.state = SupervisorState(phase=STARTING, pid=os.getpid(), module=module)
+        self.crashes: deque[float] = deque()
+        self.in_a_row = 0
+        self.log_path = state_dir / LOG_FILE
+        self.status_path = state_dir / STATUS_FILE
+
+    # ---- bookkeeping
+
+    def save(self, **changes: Any) -> None:
+        for key, value in changes.items():
+            setattr(self.state, key, value)
+        self.state.updated_at = time.time()
+        write_json_atomic(self.dir / STATE_FILE, asdict(self.state))
+
+    def log(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        with contextlib.suppress(OSError):
+            os.write(2, f"{stamp}Z supervisor: {message}\n".encode())
+
+    def request_stop(self, signum: int, _frame: Any) -> None:
+        self.stop_requested = True
+
+    # ---- one run of the program
+
+    def start_program(self) -> tuple[subprocess.Popen[bytes], int]:
+        with contextlib.suppress(FileNotFoundError):
+            self.status_path.unlink()  # a new run starts with no status: never a stale "ready"
+        env = dict(os.environ)
+        env[STATUS_FILE_ENV] = str(self.status_path)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [self.python, "-m", self.module, "--config", str(self.dir / CONFIG_FILE)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=self.dir,
+            )
+        attempt = self.state.restarts + 1
+        self.log(f"started {self.module} (pid {proc.pid}, run {attempt})")
+        self.save(phase=STARTING, program_pid=proc.pid, program_started_at=time.time(), ready_at=None,
+                  next_start_at=None)
+        return proc, offset
+
+    def program_ready(self, pid: int) -> bool:
+        status = read_program_status(self.dir)
+        return bool(status and status.get("pid") == pid and status.get("state") == "ready")
+
+    def watch(self, proc: subprocess.Popen[bytes]) -> int | None:
+        """Wait for the program to exit (its code) or for a stop request (None)."""
+        while True:
+            code = proc.poll()
+            if code is not None:
+                return code
+            if self.stop_requested:
+                return None
+            now = time.time()
+            if self.state.ready_at is None:
+                if self.program_ready(proc.pid):
+                    self.save(phase=RUNNING, ready_at=now)
+            elif now - self.state.ready_at >= self.policy.stable_after and (self.in_a_row or self.crash_loop):
+                self.crashes.clear()
+                self.in_a_row = 0
+                self.save(crash_loop=False)
+            time.sleep(TICK_SECONDS)
+
+    @property
+    def crash_loop(self) -> bool:
+        return self.state.crash_loop
+
+    def stop_program(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is not None:
+            return
+        self.log(f"stopping {self.module} (pid {proc.pid})")
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=self.policy.stop_timeout)
+        except subprocess.TimeoutExpired:
+            self.log(f"{self.module} did not stop within {self.policy.stop_timeout:g}s; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
+
+    def crashed(self, proc: subprocess.Popen[bytes], code: int, log_offset: int) -> float:
+        """Record a crash; returns the delay before the next start."""
+        now = time.time()
+        status = read_program_status(self.dir)
+        error = None
+        if code < 0:  # killed by a signal: its last log line is no error message
+            error = describe_exit(code)
+        elif status and status.get("pid") == proc.pid and status.get("last_error"):
+            error = str(status["last_error"])
+        error = error or last_line(self.log_path, log_offset) or describe_exit(code)
+        self.crashes.append(now)
+        while self.crashes and now - self.crashes[0] > self.policy.crash_window:
+            self.crashes.popleft()
+        self.in_a_row += 1
+        # Entering a crash loop needs max_crashes within the window; leaving it needs a stable run,
+        # so a connector that crashes slowly (long backoffs) does not flap between Failed and Pending.
+        crash_loop = self.state.crash_loop or len(self.crashes) >= self.policy.max_crashes
+        delay = self.policy.delay(self.in_a_row)
+        detail = "" if error == describe_exit(code) else f": {error}"
+        self.log(f"{self.module} {describe_exit(code)}{detail}; restarting in {delay:g}s")
+        self.save(phase=BACKOFF, restarts=self.state.restarts + 1, last_exit_code=code, last_error=error,
+                  crash_loop=crash_loop, next_start_at=now + delay)
+        return delay
+
+    def sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stop_requested and time.monotonic() < deadline:
+            time.sleep(min(TICK_SECONDS, max(deadline - time.monotonic(), 0)))
+
+    def run(self) -> int:
+        while not self.stop_requested:
+            try:
+                proc, offset = self.start_program()
+            except OSError as exc:  # the interpreter vanished: count it as a crash of the program
+                self.log(f"cannot start {self.module}: {exc}")
+                self.save(last_error=f"cannot start {self.module}: {exc.strerror or exc}")
+                self.sleep(self.policy.backoff_max)
+                continue
+            code = self.watch(proc)
+            if code is None or self.stop_requested:  # a program killed by our stop is no crash
+                self.stop_program(proc)
+                break
+            if code == 0:
+                self.log(f"{self.module} finished (exit code 0)")
+                self.save(phase=FINISHED, last_exit_code=0)
+                return 0
+            self.sleep(self.crashed(proc, code, offset))
+        self.log("stopped")
+        self.save(phase=STOPPED)
+        return 0
+
+
+def detach() -> None:
+    """Fork; the parent exits at once, the child leads a new session and process group."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+
+
+def parse_args(argv: list[str]) -> tuple[Path, str, RestartPolicy, str]:
+    parser = argparse.ArgumentParser(prog="supervisor")
+    parser.add_argument("state_dir", type=Path)
+    parser.add_argument("--module", required=True)
+    parser.add_argument("--python", default=sys.executable)
+    for f in fields(RestartPolicy):
+        kind = int if f.type in ("int", int) else float
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=f.default)
+    args = parser.parse_args(argv)
+    policy = RestartPolicy(**{f.name: getattr(args, f.name) for f in fields(RestartPolicy)})
+    return args.state_dir.resolve(), args.module, policy, args.python
+
+
+def main(argv: list[str] | None = None) -> int:
+    state_dir, module, policy, python = parse_args(sys.argv[1:] if argv is None else argv)
+    detach()
+    supervisor = Supervisor(state_dir, module, policy, python)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    supervisor.save()
+    # The handshake: the creator learns our pid only once we can be signalled and have a state file.
+    os.write(1, f"{os.getpid()}\n".encode())
+    os.dup2(2, 1)  # stray output goes to the log, and the creator's pipe sees end-of-file
+    return supervisor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""Helpers for the runtime tests: ``wait_for_status`` (a poll with a deadline) and ``FakeKube``,
+a fake Kubernetes API server behind the real client classes.
+
+No cluster runs here, so ``FakeKube`` stands at the API boundary. The runtime gets
+``create_autospec`` mocks of the real ``AppsV1Api``/``CoreV1Api`` (every call is checked against the
+installed client's signatures), whose side effects keep objects the way the API server does: each
+object the runtime sends is serialised with ``ApiClient().sanitize_for_serialization`` (as the
+client would put it on the wire), stored as JSON, and handed back through ``ApiClient().deserialize``
+into the client's models, with a uid, a creation time, ``stringData`` folded into base64 ``data``,
+409 on a taken name and 404 on a missing one.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from unittest.mock import create_autospec
+
+import pytest
+
+from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus
+
+
+def api_exception(status: int, reason: str, message: str) -> Exception:
+    from kubernetes.client.exceptions import ApiException
+
+    body = json.dumps(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "message": message,
+            "reason": reason.replace(" ", ""),
+            "code": status,
+        }
+    )
+    return ApiException(status=status, reason=reason, body=body)
+
+
+def to_wire(obj: Any) -> dict[str, Any]:
+    """What the client sends: the model serialised exactly as ``ApiClient`` does it."""
+    from kubernetes import client
+
+    data = client.ApiClient().sanitize_for_serialization(obj)
+    assert isinstance(data, dict)
+    return json.loads(json.dumps(data))  # only JSON types survive, as on the wire
+
+
+def from_wire(data: dict[str, Any], kind: str) -> Any:
+    """What the client returns: a JSON response deserialised into its models."""
+    from kubernetes import client
+
+    return client.ApiClient().deserialize(json.dumps(data), kind, "application/json")
+
+
+_SPEC_MOCKS: dict[type, Any] = {}
+
+
+def spec_mock(cls: type) -> Any:
+    """``create_autospec(cls, instance=True)``, made once (it takes seconds for these classes) and
+    reset for each user: calls are checked against the real signatures all the same."""
+    mock = _SPEC_MOCKS.get(cls)
+    if mock is None:
+        mock = _SPEC_MOCKS[cls] = create_autospec(cls, instance=True)
+    mock.reset_mock(return_value=True, side_effect=True)
+    return mock
+
+
+def _matches(labels: dict[str, str], selector: str | None) -> bool:
+    if not selector:
+        return True
+    for term in selector.split(","):
+        key, _, value = term.partition("=")
+        if labels.get(key) != value:
+            return False
+    return True
+
+
+class FakeKube:
+    """A namespace-scoped object store behind autospec'd AppsV1Api and CoreV1Api."""
+
+    KINDS = {
+        "deployments": "V1Deployment",
+        "configmaps": "V1ConfigMap",
+        "secrets": "V1Secret",
+        "pods": "V1Pod",
+    }
+
+    def __init__(self) -> None:
+        from kubernetes import client
+
+        self.objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {k: {} for k in self.KINDS}
+        self.logs: dict[str, str] = {}
+        self.fail: dict[str, Exception] = {}  # method name -> error to raise
+        self.gc_lag = False  # True: deleting a Deployment leaves its owned objects (GC not run yet)
+        self.journal: list[str] = []  # the writes, in order
+        self.apps = spec_mock(client.AppsV1Api)
+        self.core = spec_mock(client.CoreV1Api)
+        apps, core = self.apps, self.core
+        apps.create_namespaced_deployment.side_effect = self._creator(
+            "deployments", "create_namespaced_deployment"
+        )
+        apps.read_namespaced_deployment.side_effect = self._reader("deployments")
+        apps.list_namespaced_deployment.side_effect = self._lister("deployments", "V1DeploymentList")
+        apps.patch_namespaced_deployment.side_effect = self._patch_deployment
+        apps.delete_namespaced_deployment.side_effect = self._delete_deployment
+        core.create_namespaced_config_map.side_effect = self._creator(
+            "configmaps", "create_namespaced_config_map"
+        )
+        core.read_namespaced_config_map.side_effect = self._reader("configmaps")
+        core.delete_namespaced_config_map.side_effect = self._deleter("configmaps")
+        core.create_namespaced_secret.side_effect = self._creator("secrets", "create_namespaced_secret")
+        core.read_namespaced_secret.side_effect = self._reader("secrets")
+        core.delete_namespaced_secret.side_effect = self._deleter("secrets")
+        core.list_namespaced_pod.side_effect = self._lister("pods", "V1PodList")
+        core.read_namespaced_pod_log.side_effect = self._pod_log
+
+    # ---- store
+
+    def get(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any] | None:
+        return self.objects[kind].get((namespace, name))
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(name for _, name in self.objects[kind])
+
+    def put(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        meta = data.setdefault("metadata", {})
+        meta.setdefault("namespace", "default")
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        self.objects[kind][(meta["namespace"], meta["name"])] = data
+        return data
+
+    def _check_fail(self, method: str) -> None:
+        if method in self.fail:
+            raise self.fail[method]
+
+    def _creator(self, kind: str, method: str) -> Callable[..., Any]:
+        def create(namespace: str, body: Any, **_: Any) -> Any:
+            self._check_fail(method)
+            data = to_wire(body)
+            data.setdefault("metadata", {})["namespace"] = namespace
+            name = data["metadata"]["name"]
+            if (namespace, name) in self.objects[kind]:
+                raise api_exception(409, "Conflict", f'{kind} "{name}" already exists')
+            if kind == "secrets" and "stringData" in data:
+                encoded = {
+                    k: base64.b64encode(v.encode()).decode() for k, v in data.pop("stringData").items()
+                }
+                data["data"] = {**data.get("data", {}), **encoded}
+            if kind == "deployments":
+                data.setdefault("status", {})
+                self.journal.append(f"create {kind} {name} replicas={data['spec']['replicas']}")
+            else:
+                self.journal.append(f"create {kind} {name}")
+            return from_wire(self.put(kind, data), self.KINDS[kind])
+
+        return create
+
+    def _reader(self, kind: str) -> Callable[..., Any]:
+        def read(name: str, namespace: str, **_: Any) -> Any:
+            data = self.get(kind, name, namespace)
+            if data is None:
+                raise api_exception(404, "Not Found", f'{kind} "{name}" not found')
+            return from_wire(copy.deepcopy(data), self.KINDS[kind])
+
+        return read
+
+    def _lister(self, kind: str, list_kind: str) -> Callable[..., Any]:
+        def list_(namespace: str, label_selector: str | None = None, **_: Any) -> Any:
+            items = [
+                copy.deepcopy(d)
+                for (ns, _n), d in sorted(self.objects[kind].items())
+                if ns == namespace and _matches(d["metadata"].get("labels") or {}, label_selector)
+            ]
+            return from_wire(
+                {"apiVersion": "v1", "kind": list_kind, "metadata": {}, "items": items}, list_kind
+            )
+
+        return list_
+
+    def _deleter(self, kind: str) -> Callable[..., Any]:
+        def delete(name: str, namespace: str, **_: Any) -> Any:
+            if self.objects[kind].pop((namespace, name), None) is None:
+                raise api_exception(404, "Not Found", f'{kind} "{name}" not found')
+            return {"kind": "Status", "status": "Success"}
+
+        return delete
+
+    def _patch_deployment(self, name: str, namespace: str, body: Any, **_: Any) -> Any:
+        self._check_fail("patch_namespaced_deployment")
+        data = self.get("deployments", name, namespace)
+        if data is None:
+            raise api_exception(404, "Not Found", f'deployments.apps "{name}" not found')
+        data["spec"]["replicas"] = body["spec"]["replicas"]
+        self.journal.append(f"patch deployments {name} replicas={body['spec']['replicas']}")
+        return from_wire(copy.deepcopy(data), "V1Deployment")
+
+    def _delete_deployment(self, name: str, namespace: str, body: Any = None, **_: Any) -> Any:
+        data = self.objects["deployments"].pop((namespace, name), None)
+        if data is None:
+            raise api_exception(404, "Not Found", f'deployments.apps "{name}" not found')
+        if not self.gc_lag:  # the garbage collector removes what the Deployment owns
+            uid = data["metadata"]["uid"]
+            for kind in ("configmaps", "secrets", "pods"):
+                for key, obj in list(self.objects[kind].items()):
+                    if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or []):
+                        del self.objects[kind][key]
+        return {"kind": "Status", "status": "Success"}
+
+    def _pod_log(
+        self,
+        name: str,
+        namespace: str,
+        container: str | None = None,
+        tail_lines: int | None = None,
+        follow: bool | None = None,
+        **_: Any,
+    ) -> str:
+        if self.get("pods", name, namespace) is None:
+            raise api_exception(404, "Not Found", f'pods "{name}" not found')
+        lines = self.logs.get(name, "").splitlines()
+        if tail_lines is not None:
+            lines = lines[-tail_lines:]
+        return "".join(line + "\n" for line in lines)
+
+    # ---- the controllers' part: pods and Deployment status, set by a test
+
+    def add_pod(
+        self,
+        deployment: str,
+        pod_status: dict[str, Any],
+        *,
+        name: str | None = None,
+        deleting: bool = False,
+        incarnation: str | None = None,
+        created: str | None = None,
+    ) -> str:
+        """A pod of ``deployment`` as the ReplicaSet controller would make it, with ``pod_status``."""
+        dep = self.get("deployments", deployment)
+        assert dep is not None, deployment
+        labels = dict(dep["spec"]["template"]["metadata"]["labels"])
+        if incarnation is not None:
+            labels["airflow-provider-fluvio/incarnation"] = incarnation
+        pod_name = name or f"{deployment}-7d9f8b6c5d-{uuid.uuid4().hex[:5]}"
+        metadata: dict[str, Any] = {"name": pod_name, "labels": labels}
+        if created:
+            metadata["creationTimestamp"] = created
+        if deleting:
+            metadata["deletionTimestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.put(
+            "pods",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": metadata,
+                "spec": dep["spec"]["template"]["spec"],
+                "status": pod_status,
+            },
+        )
+        return pod_name
+
+    def set_deployment_status(self, deployment: str, status: dict[str, Any]) -> None:
+        dep = self.get("deployments", deployment)
+        assert dep is not None, deployment
+        dep["status"] = status
+
+
+def wait_for_status(
+    runtime: ConnectorRuntime,
+    name: str,
+    wanted: ConnectorStatus | set[ConnectorStatus],
+    timeout: float = 15.0,
+    forbidden: set[ConnectorStatus] | None = None,
+) -> ConnectorInfo:
+    """Poll ``runtime.status(name)`` until it is ``wanted``; fail on a ``forbidden`` status seen on
+    the way, or at the deadline with the last status and the connector's log."""
+    targets = {wanted} if isinstance(wanted, ConnectorStatus) else set(wanted)
+    deadline = time.monotonic() + timeout
+    info = runtime.status(name)
+    while time.monotonic() < deadline:
+        info = runtime.status(name)
+        if forbidden and info.status in forbidden:
+            pytest.fail(
+                f"{name} was {info.status} ({info.reason}) before {targets}; log:\n"
+                + "\n".join(runtime.logs(name, tail=20))
+            )
+        if info.status in targets:
+            return info
+        time.sleep(0.02)
+    pytest.fail(
+        f"{name} still {info.status} ({info.reason}) after {timeout}s, wanted {targets}; log:\n"
+        + "\n".join(runtime.logs(name, tail=20))
+    )
