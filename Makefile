@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_TIMEOUT ?= 1500
 
-.PHONY: install demo test lint unit bench clean k8s-up k8s-down
+.PHONY: install demo test lint bench clean k8s-build k8s-up k8s-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,15 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# A real local Kubernetes API (etcd, kube-apiserver, controller-manager, scheduler, kwok fake nodes)
+# built from the Go module proxy into ~/.cache/airflow-provider-fluvio/k8s (first build ~15 min).
+k8s-build:
+	k8s/build.sh
+
+k8s-up: k8s-build
+	k8s/up.sh
+	@echo "run: . $${FLUVIO_K8S_STATE:-$$HOME/.cache/airflow-provider-fluvio/k8s/run}/env"
+
+k8s-down:
+	k8s/down.sh

@@ -26,9 +26,10 @@ fi
 same_proc() {
   local pid st bin cur
   read -r pid st bin < "$1" || return 1
-  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-  cur="$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)" || return 1
-  if [ "$st" != "0" ]; then
+  [ -n "$pid" ] || return 1
+  cur="$(k8s_proc_starttime "$pid")"
+  [ -n "$cur" ] || return 1
+  if [ -n "$st" ] && [ "$st" != "0" ]; then
     [ "$cur" = "$st" ]
   else # start time unknown: require the same executable
     [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$bin" ]
@@ -36,7 +37,12 @@ same_proc() {
 }
 pid_of() { local pid; read -r pid _ < "$1"; echo "$pid"; }
 
-# reverse start order: kwok, scheduler, controller-manager, apiserver, etcd
+# the owner watchdog (unless it is this very process, exec'ed into down.sh): no need to wait for it
+if [ -f "$STATE/pids/watchdog.pid" ] && same_proc "$STATE/pids/watchdog.pid" &&
+   [ "$(pid_of "$STATE/pids/watchdog.pid")" != "$$" ]; then
+  kill -TERM "$(pid_of "$STATE/pids/watchdog.pid")" 2>/dev/null || true
+fi
+
 names=()
 if [ -f "$STATE/pids/order" ]; then
   mapfile -t names < <(tac "$STATE/pids/order")
@@ -73,14 +79,13 @@ stop_group() { # names...: SIGTERM, wait, SIGKILL
   done
   for n in "${live[@]}"; do _k8s_log "stopped $n"; done
 }
-# stop clients of the apiserver first, then the apiserver, then etcd
+# stop clients of the apiserver first, then the apiserver and etcd together (the data is discarded)
 clients=()
 for n in "${names[@]}"; do
   case "$n" in kube-apiserver|etcd) ;; *) clients+=("$n") ;; esac
 done
 [ ${#clients[@]} -eq 0 ] || stop_group "${clients[@]}"
-stop_group kube-apiserver
-stop_group etcd
+stop_group kube-apiserver etcd
 
 if [ "$KEEP" = 1 ]; then
   _k8s_log "stopped in $(( $(date +%s) - T0 ))s; state kept in $STATE"

@@ -31,3 +31,14 @@ k8s_bin_dirs() {
   ETCD_BIN="$ETCD_BIN_DIR/etcd"
   KWOK_BIN="$KWOK_BIN_DIR/kwok"
 }
+
+# Start time (clock ticks since boot) of a process, from /proc/PID/stat field 22; empty if gone.
+# The comm field may contain spaces or ')', so fields are counted after the last ')'.
+k8s_proc_starttime() {
+  local s
+  s="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  s="${s##*) }"
+  # shellcheck disable=SC2086
+  set -- $s
+  echo "${20}"
+}

@@ -6,6 +6,10 @@
 # Usage: k8s/up.sh [STATE_DIR]        (default: $FLUVIO_K8S_STATE or $FLUVIO_K8S_CACHE/run)
 # Env:   FLUVIO_K8S_NODES  number of fake nodes (default 2)
 #        FLUVIO_K8S_UP_TIMEOUT  seconds allowed for each wait (default 120)
+#        FLUVIO_K8S_SERVICE_CIDR / FLUVIO_K8S_POD_CIDR  default 127.64.0.0/16 / 127.65.0.0/16 (loopback,
+#                              so stray connections stay local; Endpoints/EndpointSlices reject them)
+#        FLUVIO_K8S_OWNER_PID  if set, a watchdog runs k8s/down.sh when that process exits
+#                              (used by tests/system/kube_cluster.py, so a killed pytest leaves nothing)
 # Writes into STATE_DIR:
 #   kubeconfig            admin kubeconfig (token user in system:masters, CA-verified https)
 #   env                   shell file: KUBECONFIG=..., FLUVIO_K8S_API_URL=..., ports
@@ -41,13 +45,16 @@ if [ -e "$STATE" ]; then
   fi
 fi
 mkdir -p "$STATE"/{logs,pids,pki,etcd,kwok}
+chmod 700 "$STATE/etcd" "$STATE/pki"
 STATE="$(cd "$STATE" && pwd)"
 echo "created by k8s/up.sh $(date -u +%FT%TZ)" > "$STATE/$MARKER"
 
 UP_OK=0
+exec 3>&2  # the caller's stderr, for on_exit (which may fire while a wait_for has output on /dev/null)
 on_exit() {
   local rc=$?
   [ "$UP_OK" = 1 ] && return 0
+  exec 1>&3 2>&3
   [ "$rc" != 0 ] || rc=1
   for f in "$STATE"/logs/*.log; do
     [ -f "$f" ] || continue
@@ -62,6 +69,21 @@ fail() { _k8s_log "ERROR: $*"; exit 1; }
 trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# --- owner watchdog ---------------------------------------------------------------------------
+if [ -n "${FLUVIO_K8S_OWNER_PID:-}" ]; then
+  owner_st="$(k8s_proc_starttime "$FLUVIO_K8S_OWNER_PID")"
+  [ -n "$owner_st" ] || fail "FLUVIO_K8S_OWNER_PID=$FLUVIO_K8S_OWNER_PID is not a running process"
+  # polls every 2s while the state dir exists; when the owner is gone it becomes (exec) down.sh
+  setsid bash -c '
+    . "$1/lib.sh"
+    while [ -f "$3/'"$MARKER"'" ]; do
+      [ "$(k8s_proc_starttime "$2")" = "$4" ] || exec "$1/down.sh" "$3"
+      sleep 2
+    done' k8s-watchdog "$K8S_DIR" "$FLUVIO_K8S_OWNER_PID" "$STATE" "$owner_st" \
+    >"$STATE/logs/watchdog.log" 2>&1 </dev/null 3>&- &
+  echo "$! $(k8s_proc_starttime $!) watchdog" > "$STATE/pids/watchdog.pid"
+fi
 
 # --- ports ------------------------------------------------------------------------------------
 read -r ETCD_PORT ETCD_PEER_PORT API_PORT < <(python3 - <<'EOF'
@@ -141,10 +163,10 @@ start() { # name binary args...
   local name="$1" bin="$2"; shift 2
   # setsid: own session, so the components survive the caller's shell and terminal signals;
   # it does not fork here (a background job is not a process-group leader), so $! is the component.
-  setsid "$bin" "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
+  setsid "$bin" "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null 3>&- &
   local pid=$!
   local st
-  st="$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+  st="$(k8s_proc_starttime "$pid")"
   echo "$pid $st $bin" > "$STATE/pids/$name.pid"
   echo "$name" >> "$STATE/pids/order"
   _k8s_log "started $name (pid $pid)"
@@ -171,11 +193,11 @@ api() { # method path [json-body]
 
 # --- etcd -------------------------------------------------------------------------------------
 start etcd "$ETCD_BIN" \
-  --name=default --data-dir="$STATE/etcd" \
+  --name=fluvio-test --data-dir="$STATE/etcd" \
   --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
   --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
   --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
-  --initial-cluster="default=http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster="fluvio-test=http://127.0.0.1:$ETCD_PEER_PORT" \
   --unsafe-no-fsync --log-level=warn
 etcd_healthy() { curl -sS --fail --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
 wait_for "etcd /health" etcd_healthy
@@ -192,7 +214,7 @@ start kube-apiserver "$KUBE_APISERVER_BIN" \
   --authorization-mode=Node,RBAC \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-  --service-cluster-ip-range=127.64.0.0/16 \
+  --service-cluster-ip-range="${FLUVIO_K8S_SERVICE_CIDR:-127.64.0.0/16}" \
   --endpoint-reconciler-type=none \
   --allow-privileged=true --profiling=false \
   --v=1
@@ -213,7 +235,7 @@ start kube-scheduler "$KUBE_SCHEDULER_BIN" \
 KWOK_WORKDIR="$STATE/kwok" start kwok "$KWOK_BIN" \
   --kubeconfig="$PKI/kwok.kubeconfig" --config="$K8S_DIR/stages.yaml" \
   --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-  --node-ip=127.0.0.1 --cidr=127.65.0.0/16 --node-lease-duration-seconds=40
+  --node-ip=127.0.0.1 --cidr="${FLUVIO_K8S_POD_CIDR:-127.65.0.0/16}" --node-lease-duration-seconds=40
 
 # --- fake nodes -------------------------------------------------------------------------------
 for i in $(seq 0 $(( NODES - 1 ))); do

@@ -20,13 +20,15 @@ Environment:
   starting one; it is then not stopped at teardown.
 * ``FLUVIO_K8S_REQUIRED=1``: fail instead of skip when the cluster cannot be had (Go missing). Set it in CI.
 * ``FLUVIO_K8S_CACHE``: cache root used by build.sh (default ``~/.cache/airflow-provider-fluvio/k8s``).
-* ``FLUVIO_K8S_BUILD_TIMEOUT`` (default 3600 s), ``FLUVIO_K8S_UP_TIMEOUT`` (per wait inside up.sh, default 120 s).
+* ``FLUVIO_K8S_BUILD_TIMEOUT`` (default 3600 s); ``FLUVIO_K8S_UP_TIMEOUT`` (each wait inside up.sh,
+  default 120 s).
 
 Nothing here imports ``kubernetes`` or ``pytest`` at module import time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -34,8 +36,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = REPO_ROOT / "k8s"
@@ -53,7 +55,11 @@ class ClusterUnavailable(RuntimeError):
 
 
 class ClusterStartError(RuntimeError):
-    """build.sh or up.sh failed; the message carries the tail of its output."""
+    """build.sh or up.sh failed; the message carries the tail of its output, ``output`` all of it."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 @dataclasses.dataclass
@@ -72,20 +78,25 @@ class ClusterHandle:
         self._stopped = True
         _run([str(DOWN_SH), str(self.state_dir)], timeout=DOWN_TIMEOUT, what="k8s/down.sh")
 
-    def __enter__(self) -> "ClusterHandle":
+    def __enter__(self) -> ClusterHandle:
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
 
-def go_missing_reason() -> Optional[str]:
+def go_missing_reason() -> str | None:
     """None if a Go toolchain usable by build.sh is on PATH, else a human-readable reason."""
     go = shutil.which("go")
     if not go:
-        return "Go toolchain (go >= 1.26) not found in PATH; needed to build the local Kubernetes control plane (k8s/build.sh)"
+        return (
+            "Go toolchain (go >= 1.26) not found in PATH; "
+            "needed to build the local Kubernetes control plane (k8s/build.sh)"
+        )
     try:
-        out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60).stdout.strip()
+        out = subprocess.run(
+            [go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError) as exc:  # pragma: no cover - broken toolchain
         return f"`go env GOVERSION` failed: {exc}"
     try:
@@ -97,25 +108,49 @@ def go_missing_reason() -> Optional[str]:
     return None
 
 
-def _run(cmd: list[str], *, timeout: float, what: str, env: Optional[dict] = None) -> str:
-    """Run cmd, return stdout; on failure raise ClusterStartError with the tail of the output."""
+def _run(cmd: list[str], *, timeout: float, what: str, env: dict | None = None) -> str:
+    """Run cmd, return its output; on failure raise ClusterStartError with the tail of the output.
+
+    On timeout the script gets SIGTERM first (up.sh then stops what it started), SIGKILL 60 s later.
+    """
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    # stdout/stderr go to a temp file, not a pipe: up.sh's daemons must not inherit a pipe we wait on
+    # output goes to a temp file, not a pipe: up.sh's daemons must not hold a pipe we read to EOF
     with tempfile.TemporaryFile(mode="w+") as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=full_env,
+            cwd=str(REPO_ROOT),
+        )
+        timed_out = False
         try:
-            proc = subprocess.run(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                text=True, timeout=timeout, env=full_env, cwd=str(REPO_ROOT),
-            )
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            log.seek(0)
-            raise ClusterStartError(f"{what} timed out after {timeout:.0f}s:\n{_tail(log.read())}") from None
+            timed_out = True
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        except BaseException:  # e.g. KeyboardInterrupt: let the script clean up, then re-raise
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
         log.seek(0)
         output = log.read()
+    if timed_out:
+        raise ClusterStartError(f"{what} timed out after {timeout:.0f}s:\n{_tail(output)}", output)
     if proc.returncode != 0:
-        raise ClusterStartError(f"{what} failed with exit code {proc.returncode}:\n{_tail(output)}")
+        raise ClusterStartError(f"{what} failed with exit code {proc.returncode}:\n{_tail(output)}", output)
     return output
 
 
@@ -137,9 +172,16 @@ def _read_env(state_dir: Path) -> dict:
     if env_file.exists():
         for line in env_file.read_text().splitlines():
             if line.startswith("export ") and "=" in line:
-                k, v = line[len("export "):].split("=", 1)
+                k, v = line[len("export ") :].split("=", 1)
                 env[k] = v
     return env
+
+
+def _stop_quietly(state: Path) -> None:
+    """Best effort: stop whatever a failed up.sh may have left running in state."""
+    if (state / ".fluvio-k8s-state").exists():
+        with contextlib.suppress(ClusterStartError):
+            _run([str(DOWN_SH), str(state)], timeout=DOWN_TIMEOUT, what="k8s/down.sh")
 
 
 def start_cluster(
@@ -149,29 +191,43 @@ def start_cluster(
     nodes: int = 2,
     build_timeout: float = BUILD_TIMEOUT,
     up_timeout: float = UP_TIMEOUT,
+    tie_to_process: bool = True,
 ) -> ClusterHandle:
     """Build (cached) and start the control plane with its state in ``state_dir``.
 
-    Returns when ``nodes`` fake nodes are Ready. The caller must call ``handle.stop()``.
+    Returns when ``nodes`` fake nodes are Ready. The caller must call ``handle.stop()``; with
+    ``tie_to_process`` (default) a watchdog started by up.sh also stops the cluster when this Python
+    process exits without doing so (e.g. pytest killed by a timeout).
     Raises ClusterUnavailable if Go is missing, ClusterStartError if a script fails.
     """
     state = Path(state_dir).resolve()
     if do_build:
         build(build_timeout)
-    _run([str(UP_SH), str(state)], timeout=up_timeout, what="k8s/up.sh",
-         env={"FLUVIO_K8S_NODES": str(nodes)})
+    env = {"FLUVIO_K8S_NODES": str(nodes)}
+    if tie_to_process:
+        env["FLUVIO_K8S_OWNER_PID"] = str(os.getpid())
+    for attempt in (1, 2):
+        try:
+            _run([str(UP_SH), str(state)], timeout=up_timeout, what="k8s/up.sh", env=env)
+            break
+        except ClusterStartError as exc:
+            # up.sh picks free ports just before starting; another process may grab one in between
+            if attempt == 2 or "address already in use" not in exc.output:
+                _stop_quietly(state)
+                raise
     kubeconfig = state / "kubeconfig"
     if not kubeconfig.exists():  # pragma: no cover - up.sh guarantees it
         raise ClusterStartError(f"k8s/up.sh succeeded but {kubeconfig} is missing")
-    return ClusterHandle(kubeconfig_path=kubeconfig, state_dir=state,
-                         api_url=_read_env(state).get("FLUVIO_K8S_API_URL", ""))
+    return ClusterHandle(
+        kubeconfig_path=kubeconfig, state_dir=state, api_url=_read_env(state).get("FLUVIO_K8S_API_URL", "")
+    )
 
 
 # --- one cluster per test process, shared by every fixture that asks for it ------------------------
 _lock = threading.Lock()
-_shared: Optional[ClusterHandle] = None
+_shared: ClusterHandle | None = None
 _shared_refs = 0
-_shared_tmp: Optional[str] = None
+_shared_tmp: str | None = None
 
 
 def acquire_shared_cluster() -> ClusterHandle:
@@ -184,13 +240,17 @@ def acquire_shared_cluster() -> ClusterHandle:
                 kc = Path(existing)
                 if not kc.is_file():
                     raise ClusterStartError(f"FLUVIO_K8S_KUBECONFIG={existing} does not exist")
-                _shared = ClusterHandle(kubeconfig_path=kc, state_dir=kc.parent,
-                                        api_url=_read_env(kc.parent).get("FLUVIO_K8S_API_URL", ""),
-                                        owned=False)
+                _shared = ClusterHandle(
+                    kubeconfig_path=kc,
+                    state_dir=kc.parent,
+                    api_url=_read_env(kc.parent).get("FLUVIO_K8S_API_URL", ""),
+                    owned=False,
+                )
             else:
                 _shared_tmp = tempfile.mkdtemp(prefix="fluvio-k8s-")
                 try:
-                    _shared = start_cluster(Path(_shared_tmp) / "state")
+                    # the (empty) temp dir itself is the state dir: down.sh removes it
+                    _shared = start_cluster(_shared_tmp)
                 except BaseException:
                     shutil.rmtree(_shared_tmp, ignore_errors=True)
                     _shared_tmp = None

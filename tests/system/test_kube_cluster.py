@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Callable, Optional, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
@@ -18,6 +19,8 @@ except ImportError:  # pragma: no cover - depends on the pytest import mode / la
 
 kubernetes = pytest.importorskip("kubernetes", reason="the `kubernetes` Python client is not installed")
 
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
 # Shares the process-wide cluster with any `kube_cluster` fixture a conftest.py provides.
 kube_cluster = make_kube_cluster_fixture()
 
@@ -25,10 +28,12 @@ T = TypeVar("T")
 READY_TIMEOUT = 60.0
 
 
-def wait_for(what: str, fn: Callable[[], Optional[T]], timeout: float = READY_TIMEOUT, interval: float = 0.25) -> T:
+def wait_for(
+    what: str, fn: Callable[[], T | None], timeout: float = READY_TIMEOUT, interval: float = 0.25
+) -> T:
     """Poll fn until it returns a truthy value, or fail after timeout seconds."""
     deadline = time.monotonic() + timeout
-    last_exc: Optional[BaseException] = None
+    last_exc: BaseException | None = None
     while True:
         try:
             value = fn()
@@ -37,7 +42,10 @@ def wait_for(what: str, fn: Callable[[], Optional[T]], timeout: float = READY_TI
         except kubernetes.client.ApiException as exc:  # transient API errors are retried
             last_exc = exc
         if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+            pytest.fail(
+                f"timed out after {timeout:.0f}s waiting for {what}"
+                + (f" (last error: {last_exc})" if last_exc else "")
+            )
         time.sleep(interval)
 
 
@@ -54,13 +62,14 @@ def namespace(api_client):
     name = f"kc-{uuid.uuid4().hex[:10]}"
     core.create_namespace(kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name)))
     # pods need the namespace's default ServiceAccount (created by the controller-manager)
-    wait_for(f"default ServiceAccount in {name}",
-             lambda: core.read_namespaced_service_account("default", name))
+    wait_for(
+        f"default ServiceAccount in {name}", lambda: core.read_namespaced_service_account("default", name)
+    )
     yield name
     core.delete_namespace(name)
 
 
-def deployment(name: str, image: str, labels: Optional[dict] = None) -> "kubernetes.client.V1Deployment":
+def deployment(name: str, image: str, labels: dict | None = None) -> kubernetes.client.V1Deployment:
     k = kubernetes.client
     pod_labels = {"app": name, **(labels or {})}
     return k.V1Deployment(
@@ -79,10 +88,11 @@ def deployment(name: str, image: str, labels: Optional[dict] = None) -> "kuberne
 def first_waiting_pod(core, namespace: str, app: str, reason: str):
     def check():
         for pod in core.list_namespaced_pod(namespace, label_selector=f"app={app}").items:
-            for cs in (pod.status.container_statuses or []):
+            for cs in pod.status.container_statuses or []:
                 if cs.state and cs.state.waiting and cs.state.waiting.reason == reason:
                     return pod
         return None
+
     return wait_for(f"a pod of {app} with a container waiting in {reason}", check)
 
 
@@ -107,8 +117,10 @@ def test_deployment_becomes_ready(api_client, namespace):
     apps = kubernetes.client.AppsV1Api(api_client)
     core = kubernetes.client.CoreV1Api(api_client)
     apps.create_namespaced_deployment(namespace, deployment("ok", "example/ok:1"))
-    wait_for("deployment ok readyReplicas == 1",
-             lambda: (apps.read_namespaced_deployment("ok", namespace).status.ready_replicas or 0) == 1)
+    wait_for(
+        "deployment ok readyReplicas == 1",
+        lambda: (apps.read_namespaced_deployment("ok", namespace).status.ready_replicas or 0) == 1,
+    )
     pods = core.list_namespaced_pod(namespace, label_selector="app=ok").items
     assert len(pods) == 1
     pod = pods[0]
@@ -165,12 +177,17 @@ def test_job_completes(api_client, namespace):
         spec=k.V1JobSpec(
             backoff_limit=0,
             template=k.V1PodTemplateSpec(
-                spec=k.V1PodSpec(restart_policy="Never", containers=[k.V1Container(name="main", image="example/ok:1")]),
+                spec=k.V1PodSpec(
+                    restart_policy="Never", containers=[k.V1Container(name="main", image="example/ok:1")]
+                ),
             ),
         ),
     )
     batch.create_namespaced_job(namespace, job)
-    wait_for("job once succeeded", lambda: (batch.read_namespaced_job("once", namespace).status.succeeded or 0) == 1)
+    wait_for(
+        "job once succeeded",
+        lambda: (batch.read_namespaced_job("once", namespace).status.succeeded or 0) == 1,
+    )
 
 
 def test_garbage_collector_deletes_owned_configmap(api_client, namespace):
@@ -178,13 +195,20 @@ def test_garbage_collector_deletes_owned_configmap(api_client, namespace):
     apps = k.AppsV1Api(api_client)
     core = k.CoreV1Api(api_client)
     dep = apps.create_namespaced_deployment(namespace, deployment("owner", "example/ok:1"))
-    wait_for("deployment owner ready",
-             lambda: (apps.read_namespaced_deployment("owner", namespace).status.ready_replicas or 0) == 1)
-    owner_ref = k.V1OwnerReference(api_version="apps/v1", kind="Deployment", name="owner", uid=dep.metadata.uid)
-    core.create_namespaced_config_map(
-        namespace, k.V1ConfigMap(metadata=k.V1ObjectMeta(name="owned", owner_references=[owner_ref]), data={"a": "b"})
+    wait_for(
+        "deployment owner ready",
+        lambda: (apps.read_namespaced_deployment("owner", namespace).status.ready_replicas or 0) == 1,
     )
-    apps.delete_namespaced_deployment("owner", namespace, body=k.V1DeleteOptions(propagation_policy="Background"))
+    owner_ref = k.V1OwnerReference(
+        api_version="apps/v1", kind="Deployment", name="owner", uid=dep.metadata.uid
+    )
+    core.create_namespaced_config_map(
+        namespace,
+        k.V1ConfigMap(metadata=k.V1ObjectMeta(name="owned", owner_references=[owner_ref]), data={"a": "b"}),
+    )
+    apps.delete_namespaced_deployment(
+        "owner", namespace, body=k.V1DeleteOptions(propagation_policy="Background")
+    )
 
     def gone(read):
         try:
@@ -195,6 +219,11 @@ def test_garbage_collector_deletes_owned_configmap(api_client, namespace):
             raise
         return False
 
-    wait_for("garbage collector to delete ConfigMap owned", lambda: gone(lambda: core.read_namespaced_config_map("owned", namespace)))
-    wait_for("pods of deployment owner to be deleted",
-             lambda: not core.list_namespaced_pod(namespace, label_selector="app=owner").items)
+    wait_for(
+        "garbage collector to delete ConfigMap owned",
+        lambda: gone(lambda: core.read_namespaced_config_map("owned", namespace)),
+    )
+    wait_for(
+        "pods of deployment owner to be deleted",
+        lambda: not core.list_namespaced_pod(namespace, label_selector="app=owner").items,
+    )

@@ -1,4 +1,4 @@
-"""The Kubernetes runtime against a real API server (run when ``KUBECONFIG`` is set).
+"""The Kubernetes runtime against a real API server (the local control plane of ``k8s/``).
 
 Made for the local control plane of ``k8s/up.sh`` (kube-apiserver, controller-manager, scheduler
 and kwok fake nodes): kwok makes a pod Ready, unless its image contains ``crashloop`` (the
@@ -24,20 +24,19 @@ from airflow_provider_fluvio.runtimes.kubernetes import KubernetesRuntime
 from fluvio_connectors.config import load_config
 from fluvio_connectors.errors import ConnectorExistsError, ConnectorNotFoundError, TopicMissingError
 
-pytestmark = [
-    pytest.mark.system,
-    pytest.mark.skipif(
-        not os.environ.get("KUBECONFIG"), reason="KUBECONFIG is not set: no cluster to test against"
-    ),
-]
+pytestmark = [pytest.mark.system]
 
 TIMEOUT = 90.0
 
 
 @pytest.fixture(scope="module")
-def namespace() -> Iterator[str]:
+def namespace(kube_cluster: str) -> Iterator[str]:
+    """A fresh namespace in the local cluster (``kube_cluster``: tests/system/conftest.py), with
+    KUBECONFIG pointing at it for the runtime's default config resolution."""
     from kubernetes import client, config
 
+    previous = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = kube_cluster
     api_client = config.new_client_from_config(config_file=os.environ["KUBECONFIG"])
     core = client.CoreV1Api(api_client)
     name = f"fluvio-test-{uuid.uuid4().hex[:8]}"
@@ -47,6 +46,10 @@ def namespace() -> Iterator[str]:
     finally:
         core.delete_namespace(name)
         api_client.close()
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous
 
 
 def runtime_for(namespace: str, registry: str = "example") -> KubernetesRuntime:
