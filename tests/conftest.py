@@ -23,8 +23,11 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags_examples"))
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME}/airflow.db")
-# Tests never talk to a real Fluvio cluster unless a system test asks for it.
-os.environ.pop("FLUVIO_ENDPOINT", None)
+# Tests never talk to a real Fluvio cluster unless a system test asks for it: a FLUVIO_ENDPOINT
+# given to the test run is kept for tests/system as FLUVIO_SYSTEM_ENDPOINT.
+_endpoint = os.environ.pop("FLUVIO_ENDPOINT", None)
+if _endpoint:
+    os.environ.setdefault("FLUVIO_SYSTEM_ENDPOINT", _endpoint)
 os.environ.pop("FLUVIO_CONNECTORS_RUNTIME", None)
 
 

@@ -8,12 +8,17 @@ written twice, whoever else is writing. Readers never block writers (WAL).
 A topic has an integer id: deleting a topic and creating it again gives a fresh log, and a producer
 still holding the old id gets ``TopicNotFoundError`` instead of writing into the new one.
 
+Writers take turns through ``flock`` on ``<log>.lock`` before asking SQLite for its write lock
+(see ``_transaction``), so two busy producers interleave instead of one starving the other.
+
 Durability: ``synchronous=FULL``, so when ``flush()`` returns the batch is on disk, not only in the
 OS cache; a crashed connector or a lost machine loses nothing that was flushed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import sqlite3
 import threading
@@ -21,13 +26,14 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from fluvio_connectors.config import TOPIC_NAME
 from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
 from fluvio_connectors.topics import Record
 
 T = TypeVar("T")
+Batch = list[tuple[bytes | None, bytes]]
 
 # sqlite's own busy handler waits this long for the write lock; our retry loop covers what it
 # cannot (a lock error raised outside the busy handler, e.g. while switching to WAL).
@@ -103,19 +109,30 @@ class EmbeddedTopics:
     # -- connections -----------------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
+        return self._holder().conn
+
+    def _holder(self) -> _Connection:
         holder: _Connection | None = getattr(self._local, "conn", None)
         if holder is not None and holder.pid == os.getpid() and not holder.closed:
-            return holder.conn
+            return holder
         if self._closed:
             raise BackendError(f"the topic log {self.path} was closed")
-        holder = _Connection(self._connect(), os.getpid())
+        conn = self._connect()
+        holder = _Connection(conn, os.getpid(), self._open_writer_lock())
         self._local.conn = holder
         with self._lock:
             self._connections.add(holder)
         if not self._schema_ready:
-            self._retry(lambda: self._create_schema(holder.conn))
+            self._retry(lambda: self._create_schema(holder))
             self._schema_ready = True
-        return holder.conn
+        return holder
+
+    def _open_writer_lock(self) -> BinaryIO:
+        # One open file per connection: flock() then also orders the threads of one process.
+        try:
+            return open(f"{self.path}.lock", "ab")  # closed with the connection
+        except OSError as exc:
+            raise BackendError(f"cannot open the topic log lock {self.path}.lock: {exc}") from None
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -125,18 +142,25 @@ class EmbeddedTopics:
             conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA synchronous = FULL")
         except (OSError, sqlite3.Error) as exc:
             raise BackendError(f"cannot open the topic log {self.path}: {exc}") from None
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA synchronous = FULL")
         return conn
 
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
+    def _create_schema(self, holder: _Connection) -> None:
+        conn = holder.conn
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if str(mode).lower() != "wal":
             # Persistent in the file: only the first opener ever switches it.
             conn.execute("PRAGMA journal_mode = WAL")
-        with _transaction(conn):
+        tables = conn.execute(
+            "SELECT count(*) FROM sqlite_master "
+            "WHERE type = 'table' AND name IN ('topics', 'partitions', 'records')"
+        ).fetchone()[0]
+        if tables == 3:  # the usual case: no write transaction just to open the log
+            return
+        with _transaction(holder):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -149,11 +173,7 @@ class EmbeddedTopics:
             self._connections = weakref.WeakSet()
         for holder in holders:
             if holder.pid == os.getpid() and not holder.closed:
-                holder.closed = True
-                try:
-                    holder.conn.close()
-                except sqlite3.Error:  # pragma: no cover - closing is best effort
-                    pass
+                holder.close()
 
     # -- retries ---------------------------------------------------------------------------
 
@@ -172,55 +192,61 @@ class EmbeddedTopics:
             time.sleep(delay)  # backoff between attempts, not a wait for a condition
             delay = min(delay * 2, 0.25)
 
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+        """Rows of a read-only query (WAL: never waits for writers)."""
+        return self._retry(lambda: self._conn().execute(sql, params).fetchall())
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(conn)`` in one write transaction, retried while the database is locked."""
+
+        def attempt() -> T:
+            holder = self._holder()
+            with _transaction(holder):
+                return work(holder.conn)
+
+        return self._retry(attempt)
+
     # -- admin -----------------------------------------------------------------------------
 
     def create_topic(self, name: str, partitions: int = 1) -> bool:
         validate_topic_name(name)
-        if not isinstance(partitions, int) or isinstance(partitions, bool) or not 1 <= partitions <= MAX_PARTITIONS:
+        if not _is_int(partitions) or not 0 < partitions <= MAX_PARTITIONS:
             raise ConfigError(f"partitions must be an integer from 1 to {MAX_PARTITIONS}, got {partitions!r}")
 
-        def create() -> bool:
-            conn = self._conn()
-            with _transaction(conn):
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO topics (name, partitions, created_at) VALUES (?, ?, ?)",
-                    (name, partitions, time.time()),
-                )
-                if cursor.rowcount == 0:
-                    return False
-                topic_id = cursor.lastrowid
-                conn.executemany(
-                    "INSERT INTO partitions (topic_id, partition, next_offset) VALUES (?, ?, 0)",
-                    [(topic_id, p) for p in range(partitions)],
-                )
-                return True
+        def create(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO topics (name, partitions, created_at) VALUES (?, ?, ?)",
+                (name, partitions, time.time()),
+            )
+            if cursor.rowcount == 0:
+                return False
+            conn.executemany(
+                "INSERT INTO partitions (topic_id, partition, next_offset) VALUES (?, ?, 0)",
+                [(cursor.lastrowid, p) for p in range(partitions)],
+            )
+            return True
 
-        return self._retry(create)
+        return self._write(create)
 
     def delete_topic(self, name: str) -> None:
         validate_topic_name(name)
 
-        def delete() -> None:
-            conn = self._conn()
-            with _transaction(conn):
-                row = conn.execute("SELECT id FROM topics WHERE name = ?", (name,)).fetchone()
-                if row is None:
-                    raise TopicNotFoundError(name)
-                conn.execute("DELETE FROM records WHERE topic_id = ?", row)
-                conn.execute("DELETE FROM partitions WHERE topic_id = ?", row)
-                conn.execute("DELETE FROM topics WHERE id = ?", row)
+        def delete(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT id FROM topics WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise TopicNotFoundError(name)
+            conn.execute("DELETE FROM records WHERE topic_id = ?", row)
+            conn.execute("DELETE FROM partitions WHERE topic_id = ?", row)
+            conn.execute("DELETE FROM topics WHERE id = ?", row)
 
-        self._retry(delete)
+        self._write(delete)
 
     def topic_exists(self, name: str) -> bool:
         validate_topic_name(name)
-        return self._retry(
-            lambda: self._conn().execute("SELECT 1 FROM topics WHERE name = ?", (name,)).fetchone() is not None
-        )
+        return bool(self._query("SELECT 1 FROM topics WHERE name = ?", (name,)))
 
     def list_topics(self) -> list[str]:
-        rows = self._retry(lambda: self._conn().execute("SELECT name FROM topics ORDER BY name").fetchall())
-        return [row[0] for row in rows]
+        return [row[0] for row in self._query("SELECT name FROM topics ORDER BY name")]
 
     def partitions(self, name: str) -> int:
         """How many partitions ``name`` has (``TopicNotFoundError`` if it does not exist)."""
@@ -229,16 +255,14 @@ class EmbeddedTopics:
     def _topic(self, name: str) -> tuple[int, int]:
         """``(id, partitions)`` of ``name``."""
         validate_topic_name(name)
-        row = self._retry(
-            lambda: self._conn().execute("SELECT id, partitions FROM topics WHERE name = ?", (name,)).fetchone()
-        )
-        if row is None:
+        rows = self._query("SELECT id, partitions FROM topics WHERE name = ?", (name,))
+        if not rows:
             raise TopicNotFoundError(name)
-        return int(row[0]), int(row[1])
+        return int(rows[0][0]), int(rows[0][1])
 
     def _partition(self, name: str, partition: int) -> int:
         topic_id, count = self._topic(name)
-        if not isinstance(partition, int) or not 0 <= partition < count:
+        if not _is_int(partition) or not 0 <= partition < count:
             raise ConfigError(f"topic {name} has partitions 0..{count - 1}, not {partition!r}")
         return topic_id
 
@@ -248,45 +272,41 @@ class EmbeddedTopics:
         topic_id, _ = self._topic(topic)
         return EmbeddedProducer(self, topic, topic_id, linger_ms=linger_ms, batch_size=batch_size)
 
-    def _append(self, topic: str, topic_id: int, partition: int, batch: list[tuple[bytes | None, bytes]]) -> int:
+    def _append(self, topic: str, topic_id: int, partition: int, batch: Batch) -> int:
         """Store ``batch`` in one transaction; returns the offset of its first record."""
 
-        def append() -> int:
-            conn = self._conn()
-            with _transaction(conn):
-                row = conn.execute(
-                    "SELECT next_offset FROM partitions WHERE topic_id = ? AND partition = ?",
-                    (topic_id, partition),
-                ).fetchone()
-                if row is None:  # deleted (and maybe recreated) since the producer was made
-                    raise TopicNotFoundError(topic)
-                first = int(row[0])
-                now = time.time()
-                conn.executemany(
-                    'INSERT INTO records (topic_id, partition, "offset", key, value, timestamp) '
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [(topic_id, partition, first + i, key, value, now) for i, (key, value) in enumerate(batch)],
-                )
-                conn.execute(
-                    "UPDATE partitions SET next_offset = ? WHERE topic_id = ? AND partition = ?",
-                    (first + len(batch), topic_id, partition),
-                )
-                return first
+        def append(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT next_offset FROM partitions WHERE topic_id = ? AND partition = ?",
+                (topic_id, partition),
+            ).fetchone()
+            if row is None:  # deleted (and maybe recreated) since the producer was made
+                raise TopicNotFoundError(topic)
+            first = int(row[0])
+            now = time.time()
+            conn.executemany(
+                'INSERT INTO records (topic_id, partition, "offset", key, value, timestamp) '
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(topic_id, partition, first + i, key, value, now) for i, (key, value) in enumerate(batch)],
+            )
+            conn.execute(
+                "UPDATE partitions SET next_offset = ? WHERE topic_id = ? AND partition = ?",
+                (first + len(batch), topic_id, partition),
+            )
+            return first
 
-        return self._retry(append)
+        return self._write(append)
 
     # -- reading ---------------------------------------------------------------------------
 
     def end_offset(self, topic: str, partition: int = 0) -> int:
         topic_id = self._partition(topic, partition)
-        row = self._retry(
-            lambda: self._conn()
-            .execute("SELECT next_offset FROM partitions WHERE topic_id = ? AND partition = ?", (topic_id, partition))
-            .fetchone()
+        rows = self._query(
+            "SELECT next_offset FROM partitions WHERE topic_id = ? AND partition = ?", (topic_id, partition)
         )
-        if row is None:
+        if not rows:
             raise TopicNotFoundError(topic)
-        return int(row[0])
+        return int(rows[0][0])
 
     def read(
         self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None
@@ -297,14 +317,10 @@ class EmbeddedTopics:
         return self._fetch(topic_id, partition, offset, limit)
 
     def _fetch(self, topic_id: int, partition: int, offset: int, limit: int) -> list[Record]:
-        rows = self._retry(
-            lambda: self._conn()
-            .execute(
-                'SELECT "offset", key, value, timestamp FROM records '
-                'WHERE topic_id = ? AND partition = ? AND "offset" >= ? ORDER BY "offset" LIMIT ?',
-                (topic_id, partition, offset, limit),
-            )
-            .fetchall()
+        rows = self._query(
+            'SELECT "offset", key, value, timestamp FROM records '
+            'WHERE topic_id = ? AND partition = ? AND "offset" >= ? ORDER BY "offset" LIMIT ?',
+            (topic_id, partition, offset, limit),
         )
         return [Record(int(o), None if k is None else bytes(k), bytes(v), float(ts)) for o, k, v, ts in rows]
 
@@ -319,7 +335,19 @@ class EmbeddedTopics:
         timeout: float | None = None,
     ) -> Iterator[Record]:
         _check_offset(offset)
-        topic_id = self._partition(topic, partition)
+        topic_id = self._partition(topic, partition)  # a missing topic fails here, not at next()
+        return self._follow(topic, topic_id, partition, offset, follow, poll_interval, timeout)
+
+    def _follow(
+        self,
+        topic: str,
+        topic_id: int,
+        partition: int,
+        offset: int,
+        follow: bool,
+        poll_interval: float,
+        timeout: float | None,
+    ) -> Iterator[Record]:
         idle_since = time.monotonic()
         while True:
             chunk = self._fetch(topic_id, partition, offset, READ_CHUNK)
@@ -351,7 +379,13 @@ class EmbeddedProducer:
     """
 
     def __init__(
-        self, topics: EmbeddedTopics, topic: str, topic_id: int, *, linger_ms: float = 0.0, batch_size: int = 500
+        self,
+        topics: EmbeddedTopics,
+        topic: str,
+        topic_id: int,
+        *,
+        linger_ms: float = 0.0,
+        batch_size: int = 500,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
@@ -362,12 +396,11 @@ class EmbeddedProducer:
         self._topic_id = topic_id
         self._batch_size = batch_size
         self._linger = linger_ms / 1000.0
-        self._buffer: list[tuple[bytes | None, bytes]] = []
+        self._buffer: Batch = []
         self._first_queued: float | None = None
         self._cond = threading.Condition()  # guards _buffer, _first_queued, _closed
         self._write_lock = threading.Lock()  # one batch at a time, in order
         self._closed = False
-        self._background_error: BaseException | None = None
         self._lingerer: threading.Thread | None = None
         if self._linger > 0:
             self._lingerer = threading.Thread(target=self._linger_loop, name=f"linger-{topic}", daemon=True)
@@ -398,7 +431,6 @@ class EmbeddedProducer:
             self._write(only_full=True)
 
     def flush(self) -> None:
-        self._raise_background_error()
         self._write(only_full=False)
 
     def close(self) -> None:
@@ -409,13 +441,7 @@ class EmbeddedProducer:
             self._cond.notify_all()
         if self._lingerer is not None:
             self._lingerer.join(timeout=RETRY_DEADLINE_S)
-        self._raise_background_error()
         self._write(only_full=False)
-
-    def _raise_background_error(self) -> None:
-        error, self._background_error = self._background_error, None
-        if error is not None:
-            raise error
 
     def _write(self, *, only_full: bool) -> None:
         with self._write_lock:
@@ -436,69 +462,99 @@ class EmbeddedProducer:
                     raise
 
     def _linger_loop(self) -> None:
+        backoff = 0.0  # after a failed write, wait longer before the next attempt
         while True:
             with self._cond:
                 while not self._closed and self._first_queued is None:
                     self._cond.wait()
+                first = self._first_queued
                 if self._closed:
-                    return
-                due = self._first_queued + self._linger
-                remaining = due - time.monotonic()
+                    return  # close() writes what is left
+                if first is None:
+                    continue
+                remaining = first + self._linger + backoff - time.monotonic()
                 if remaining > 0:
                     self._cond.wait(timeout=remaining)
                     continue
             try:
                 self._write(only_full=False)
-            except Exception as exc:  # surfaced by the next flush()/close()
-                self._background_error = exc
-                with self._cond:
-                    # Don't spin on a persistent error: wait for the next record or close().
-                    self._first_queued = None
-                    while not self._closed and self._first_queued is None:
-                        self._cond.wait()
+                backoff = 0.0
+            except Exception:
+                # The batch is back in the buffer; the next attempt here, or the caller's
+                # flush()/close(), retries it and reports the error if it persists.
+                backoff = min(max(backoff * 2, 0.5), 30.0)
 
 
 class _Connection:
-    """A connection and the process that opened it (a forked child must open its own)."""
+    """A connection, the process that opened it (a forked child opens its own) and the writer lock."""
 
-    __slots__ = ("__weakref__", "closed", "conn", "pid")
+    __slots__ = ("__weakref__", "closed", "conn", "lock_file", "pid")
 
-    def __init__(self, conn: sqlite3.Connection, pid: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, pid: int, lock_file: BinaryIO) -> None:
         self.conn = conn
         self.pid = pid
+        self.lock_file = lock_file
         self.closed = False
+
+    def __del__(self) -> None:  # a thread that used the log has ended: release its connection
+        if not self.closed and self.pid == os.getpid():
+            self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(sqlite3.Error):  # closing is best effort
+            self.conn.close()
+        with contextlib.suppress(OSError):
+            self.lock_file.close()
 
 
 class _transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error."""
+    """A write transaction: the writer lock, ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on error.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    Writers queue on ``flock`` before asking SQLite for its write lock. SQLite alone lets a
+    waiting writer sleep in growing steps while a busy one takes the lock again and again (one
+    process could starve another for seconds); the kernel wakes a ``flock`` waiter as soon as the
+    lock is free. A writer that is not ours still gets in through SQLite's busy timeout.
+    """
+
+    def __init__(self, holder: _Connection) -> None:
+        self.conn = holder.conn
+        self.lock_fd = holder.lock_file.fileno()
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+            raise
         return self.conn
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            try:
-                self.conn.execute("COMMIT")
-                return
-            except sqlite3.Error:
-                self._rollback()
-                raise
-        self._rollback()
+        try:
+            if exc_type is None:
+                try:
+                    self.conn.execute("COMMIT")
+                    return
+                except sqlite3.Error:
+                    self._rollback()
+                    raise
+            self._rollback()
+        finally:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
 
     def _rollback(self) -> None:
         if self.conn.in_transaction:
-            try:
+            with contextlib.suppress(sqlite3.Error):  # the original error matters more
                 self.conn.execute("ROLLBACK")
-            except sqlite3.Error:  # pragma: no cover - the original error matters more
-                pass
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_offset(offset: int) -> None:
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    if not _is_int(offset) or offset < 0:
         raise ConfigError(f"offset must be a non-negative integer, got {offset!r}")
 
 

@@ -1,0 +1,98 @@
+"""Fixtures for the topics port: a fresh embedded log, and producer processes writing to it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fluvio_connectors.topics.embedded import EmbeddedTopics
+
+# A producer process: opens the log, says it is ready, waits for the start file (so several
+# processes write at the same time), then sends COUNT records "TAG-i" in batches of BATCH.
+PRODUCER_PROGRAM = """
+import sys, time
+from pathlib import Path
+from fluvio_connectors.topics.embedded import EmbeddedTopics
+
+db, topic, tag, count, batch, start_file = sys.argv[1:7]
+topics = EmbeddedTopics(Path(db))
+topics.topic_exists(topic)
+Path(start_file + "." + tag).touch()
+deadline = time.monotonic() + 30
+while not Path(start_file).exists():
+    if time.monotonic() > deadline:
+        sys.exit("start file never appeared")
+    time.sleep(0.001)
+with topics.producer(topic, batch_size=int(batch)) as producer:
+    for i in range(int(count)):
+        producer.send(None, f"{tag}-{i}".encode())
+        if int(batch) > 1 and i % int(batch) == int(batch) - 1:
+            producer.flush()
+topics.close()
+print("done", flush=True)
+"""
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "topics.db"
+
+
+@pytest.fixture
+def topics(log_path: Path) -> Iterator[EmbeddedTopics]:
+    backend = EmbeddedTopics(log_path)
+    yield backend
+    backend.close()
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., bool]:
+    """``wait_until(condition, timeout=10)``: poll until true or the deadline; returns the last result."""
+    return _wait_until
+
+
+@pytest.fixture
+def start_producers(log_path: Path, tmp_path: Path) -> Iterator[Callable[..., list[subprocess.Popen[str]]]]:
+    """Start producer processes that begin writing together once all have opened the log."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(topic: str, tags: list[str], count: int, batch: int) -> list[subprocess.Popen[str]]:
+        start_file = tmp_path / f"go-{len(started)}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", PRODUCER_PROGRAM, str(log_path), topic, tag, str(count), str(batch),
+                 str(start_file)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for tag in tags
+        ]
+        started.extend(procs)
+        ready = [Path(f"{start_file}.{tag}") for tag in tags]
+        _wait_until(lambda: all(path.exists() for path in ready), timeout=30)
+        start_file.touch()
+        return procs
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -1,0 +1,456 @@
+"""The embedded topic log: topics, producers, reading, and many writers at once."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fluvio_connectors.errors import BackendError, ConfigError, TopicMissingError, TopicNotFoundError
+from fluvio_connectors.settings import Settings
+from fluvio_connectors.topics import Producer, Record, Topics, apply_topic_rule, open_topics
+from fluvio_connectors.topics import embedded as embedded_module
+from fluvio_connectors.topics.embedded import EmbeddedTopics
+
+
+def values(records: list[Record]) -> list[str]:
+    return [r.value.decode() for r in records]
+
+
+# -- topics ------------------------------------------------------------------------------------
+
+
+def test_open_topics_picks_the_embedded_log_under_the_state_directory(fluvio_home: Path) -> None:
+    topics = open_topics()
+    try:
+        assert isinstance(topics, EmbeddedTopics)
+        assert isinstance(topics, Topics)
+        assert topics.create_topic("t1") is True
+        assert (fluvio_home / "topics.db").is_file()
+    finally:
+        topics.close()
+
+
+def test_opening_creates_nothing_until_used(log_path: Path) -> None:
+    topics = EmbeddedTopics(log_path)
+    assert not log_path.parent.exists()
+    assert topics.list_topics() == []
+    assert log_path.is_file()
+    topics.close()
+
+
+def test_create_list_exists_delete(topics: EmbeddedTopics) -> None:
+    assert topics.create_topic("beta") is True
+    assert topics.create_topic("alpha", partitions=2) is True
+    assert topics.create_topic("beta") is False  # exists: no error
+    assert topics.list_topics() == ["alpha", "beta"]
+    assert topics.topic_exists("alpha") and not topics.topic_exists("gamma")
+    assert topics.partitions("alpha") == 2
+
+    topics.delete_topic("alpha")
+    assert topics.list_topics() == ["beta"]
+    with pytest.raises(TopicNotFoundError, match="topic alpha not found"):
+        topics.delete_topic("alpha")
+
+
+def test_deleting_a_topic_drops_its_records_and_a_new_one_starts_at_zero(topics: EmbeddedTopics) -> None:
+    topics.create_topic("t1")
+    with topics.producer("t1") as producer:
+        producer.send_many([(None, b"old-1"), (None, b"old-2")])
+    topics.delete_topic("t1")
+    topics.create_topic("t1")
+    assert topics.read("t1") == []
+    assert topics.end_offset("t1") == 0
+    with topics.producer("t1") as producer:
+        producer.send(None, b"new")
+    assert [(r.offset, r.value) for r in topics.read("t1")] == [(0, b"new")]
+
+
+@pytest.mark.parametrize("name", ["", "Upper", "under_score", "-lead", "dot.ted", "a" * 64, "spa ce"])
+def test_invalid_topic_names_are_refused_with_what_is_expected(topics: EmbeddedTopics, name: str) -> None:
+    with pytest.raises(ConfigError, match="lowercase letters, digits and '-'"):
+        topics.create_topic(name)
+
+
+def test_longest_valid_topic_name(topics: EmbeddedTopics) -> None:
+    assert topics.create_topic("a" * 63) is True
+
+
+@pytest.mark.parametrize("partitions", [0, -1, True, 10_001])
+def test_bad_partition_counts_are_refused(topics: EmbeddedTopics, partitions: int) -> None:
+    with pytest.raises(ConfigError, match="partitions must be"):
+        topics.create_topic("t1", partitions=partitions)
+
+
+def test_records_survive_reopening(log_path: Path) -> None:
+    first = EmbeddedTopics(log_path)
+    first.create_topic("t1")
+    with first.producer("t1") as producer:
+        producer.send(b"k", b"v")
+    first.close()
+
+    second = EmbeddedTopics(log_path)
+    assert [(r.key, r.value) for r in second.read("t1")] == [(b"k", b"v")]
+    second.close()
+
+
+# -- the seed's create_topic rule ------------------------------------------------------------------
+
+
+def test_topic_rule_create_topic_true_creates_a_missing_topic(topics: EmbeddedTopics) -> None:
+    assert apply_topic_rule(topics, "t1", create_topic=True) is True
+    assert topics.topic_exists("t1")
+
+
+def test_topic_rule_create_topic_true_ignores_an_existing_topic_and_keeps_its_records(
+    topics: EmbeddedTopics,
+) -> None:
+    topics.create_topic("t1")
+    with topics.producer("t1") as producer:
+        producer.send(None, b"kept")
+    assert apply_topic_rule(topics, "t1", create_topic=True) is False
+    assert values(topics.read("t1")) == ["kept"]
+
+
+def test_topic_rule_without_create_topic_needs_an_existing_topic(topics: EmbeddedTopics) -> None:
+    with pytest.raises(TopicMissingError, match="topic t1 does not exist; create it first"):
+        apply_topic_rule(topics, "t1", create_topic=False)
+    assert not topics.topic_exists("t1")
+    topics.create_topic("t1")
+    assert apply_topic_rule(topics, "t1", create_topic=False) is False
+
+
+# -- producing ----------------------------------------------------------------------------------
+
+
+def test_producer_for_a_missing_topic(topics: EmbeddedTopics) -> None:
+    with pytest.raises(TopicNotFoundError, match="topic nope not found"):
+        topics.producer("nope")
+
+
+def test_flushed_records_read_back_in_order_with_keys_and_timestamps(topics: EmbeddedTopics) -> None:
+    topics.create_topic("t1")
+    before = time.time()
+    producer = topics.producer("t1")
+    assert isinstance(producer, Producer)
+    producer.send(None, b"a")
+    producer.send(b"key-b", b"b")
+    producer.send_many([(None, b"c"), (b"", b"d")])
+    producer.flush()
+    after = time.time()
+
+    records = topics.read("t1")
+    assert [(r.offset, r.key, r.value) for r in records] == [
+        (0, None, b"a"), (1, b"key-b", b"b"), (2, None, b"c"), (3, b"", b"d"),
+    ]
+    assert all(before <= r.timestamp <= after for r in records)
+    assert topics.end_offset("t1") == 4
+    producer.close()
+
+
+def test_text_values_are_stored_as_utf8_and_other_types_refused(topics: EmbeddedTopics) -> None:
+    topics.create_topic("t1")
+    with topics.producer("t1") as producer:
+        producer.send("clé", "välue")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="record value must be bytes or str, got int"):
+            producer.send(None, 42)  # type: ignore[arg-type]
+    [record] = topics.read("t1")
+    assert (record.key_text(), record.value_text()) == ("clé", "välue")
+
+
+def test_without_linger_records_wait_for_flush_or_a_full_batch(topics: EmbeddedTopics) -> None:
+    topics.create_topic("t1")
+    producer = topics.producer("t1", batch_size=500)
+    producer.send_many((None, b"x") for _ in range(1_200))
+    assert topics.end_offset("t1") == 1_000  # two full batches stored, 200 still queued
+    producer.flush()
+    assert topics.end_offset("t1") == 1_200
+    producer.send(None, b"y")
+    assert topics.end_offset("t1") == 1_200
+    producer.close()  # close flushes
+    assert topics.end_offset("t1") == 1_201
+
+
+def test_with_linger_records_are_stored_without_flush(
+    topics: EmbeddedTopics, wait_until: Callable[..., bool]
+) -> None:
+    topics.create_topic("t1")
+    producer = topics.producer("t1", linger_ms=50)
+    producer.send(None, b"lingered")
+    assert wait_until(lambda: topics.end_offset("t1") == 1, timeout=5)
+    producer.send(None, b"second")
+    assert wait_until(lambda: topics.end_offset("t1") == 2, timeout=5)
+    producer.close()
+    assert values(topics.read("t1")) == ["lingered", "second"]
+
+
+def test_a_closed_producer_refuses_sends(topics: EmbeddedTopics) -> None:
+    topics.create_topic("t1")
+    producer = topics.producer("t1")
+    producer.close()
+    with pytest.raises(BackendError, match="producer for topic t1 is closed"):
+        producer.send(None, b"late")
+
+
+@pytest.mark.parametrize(("batch_size", "linger_ms"), [(0, 0.0), (10, -1.0)])
+def test_bad_producer_settings(topics: EmbeddedTopics, batch_size: int, linger_ms: float) -> None:
+    topics.create_topic("t1")
+    with pytest.raises(ConfigError):
+        topics.producer("t1", batch_size=batch_size, linger_ms=linger_ms)
+
+
+def test_producer_is_thread_safe_and_keeps_each_senders_order(topics: EmbeddedTopics) -> None:
+    topics.create_topic("t1")
+    producer = topics.producer("t1", batch_size=64, linger_ms=5)
+    senders, per_sender = 4, 2_500
+    stop_flushing = threading.Event()
+
+    def send(tag: int) -> None:
+        for i in range(per_sender):
+            producer.send(None, f"{tag}-{i}".encode())
+
+    def flush_often() -> None:  # as the MQTT connector does from another thread than paho's
+        while not stop_flushing.is_set():
+            producer.flush()
+            stop_flushing.wait(0.005)
+
+    threads = [threading.Thread(target=send, args=(tag,)) for tag in range(senders)]
+    flusher = threading.Thread(target=flush_often)
+    for thread in [*threads, flusher]:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    stop_flushing.set()
+    flusher.join(timeout=60)
+    producer.close()
+
+    records = topics.read("t1")
+    assert [r.offset for r in records] == list(range(senders * per_sender))
+    for tag in range(senders):
+        mine = [v for v in values(records) if v.startswith(f"{tag}-")]
+        assert mine == [f"{tag}-{i}" for i in range(per_sender)]
+
+
+def test_a_producer_of_a_deleted_topic_does_not_write_into_its_successor(topics: EmbeddedTopics) -> None:
+    topics.create_topic("t1")
+    producer = topics.producer("t1")
+    topics.delete_topic("t1")
+    topics.create_topic("t1")
+    producer.send(None, b"orphan")
+    with pytest.raises(TopicNotFoundError, match="topic t1 not found"):
+        producer.flush()
+    assert topics.read("t1") == []
+
+
+def test_a_flush_blocked_by_a_lock_fails_clearly_and_a_retry_stores_each_record_once(
+    log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedded_module, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(embedded_module, "RETRY_DEADLINE_S", 0.3)
+    topics = EmbeddedTopics(log_path)
+    topics.create_topic("t1")
+    producer = topics.producer("t1")
+    producer.send_many([(None, b"one"), (None, b"two")])
+
+    other = sqlite3.connect(log_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the log
+    with pytest.raises(BackendError, match="database is locked"):
+        producer.flush()
+    other.execute("ROLLBACK")
+    other.close()
+
+    producer.flush()
+    assert values(topics.read("t1")) == ["one", "two"]
+    producer.close()
+    topics.close()
+
+
+def test_a_briefly_held_lock_is_waited_out(topics: EmbeddedTopics, log_path: Path) -> None:
+    topics.create_topic("t1")
+    other = sqlite3.connect(log_path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: other.execute("ROLLBACK"))
+    release.start()
+    try:
+        with topics.producer("t1") as producer:
+            producer.send(None, b"patient")
+    finally:
+        release.join()
+        other.close()
+    assert values(topics.read("t1")) == ["patient"]
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ten(topics: EmbeddedTopics) -> EmbeddedTopics:
+    topics.create_topic("t1")
+    with topics.producer("t1") as producer:
+        producer.send_many((None, f"v{i}".encode()) for i in range(10))
+    return topics
+
+
+def test_read_from_an_offset_with_a_limit(ten: EmbeddedTopics) -> None:
+    assert values(ten.read("t1", 7)) == ["v7", "v8", "v9"]
+    assert values(ten.read("t1", 2, max_records=3)) == ["v2", "v3", "v4"]
+    assert ten.read("t1", 10) == []
+    assert ten.read("t1", 0, max_records=0) == []
+
+
+def test_reading_bad_offsets_partitions_and_topics(ten: EmbeddedTopics) -> None:
+    with pytest.raises(ConfigError, match="offset must be a non-negative integer, got -1"):
+        ten.read("t1", -1)
+    with pytest.raises(ConfigError, match=r"topic t1 has partitions 0\.\.0, not 1"):
+        ten.read("t1", partition=1)
+    with pytest.raises(TopicNotFoundError):
+        ten.read("nope")
+    with pytest.raises(TopicNotFoundError):
+        ten.end_offset("nope")
+    with pytest.raises(TopicNotFoundError):
+        ten.stream("nope")  # at the call, not at the first record
+
+
+def test_partitions_have_their_own_offsets(topics: EmbeddedTopics) -> None:
+    topics.create_topic("t1", partitions=2)
+    assert topics.end_offset("t1", partition=1) == 0
+    with topics.producer("t1") as producer:  # the producer writes partition 0
+        producer.send(None, b"p0")
+    assert topics.end_offset("t1", 0) == 1 and topics.end_offset("t1", 1) == 0
+    assert topics.read("t1", partition=1) == []
+
+
+def test_stream_without_follow_stops_at_the_end(ten: EmbeddedTopics) -> None:
+    assert values(list(ten.stream("t1", 5, follow=False))) == ["v5", "v6", "v7", "v8", "v9"]
+
+
+def test_stream_follows_new_records_until_idle(ten: EmbeddedTopics) -> None:
+    writer = threading.Timer(0.2, lambda: _produce(ten, "t1", [b"late"]))
+    writer.start()
+    started = time.monotonic()
+    got = values(list(ten.stream("t1", 8, poll_interval=0.02, timeout=1.0)))
+    writer.join()
+    assert got == ["v8", "v9", "late"]
+    assert time.monotonic() - started < 10
+
+
+def test_stream_of_a_topic_deleted_while_following(ten: EmbeddedTopics) -> None:
+    stream = ten.stream("t1", 10, poll_interval=0.02, timeout=5)
+    deleter = threading.Timer(0.1, lambda: ten.delete_topic("t1"))
+    deleter.start()
+    with pytest.raises(TopicNotFoundError):
+        next(stream)
+    deleter.join()
+
+
+def _produce(topics: EmbeddedTopics, topic: str, batch: list[bytes]) -> None:
+    with topics.producer(topic) as producer:
+        producer.send_many((None, value) for value in batch)
+
+
+# -- several processes --------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_two_producer_processes_of_10000_records_leave_20000_dense_offsets(
+    topics: EmbeddedTopics, start_producers: Callable[..., list]
+) -> None:
+    topics.create_topic("t1")
+    procs = start_producers("t1", ["a", "b"], count=10_000, batch=100)
+    for proc in procs:
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 0, err
+        assert out.strip() == "done"
+
+    records = topics.read("t1")
+    assert len(records) == 20_000
+    assert [r.offset for r in records] == list(range(20_000))
+    got = values(records)
+    assert len(set(got)) == 20_000  # nothing written twice
+    for tag in ("a", "b"):  # and each process's records in the order it sent them
+        assert [v for v in got if v.startswith(f"{tag}-")] == [f"{tag}-{i}" for i in range(10_000)]
+    assert topics.end_offset("t1") == 20_000
+
+
+@pytest.mark.timeout(120)
+def test_a_reader_follows_while_another_process_writes(
+    topics: EmbeddedTopics, start_producers: Callable[..., list]
+) -> None:
+    topics.create_topic("t1")
+    [proc] = start_producers("t1", ["w"], count=5_000, batch=50)
+    seen: list[Record] = []
+    for record in topics.stream("t1", 0, poll_interval=0.01, timeout=30):
+        seen.append(record)
+        if len(seen) == 5_000:
+            break
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert [r.offset for r in seen] == list(range(5_000))
+    assert values(seen) == [f"w-{i}" for i in range(5_000)]
+
+
+def test_open_topics_in_a_child_after_the_parent_used_the_log(topics: EmbeddedTopics, log_path: Path) -> None:
+    """A connection is never shared across fork(): the child opens its own."""
+    import multiprocessing
+
+    topics.create_topic("t1")
+    context = multiprocessing.get_context("fork")
+    child = context.Process(target=_child_produces, args=(topics,))
+    child.start()
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert values(topics.read("t1")) == ["from-child"]
+
+
+def _child_produces(topics: EmbeddedTopics) -> None:
+    with topics.producer("t1") as producer:
+        producer.send(None, b"from-child")
+
+
+def test_settings_choose_the_log_file(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "elsewhere")
+    topics = open_topics(settings)
+    assert isinstance(topics, EmbeddedTopics)
+    assert topics.path == tmp_path / "elsewhere" / "topics.db"
+    topics.close()
+
+
+def test_a_file_that_is_not_a_topic_log(tmp_path: Path) -> None:
+    path = tmp_path / "topics.db"
+    path.write_bytes(b"this is not a database, just some text " * 100)
+    with pytest.raises(BackendError, match=f"topic log {path}: file is not a database"):
+        EmbeddedTopics(path).list_topics()
+
+
+def test_a_directory_in_the_way(tmp_path: Path) -> None:
+    path = tmp_path / "topics.db"
+    path.mkdir()
+    with pytest.raises(BackendError, match=f"cannot open the topic log {path}"):
+        EmbeddedTopics(path).list_topics()
+
+
+def test_a_lingering_producer_retries_a_failed_write_by_itself(
+    log_path: Path, monkeypatch: pytest.MonkeyPatch, wait_until: Callable[..., bool]
+) -> None:
+    monkeypatch.setattr(embedded_module, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(embedded_module, "RETRY_DEADLINE_S", 0.2)
+    topics = EmbeddedTopics(log_path)
+    topics.create_topic("t1")
+    producer = topics.producer("t1", linger_ms=20)
+    other = sqlite3.connect(log_path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # longer than the producer's retry deadline
+    release = threading.Timer(0.8, lambda: other.execute("ROLLBACK"))
+    release.start()
+    try:
+        producer.send(None, b"eventually")
+        assert wait_until(lambda: topics.end_offset("t1") == 1, timeout=15)
+    finally:
+        release.join()
+        other.close()
+    producer.close()
+    assert values(topics.read("t1")) == ["eventually"]
+    topics.close()
