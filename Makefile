@@ -27,6 +27,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/topics_bench.py
+	$(BIN)/python bench/runtime_bench.py
+	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/mqtt_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

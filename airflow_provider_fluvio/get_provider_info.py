@@ -44,6 +44,11 @@ def _conn_fields() -> dict[str, Any]:
             "description": "Path to a kubeconfig file on the worker (kubernetes runtime).",
             "schema": dict(_OPTIONAL_STRING),
         },
+        "kube_config": {
+            "label": "Kube config (YAML or JSON)",
+            "description": "The kubeconfig itself, instead of a path (kubernetes runtime); kept secret.",
+            "schema": {"type": ["string", "null"], "format": "password"},
+        },
         "cluster_context": {
             "label": "Kube context",
             "description": "Context in the kubeconfig to use (kubernetes runtime).",
@@ -63,7 +68,7 @@ def _conn_fields() -> dict[str, Any]:
             "label": "Image tag override",
             "description": (
                 "When set, connectors run this image tag instead of the config's version "
-                "(pin every connector of this connection to one build)."
+                "(kubernetes runtime: pin every connector of this connection to one build)."
             ),
             "schema": dict(_OPTIONAL_STRING),
         },
@@ -75,7 +80,9 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-fluvio",
         "name": "Fluvio",
-        "description": "Run Fluvio connectors (test source, MQTT source) from Apache Airflow and wait for them.",
+        "description": (
+            "Run Fluvio connectors (test source, MQTT source) from Apache Airflow and wait for them."
+        ),
         "integrations": [
             {
                 "integration-name": "Fluvio",
@@ -87,7 +94,9 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.operators.connector"]}
         ],
-        "sensors": [{"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.sensors.connector"]}],
+        "sensors": [
+            {"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.sensors.connector"]}
+        ],
         "triggers": [
             {"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.triggers.connector"]}
         ],

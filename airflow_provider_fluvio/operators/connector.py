@@ -1,0 +1,368 @@
+"""Operators: create and delete connectors, produce records to a topic, consume records from one.
+
+Each operator calls ``FluvioHook``; the hook calls a runtime and a topics backend. Errors of the
+project's family (bad config, connector exists, topic missing, ...) fail the task with the same one
+line the CLI prints; those no retry can fix fail without retries (``AirflowFailException``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
+
+from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+from fluvio_connectors.errors import (
+    ConfigError,
+    ConnectorExistsError,
+    ConnectorNotFoundError,
+    FluvioConnectorError,
+)
+
+if TYPE_CHECKING:
+    import jinja2
+    from airflow.providers.common.compat.sdk import Context
+
+    from fluvio_connectors.topics import Record
+
+_PERMANENT = (ConfigError, ConnectorExistsError, ConnectorNotFoundError)
+
+
+def task_error(exc: FluvioConnectorError, origin: str | None = None) -> AirflowException:
+    """The Airflow exception for a project error: its one-line message, no retry when none helps."""
+    message = str(exc)
+    if origin and message.startswith("<string>"):  # a rendered template file: name the file
+        message = origin + message[len("<string>") :]
+    return AirflowFailException(message) if isinstance(exc, _PERMANENT) else AirflowException(message)
+
+
+def dns_label(text: Any, max_length: int = 63) -> str:
+    """``text`` made a valid connector name (a DNS-1123 label): lowercase letters, digits and
+    ``-``. When anything had to change, a short hash of the original keeps distinct inputs distinct,
+    e.g. ``dns_label("ex-" + run_id)`` in a template (register it with ``user_defined_filters``)."""
+    raw = str(text)
+    label = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]+", "-", raw.lower())).strip("-")
+    if label == raw and 0 < len(label) <= max_length:
+        return label
+    digest = hashlib.sha1(raw.encode("utf-8")).hexdigest()[:8]
+    head = label[: max(0, max_length - len(digest) - 1)].rstrip("-")
+    return f"{head}-{digest}" if head else digest
+
+
+def record_to_dict(record: Record) -> dict[str, Any]:
+    """A record as JSON-safe XCom: offset, key and value as text, timestamp."""
+    return {
+        "offset": record.offset,
+        "key": record.key_text(),
+        "value": record.value_text(),
+        "timestamp": record.timestamp,
+    }
+
+
+class FluvioCreateConnectorOperator(BaseOperator):
+    """Create a Fluvio connector, optionally waiting until it is Running.
+
+    ``config`` is one of:
+
+    * a path to a YAML file ending in ``.yaml``/``.yml``, rendered as a Jinja template. A relative
+      path is looked up in the DAG file's folder and the DAG's ``template_searchpath``; an absolute
+      path is read as is;
+    * an inline YAML string (rendered as a Jinja template);
+    * a dict (its strings rendered).
+
+    Both config formats work (the seed's ``version/name/type/topic/parameters`` and the Connector
+    Development Kit's ``apiVersion/meta``). Secrets the config names come from ``secrets``, then
+    from ``mqtt_conn_id``, then from the worker's environment; every secret value is masked in the
+    task log and never returned.
+
+    Returns to XCom the connector's ``name``, ``type``, ``topic``, ``status``, ``runtime``,
+    ``version`` and ``config`` (the stored config, secret names only).
+
+    :param config: Config file path, YAML string or dict (templated).
+    :param fluvio_conn_id: The ``fluvio`` connection (templated).
+    :param secrets: ``NAME: value`` secrets for the connector (templated; values masked), e.g.
+        ``{"MQTT_PASSWORD": "{{ conn.my_broker.password }}"}``.
+    :param mqtt_conn_id: An Airflow connection holding MQTT credentials: login/password become
+        ``MQTT_USERNAME``/``MQTT_PASSWORD``, host/port become ``MQTT_URL`` (used when the config has
+        no ``mqtt-url``), extras ``ca_cert``/``client_cert``/``client_key`` the TLS secrets.
+    :param wait_for_running: Wait until the connector is Running (or finished) before returning;
+        fail at once, with its reason and last log lines, if it is Failed.
+    :param wait_timeout: Seconds to wait with ``wait_for_running``.
+    :param poll_interval: Seconds between status looks with ``wait_for_running``.
+    :param hook_params: Extra ``FluvioHook`` arguments (they beat the connection's fields).
+    """
+
+    template_fields: Sequence[str] = ("config", "fluvio_conn_id", "secrets", "mqtt_conn_id")
+    template_ext: Sequence[str] = (".yaml", ".yml")
+    template_fields_renderers = {"config": "yaml", "secrets": "json"}
+    ui_color = "#d8eef5"
+
+    def __init__(
+        self,
+        *,
+        config: str | os.PathLike[str] | Mapping[str, Any],
+        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        secrets: Mapping[str, str] | None = None,
+        mqtt_conn_id: str | None = None,
+        wait_for_running: bool = False,
+        wait_timeout: float = 120.0,
+        poll_interval: float = 1.0,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.config: Any = os.fspath(config) if isinstance(config, os.PathLike) else config
+        # Rendering replaces a file path by the file's text; keep the path for error messages.
+        is_file = isinstance(self.config, str) and _is_file_ref(self.config)
+        self.config_origin = str(self.config) if is_file else None
+        self.fluvio_conn_id = fluvio_conn_id
+        self.secrets = dict(secrets) if secrets else None
+        self.mqtt_conn_id = mqtt_conn_id
+        self.wait_for_running = wait_for_running
+        self.wait_timeout = wait_timeout
+        self.poll_interval = poll_interval
+        self.hook_params = dict(hook_params or {})
+
+    def resolve_template_files(self) -> None:
+        # Jinja's loader only searches the DAG folder and template_searchpath: absolute paths are
+        # read in render_template instead of logging a "template not found" at parse time.
+        config = self.config
+        if isinstance(config, str) and _is_file_ref(config) and os.path.isabs(config):
+            self.config = None
+            try:
+                super().resolve_template_files()
+            finally:
+                self.config = config
+        else:
+            super().resolve_template_files()
+
+    def render_template(
+        self,
+        content: Any,
+        context: Context,
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        if isinstance(content, str) and _is_file_ref(content) and os.path.isabs(content):
+            try:
+                text = Path(content).read_text(encoding="utf-8")
+            except OSError as exc:
+                message = f"{content}: cannot read the config file ({exc.strerror})"
+                raise AirflowFailException(message) from None
+            env = jinja_env or self.get_template_env()
+            return self._render(env.from_string(text), context)
+        return super().render_template(content, context, jinja_env, seen_oids)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        secrets: dict[str, str] = {}
+        if self.mqtt_conn_id:
+            secrets.update(FluvioHook.mqtt_secrets_from_connection(self.mqtt_conn_id))
+        secrets.update({str(k): str(v) for k, v in (self.secrets or {}).items()})
+        try:
+            config = hook.load_config(self.config, secrets)
+            from fluvio_connectors.config import config_summary
+
+            self.log.info("Creating %s (%s)", config_summary(config), hook.describe())
+            info = hook.create_connector(config)
+        except FluvioConnectorError as exc:
+            raise task_error(exc, self.config_origin) from None
+        self.log.info("Connector %s created: %s", info.name, info.status.value)
+        if self.wait_for_running:
+            info = self._wait_running(hook, info.name) or info
+        return {**info.to_dict(), "config": config.document()}
+
+    def _wait_running(self, hook: FluvioHook, name: str) -> Any:
+        deadline = time.monotonic() + max(0.0, self.wait_timeout)
+        while True:
+            try:
+                check = hook.check_connector(name, "Running")
+            except FluvioConnectorError as exc:
+                raise task_error(exc) from None
+            if check.outcome == "reached":
+                self.log.info("%s", check.message)
+                return check.info
+            if check.outcome == "failed":
+                raise AirflowFailException(check.message)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AirflowException(f"not Running after {self.wait_timeout:g} s: {check.message}")
+            self.log.info("%s", check.message)
+            time.sleep(min(self.poll_interval, remaining))
+
+
+class FluvioDeleteConnectorOperator(BaseOperator):
+    """Delete a connector: stop it and remove its runtime objects. Its topic and records stay.
+
+    Use ``trigger_rule="all_done"`` so the connector is removed also when an upstream task failed.
+
+    :param connector_name: The connector to delete (templated).
+    :param ignore_missing: Succeed when there is no such connector (default: fail).
+    :param fluvio_conn_id: The ``fluvio`` connection (templated).
+    :param hook_params: Extra ``FluvioHook`` arguments.
+    """
+
+    template_fields: Sequence[str] = ("connector_name", "fluvio_conn_id")
+    ui_color = "#f5e1d8"
+
+    def __init__(
+        self,
+        *,
+        connector_name: str,
+        ignore_missing: bool = False,
+        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.connector_name = connector_name
+        self.ignore_missing = ignore_missing
+        self.fluvio_conn_id = fluvio_conn_id
+        self.hook_params = dict(hook_params or {})
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        try:
+            deleted = hook.delete_connector(self.connector_name, ignore_missing=self.ignore_missing)
+        except FluvioConnectorError as exc:
+            raise task_error(exc) from None
+        self.log.info(
+            "Connector %s %s", self.connector_name, "deleted" if deleted else "did not exist (ignore_missing)"
+        )
+        return {"name": self.connector_name, "deleted": deleted}
+
+
+class FluvioProduceOperator(BaseOperator):
+    """Produce records to a topic (flushed before the task ends).
+
+    :param topic: The topic (templated).
+    :param records: A list of values (str, bytes, or JSON-able objects), ``(key, value)`` pairs or
+        ``{"key": ..., "value": ...}`` dicts; or one string holding one record a line (templated).
+    :param create_topic: Create the topic if it is missing (default: fail with "topic ... not found").
+    :param fluvio_conn_id: The ``fluvio`` connection (templated).
+    :param hook_params: Extra ``FluvioHook`` arguments.
+    """
+
+    template_fields: Sequence[str] = ("topic", "records", "fluvio_conn_id")
+    ui_color = "#e8f0d8"
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        records: Sequence[Any] | str,
+        create_topic: bool = False,
+        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.topic = topic
+        self.records = records
+        self.create_topic = create_topic
+        self.fluvio_conn_id = fluvio_conn_id
+        self.hook_params = dict(hook_params or {})
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        records = self.records.splitlines() if isinstance(self.records, str) else list(self.records)
+        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        try:
+            count = hook.produce(self.topic, records, create_topic=self.create_topic)
+        except FluvioConnectorError as exc:
+            raise task_error(exc) from None
+        self.log.info("Produced %d record(s) to %s", count, self.topic)
+        return {"topic": self.topic, "records": count}
+
+
+class FluvioConsumeOperator(BaseOperator):
+    """Read records from a topic; with ``count``, wait for that many to arrive.
+
+    Returns the records to XCom: their values as text (``output_format="values"``, default) or dicts
+    with ``offset``, ``key``, ``value`` and ``timestamp`` (``output_format="records"``).
+
+    :param topic: The topic (templated).
+    :param count: Wait up to ``timeout`` seconds for exactly this many records from ``offset`` and
+        fail, saying how many arrived, if fewer do. Without it: what is there now (at most
+        ``max_records``).
+    :param offset: The first offset to read (0: from the beginning).
+    :param timeout: Seconds to wait for ``count`` records.
+    :param max_records: Cap without ``count`` (XCom is not meant for large data).
+    :param output_format: ``values`` or ``records``.
+    :param poll_interval: Seconds between reads while waiting.
+    :param fluvio_conn_id: The ``fluvio`` connection (templated).
+    :param hook_params: Extra ``FluvioHook`` arguments.
+    """
+
+    template_fields: Sequence[str] = ("topic", "count", "offset", "fluvio_conn_id")
+    ui_color = "#efe3f5"
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        count: int | str | None = None,
+        offset: int | str = 0,
+        timeout: float = 60.0,
+        max_records: int = 10_000,
+        output_format: str = "values",
+        poll_interval: float = 0.2,
+        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if output_format not in ("values", "records"):
+            raise ValueError(f"output_format must be 'values' or 'records', got {output_format!r}")
+        self.topic = topic
+        self.count = count
+        self.offset = offset
+        self.timeout = timeout
+        self.max_records = max_records
+        self.output_format = output_format
+        self.poll_interval = poll_interval
+        self.fluvio_conn_id = fluvio_conn_id
+        self.hook_params = dict(hook_params or {})
+
+    def execute(self, context: Context) -> list[Any]:
+        count = None if self.count in (None, "") else _whole(self.count, "count", 1)
+        offset = _whole(self.offset, "offset", 0)
+        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        try:
+            if count is None:
+                records = hook.read_records(self.topic, offset, max_records=self.max_records)
+            else:
+                records = hook.wait_for_records(
+                    self.topic, count, offset=offset, timeout=self.timeout, poll_interval=self.poll_interval
+                )
+        except FluvioConnectorError as exc:
+            raise task_error(exc) from None
+        if count is not None and len(records) < count:
+            raise AirflowException(
+                f"topic {self.topic}: {len(records)} of {count} records from offset {offset} "
+                f"arrived within {self.timeout:g} s"
+            )
+        self.log.info("Read %d record(s) from %s (offset %d)", len(records), self.topic, offset)
+        if self.output_format == "records":
+            return [record_to_dict(r) for r in records]
+        return [r.value_text() for r in records]
+
+
+def _whole(value: Any, name: str, minimum: int) -> int:
+    """A rendered template is text: ``"10"`` means 10. AirflowFailException naming ``name``."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise AirflowFailException(f"{name} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise AirflowFailException(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def _is_file_ref(value: str) -> bool:
+    return "\n" not in value and value.strip().endswith((".yaml", ".yml"))

@@ -1,0 +1,153 @@
+"""``FluvioConnectorSensor``: wait until a connector is Running (or another status).
+
+Works in ``poke``, ``reschedule`` and deferrable mode. A connector that is ``Failed`` (or does not
+exist) fails the task at once, with the reason and the last lines of the connector's log, instead of
+waiting for the timeout. Those failures are ``AirflowFailException`` (a Failed connector does not
+heal by retrying the sensor), so ``soft_fail=True`` turns them, like a timeout, into a skip.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+
+from airflow_provider_fluvio.hooks.fluvio import FluvioHook, StatusCheck, normalize_status
+from fluvio_connectors.errors import FluvioConnectorError
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+class FluvioConnectorSensor(BaseSensorOperator):
+    """Wait until the connector ``connector_name`` has status ``target_status``.
+
+    ``Running`` is also met by ``Stopped``: a finite connector (a test-connector with ``count``)
+    that already finished did run. Returns the connector's status (name, type, topic, status,
+    reason, restarts, records) to XCom.
+
+    :param connector_name: The connector to wait for (templated).
+    :param target_status: ``Running`` (default), ``Stopped``, ``Pending`` or ``Failed``.
+    :param fluvio_conn_id: The ``fluvio`` connection (templated); default ``fluvio_default``.
+    :param fail_on_failed: Fail at once when the connector is ``Failed`` (default True).
+    :param fail_on_missing: Fail at once when there is no such connector (default True); with
+        False, wait for it to be created.
+    :param log_tail: How many of the connector's last log lines a failure message shows.
+    :param hook_params: Extra ``FluvioHook`` arguments (they beat the connection's fields).
+    :param deferrable: Wait in the triggerer instead of a worker slot; ``poke_interval`` becomes
+        the trigger's polling interval and ``timeout`` its deadline. Default: Airflow's
+        ``[operators] default_deferrable``.
+    """
+
+    template_fields: Sequence[str] = ("connector_name", "fluvio_conn_id", "target_status")
+    ui_color = "#e0f2ee"
+
+    def __init__(
+        self,
+        *,
+        connector_name: str,
+        target_status: str = "Running",
+        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        fail_on_failed: bool = True,
+        fail_on_missing: bool = True,
+        log_tail: int = 20,
+        hook_params: dict[str, Any] | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.connector_name = connector_name
+        self.target_status = target_status
+        self.fluvio_conn_id = fluvio_conn_id
+        self.fail_on_failed = fail_on_failed
+        self.fail_on_missing = fail_on_missing
+        self.log_tail = log_tail
+        self.hook_params = dict(hook_params or {})
+        self.deferrable = deferrable
+
+    def _hook(self) -> FluvioHook:
+        return FluvioHook(self.fluvio_conn_id, **self.hook_params)
+
+    def _check(self) -> StatusCheck:
+        try:
+            return self._hook().check_connector(
+                self.connector_name,
+                normalize_status(self.target_status),
+                fail_on_failed=self.fail_on_failed,
+                fail_on_missing=self.fail_on_missing,
+                log_tail=self.log_tail,
+            )
+        except FluvioConnectorError as exc:
+            raise AirflowException(str(exc)) from None
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        check = self._check()
+        self.log.info("%s", check.message)
+        if check.outcome == "failed":
+            raise AirflowFailException(check.message)
+        return PokeReturnValue(is_done=check.outcome == "reached", xcom_value=check.xcom())
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # Poke once in the worker: a connector already Running (or Failed) needs no triggerer.
+        try:
+            result = self.poke(context)
+        except AirflowFailException:
+            if self.soft_fail or self.never_fail:
+                raise AirflowSkipException("Skipping: the connector failed and soft_fail is set") from None
+            raise
+        if result.is_done:
+            return result.xcom_value
+        from airflow_provider_fluvio.triggers.connector import FluvioConnectorStatusTrigger
+
+        hook = self._hook()
+        if "kube_config" in hook.hook_params:
+            # Trigger arguments are stored in the metadata database; a kubeconfig belongs in the connection.
+            raise AirflowFailException(
+                "kube_config cannot be a hook_params entry of a deferrable sensor (it would be stored with "
+                "the trigger); put it in the fluvio connection's kube_config field instead"
+            )
+        self.defer(
+            trigger=FluvioConnectorStatusTrigger(
+                connector_name=self.connector_name,
+                target_status=normalize_status(self.target_status),
+                fluvio_conn_id=self.fluvio_conn_id,
+                hook_params=hook.hook_params,
+                poll_interval=self.poke_interval,
+                deadline=time.time() + self.timeout,
+                fail_on_failed=self.fail_on_failed,
+                fail_on_missing=self.fail_on_missing,
+                log_tail=self.log_tail,
+            ),
+            method_name="execute_complete",
+            # Airflow's own deadline, a little after the trigger's: the trigger's message is better.
+            timeout=timedelta(seconds=self.timeout + max(30.0, self.poke_interval * 2)),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger fired: return the status, or fail with the trigger's message."""
+        if not event:
+            raise AirflowException(f"the trigger watching {self.connector_name} ended without an event")
+        status = event.get("status")
+        message = str(event.get("message") or "")
+        if status == "success":
+            self.log.info("%s", message)
+            return event.get("info") or {}
+        if status == "timeout":
+            raise AirflowSensorTimeout(f"Sensor has timed out after {self.timeout:g} s; {message}")
+        if event.get("retryable"):  # the backend could not be asked: a retry may help
+            raise AirflowException(message)
+        # Failed or missing: no retry will help (soft_fail still turns this into a skip).
+        raise AirflowFailException(message or f"watching connector {self.connector_name} failed")

@@ -1,0 +1,141 @@
+"""``FluvioConnectorStatusTrigger``: waits in the triggerer until a connector reaches a status.
+
+It only waits; deciding what a result means is the sensor's job. Every status look-up runs in a
+worker thread (the runtime reads files or calls the Kubernetes API), so the triggerer's event loop
+never blocks. The trigger ends itself at its own deadline (``dag.test()`` does not enforce the
+deferral timeout), with one event: ``{"status": "success" | "error" | "timeout", "message", ...}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+
+class FluvioConnectorStatusTrigger(BaseTrigger):
+    """Poll a connector's status until it is ``target_status``, it fails, or ``deadline`` passes.
+
+    :param connector_name: The connector to watch.
+    :param target_status: ``Running`` (also met by ``Stopped``: it ran and finished), ``Stopped``, ...
+    :param fluvio_conn_id: The ``fluvio`` connection.
+    :param hook_params: Explicit ``FluvioHook`` arguments (primitives), as the sensor got them.
+    :param poll_interval: Seconds between looks.
+    :param deadline: Wall-clock time (seconds since the epoch) after which the trigger yields
+        ``timeout``; absolute, so a triggerer restart does not extend the wait.
+    :param fail_on_failed: A ``Failed`` connector ends the wait with ``error``.
+    :param fail_on_missing: A missing connector ends the wait with ``error``.
+    :param log_tail: Log lines of a failed connector to include in the message.
+    """
+
+    def __init__(
+        self,
+        connector_name: str,
+        target_status: str = "Running",
+        fluvio_conn_id: str | None = "fluvio_default",
+        hook_params: dict[str, Any] | None = None,
+        poll_interval: float = 5.0,
+        deadline: float | None = None,
+        fail_on_failed: bool = True,
+        fail_on_missing: bool = True,
+        log_tail: int = 20,
+    ) -> None:
+        super().__init__()
+        self.connector_name = connector_name
+        self.target_status = target_status
+        self.fluvio_conn_id = fluvio_conn_id
+        self.hook_params = dict(hook_params or {})
+        self.poll_interval = float(poll_interval)
+        self.deadline = float(deadline) if deadline is not None else time.time() + 7 * 24 * 3600
+        self.fail_on_failed = fail_on_failed
+        self.fail_on_missing = fail_on_missing
+        self.log_tail = log_tail
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "connector_name": self.connector_name,
+                "target_status": self.target_status,
+                "fluvio_conn_id": self.fluvio_conn_id,
+                "hook_params": dict(self.hook_params),
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "fail_on_failed": self.fail_on_failed,
+                "fail_on_missing": self.fail_on_missing,
+                "log_tail": self.log_tail,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+
+        name = self.connector_name
+        try:
+            hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+            await hook.aload_connection()
+        except Exception as exc:
+            yield TriggerEvent({"status": "error", "connector": name, "message": str(exc), "retryable": True})
+            return
+        polls = 0
+        while True:
+            polls += 1
+            try:
+                check = await asyncio.to_thread(
+                    hook.check_connector,
+                    name,
+                    self.target_status,
+                    fail_on_failed=self.fail_on_failed,
+                    fail_on_missing=self.fail_on_missing,
+                    log_tail=self.log_tail,
+                )
+            except Exception as exc:
+                # The backend could not be asked (unlike a Failed connector, a retry may help).
+                yield TriggerEvent(
+                    {
+                        "status": "error",
+                        "connector": name,
+                        "message": str(exc),
+                        "polls": polls,
+                        "retryable": True,
+                    }
+                )
+                return
+            if check.outcome == "reached":
+                yield TriggerEvent(
+                    {
+                        "status": "success",
+                        "connector": name,
+                        "message": check.message,
+                        "info": check.xcom(),
+                        "polls": polls,
+                    }
+                )
+                return
+            if check.outcome == "failed":
+                yield TriggerEvent(
+                    {
+                        "status": "error",
+                        "connector": name,
+                        "message": check.message,
+                        "info": check.xcom(),
+                        "polls": polls,
+                    }
+                )
+                return
+            remaining = self.deadline - time.time()
+            if remaining <= 0:
+                yield TriggerEvent(
+                    {
+                        "status": "timeout",
+                        "connector": name,
+                        "polls": polls,
+                        "message": f"timed out waiting for {self.target_status}: {check.message}",
+                    }
+                )
+                return
+            self.log.info("%s (poll %d)", check.message, polls)
+            await asyncio.sleep(min(self.poll_interval, remaining))

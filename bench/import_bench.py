@@ -1,0 +1,108 @@
+"""What importing the provider costs a DAG file: extra time and memory of importing its operator,
+sensor and hook modules on top of ``import airflow.sdk``.
+
+    .venv/bin/python bench/import_bench.py [--runs N]
+
+Each measurement is a fresh interpreter (DAG processors import DAG files in fresh processes too);
+the figures are medians over ``--runs``. Two baselines:
+
+* ``import airflow.sdk`` alone (the brief's figure);
+* ``airflow.sdk`` plus the base classes any DAG with operators already loads (BaseOperator,
+  BaseSensorOperator, BaseHook), which isolates the provider's own share.
+
+It also lists heavy modules the import must not pull in (kubernetes, fluvio, paho). Prints figures;
+never passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVIDER_MODULES = (
+    "airflow_provider_fluvio.operators.connector",
+    "airflow_provider_fluvio.sensors.connector",
+    "airflow_provider_fluvio.hooks.fluvio",
+)
+HEAVY = ("kubernetes", "fluvio", "paho", "airflow_provider_fluvio.runtimes.kubernetes")
+
+PROBE = r"""
+import json, sys, time
+
+def rss_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+start = time.perf_counter()
+import airflow.sdk
+if BASES:
+    from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator
+base_seconds = time.perf_counter() - start
+before_rss, before_modules = rss_kib(), set(sys.modules)
+start = time.perf_counter()
+import importlib
+for name in MODULES:
+    importlib.import_module(name)
+seconds = time.perf_counter() - start
+new = sorted(set(sys.modules) - before_modules)
+heavy = [m for m in new if m.split(".")[0] in HEAVY or m in HEAVY]
+print(json.dumps({"base": base_seconds, "seconds": seconds, "rss_kib": rss_kib() - before_rss,
+                  "new_modules": len(new), "heavy": heavy, "top": sorted({m.split(".")[0] for m in new})}))
+"""
+
+
+def measure(bases: bool, runs: int) -> list[dict[str, Any]]:
+    code = f"BASES = {bases!r}\nMODULES = {PROVIDER_MODULES!r}\nHEAVY = {HEAVY!r}\n" + PROBE
+    results = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300, check=True
+        )
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def report(title: str, results: list[dict[str, Any]]) -> None:
+    ms = [float(r["seconds"]) * 1000 for r in results]
+    kib = [int(r["rss_kib"]) for r in results]
+    base = [float(r["base"]) * 1000 for r in results]
+    print(f"{title}")
+    print(f"  baseline import:          median {statistics.median(base):7.1f} ms")
+    print(
+        f"  provider modules, extra:  median {statistics.median(ms):7.1f} ms "
+        f"(min {min(ms):.1f}, max {max(ms):.1f}, {len(ms)} runs)"
+    )
+    print(f"  provider modules, RSS:    median {statistics.median(kib) / 1024:7.2f} MiB")
+    print(
+        f"  modules newly imported:   {results[0]['new_modules']} "
+        f"(top-level packages: {', '.join(results[0]['top'])})"
+    )
+    heavy = results[0]["heavy"]
+    print(f"  heavy modules pulled in:  {', '.join(heavy) if heavy else 'none'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    print(f"importing {', '.join(PROVIDER_MODULES)}; {args.runs} fresh interpreters each; target < 50 ms\n")
+    report("on top of `import airflow.sdk`:", measure(False, args.runs))
+    print()
+    report(
+        "on top of `import airflow.sdk` + BaseOperator, BaseSensorOperator, BaseHook:",
+        measure(True, args.runs),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""The operators in real DAG runs (dag.test on SQLite, real local connectors, the embedded log):
+the three config forms and their templating, XCom without secrets, secrets masked, bad configs
+failing the task with the one-line message, produce and consume."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG
+
+from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+from airflow_provider_fluvio.operators.connector import (
+    FluvioConsumeOperator,
+    FluvioCreateConnectorOperator,
+    FluvioDeleteConnectorOperator,
+    FluvioProduceOperator,
+    dns_label,
+)
+
+TEMPLATE = """\
+version: latest
+name: {{ params.prefix }}-{{ params.kind }}
+type: test-connector
+topic: {{ params.prefix }}-{{ params.kind }}
+create_topic: true
+parameters:
+  count: {{ params.count }}
+  timeout: 10ms
+"""
+
+
+def make_dag(dag_id: str, **kwargs: Any) -> DAG:
+    return DAG(
+        dag_id,
+        schedule=None,
+        start_date=datetime(2024, 1, 1),
+        catchup=False,
+        user_defined_filters={"dns_label": dns_label},
+        **kwargs,
+    )
+
+
+def test_config_as_file_absolute_path_string_and_dict(run_dag: Any, tmp_path: Path) -> None:
+    searched = tmp_path / "templates"
+    searched.mkdir()
+    (searched / "connector.yaml").write_text(TEMPLATE)
+    elsewhere = tmp_path / "elsewhere" / "connector.yml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(TEMPLATE)
+    params = {"prefix": "ops", "count": 3}
+    with make_dag("fluvio_test_config_forms", template_searchpath=[str(searched)], params=params) as dag:
+        FluvioCreateConnectorOperator(
+            task_id="from_file", config="connector.yaml", params={"kind": "file"}, wait_for_running=True
+        )
+        FluvioCreateConnectorOperator(
+            task_id="from_absolute_path", config=str(elsewhere), params={"kind": "abs"}
+        )
+        FluvioCreateConnectorOperator(task_id="from_string", config=TEMPLATE, params={"kind": "string"})
+        FluvioCreateConnectorOperator(
+            task_id="from_dict",
+            config={
+                "name": "{{ params.prefix }}-dict",
+                "type": "test",
+                "topic": "{{ params.prefix }}-dict",
+                "create_topic": True,
+                "parameters": {"count": "{{ params.count }}", "timeout": 10},
+            },
+        )
+    result = run_dag(dag)
+    assert result.state == "success", result.task_states
+    for task_id, kind in (
+        ("from_file", "file"),
+        ("from_absolute_path", "abs"),
+        ("from_string", "string"),
+        ("from_dict", "dict"),
+    ):
+        xcom = result.xcom(task_id)
+        assert (xcom["name"], xcom["topic"], xcom["type"]) == (f"ops-{kind}", f"ops-{kind}", "test-connector")
+        assert xcom["config"]["parameters"]["count"] in (3, "3")
+    # wait_for_running waited: Running, or already finished (3 records at 10 ms)
+    assert result.xcom("from_file")["status"] in ("Running", "Stopped")
+    # the file was rendered: the UI's Rendered Template tab shows the YAML with the values in
+    assert "name: ops-file" in result.rendered("from_file")["config"]
+    hook = FluvioHook()
+    for name in ("ops-file", "ops-abs", "ops-string", "ops-dict"):
+        assert [r.value_text() for r in hook.wait_for_records(name, 3, timeout=30)] == [
+            f"Hello, Fluvio! - {i}" for i in (1, 2, 3)
+        ]
+
+
+def test_secrets_reach_the_connector_masked_and_never_in_xcom(run_dag: Any, set_connection: Any) -> None:
+    from airflow.providers.common.compat.sdk import redact
+
+    # The CA certificate sits in an extra Airflow does not treat as sensitive, and the templated
+    # secret is plain text: only the provider's own masking hides them.
+    set_connection(
+        "broker_creds",
+        conn_type="mqtt",
+        host="127.0.0.1",
+        port=1883,
+        login="reader",
+        password="conn-pass-6012",
+        extra={"ca_cert": "ca-text-4417"},
+    )
+    config = {
+        "name": "secret-mqtt",
+        "type": "mqtt",
+        "topic": "secret-mqtt",
+        "create_topic": True,
+        "parameters": {"mqtt-topic": "s/#"},
+    }
+    assert redact("ca-text-4417 templated-key-9273") == "ca-text-4417 templated-key-9273"
+    with make_dag("fluvio_test_secrets") as dag:
+        create = FluvioCreateConnectorOperator(
+            task_id="create",
+            config=config,
+            mqtt_conn_id="broker_creds",
+            secrets={"MQTT_CLIENT_KEY": "{{ 'templated-key-' ~ 9273 }}"},
+        )
+        create >> FluvioDeleteConnectorOperator(task_id="delete", connector_name="secret-mqtt")
+    result = run_dag(dag)
+    assert result.task_states == {"create": "success", "delete": "success"}
+    # Registered with Airflow's secrets masker: task log lines show *** in their place.
+    assert redact("conn-pass-6012 ca-text-4417 templated-key-9273") == "*** *** ***"
+    for value in ("conn-pass-6012", "ca-text-4417", "templated-key-9273"):
+        assert value not in json.dumps(result.xcom("create"))
+    assert result.xcom("create")["config"]["secrets"] == [
+        "MQTT_CA_CERT",
+        "MQTT_CLIENT_KEY",
+        "MQTT_PASSWORD",
+        "MQTT_URL",
+        "MQTT_USERNAME",
+    ]
+    # The UI's Rendered Template tab never shows a secret value.
+    assert result.rendered("create")["secrets"] == {"MQTT_CLIENT_KEY": "***"}
+
+
+def test_bad_config_fails_the_task_with_one_line(run_dag: Any, tmp_path: Path, failures: Any) -> None:
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    record, seen = failures
+    (tmp_path / "bad.yaml").write_text(TEMPLATE.replace("count:", "cont:"))
+    with make_dag(
+        "fluvio_test_bad_config",
+        template_searchpath=[str(tmp_path)],
+        params={"prefix": "bad", "kind": "x", "count": 2},
+    ) as dag:
+        FluvioCreateConnectorOperator(
+            task_id="create", config="bad.yaml", retries=3, on_failure_callback=record
+        )
+    result = run_dag(dag)
+    assert (result.state, result.task_states["create"]) == ("failed", "failed")  # no retry: bad stays bad
+    error = seen["create"]
+    assert isinstance(error, AirflowFailException)
+    assert str(error) == (
+        "bad.yaml: parameters.cont: unknown key; did you mean count? "
+        "(expected one of: timeout, count, topic, fluvio-topic)"
+    )
+    assert error.__cause__ is None and error.__suppress_context__  # no chained loader traceback
+    assert FluvioHook().list_connectors() == []
+
+
+def test_existing_name_and_missing_delete_fail_clearly(
+    run_dag: Any, seed_config: dict[str, Any], failures: Any
+) -> None:
+    record, seen = failures
+    FluvioHook().create_connector(seed_config)
+    with make_dag("fluvio_test_exists", default_args={"on_failure_callback": record}) as dag:
+        FluvioCreateConnectorOperator(task_id="create_again", config=seed_config)
+        FluvioDeleteConnectorOperator(task_id="delete_unknown", connector_name="no-such-connector")
+        FluvioDeleteConnectorOperator(task_id="delete_ignored", connector_name="no-such", ignore_missing=True)
+    result = run_dag(dag)
+    assert result.task_states == {
+        "create_again": "failed",
+        "delete_unknown": "failed",
+        "delete_ignored": "success",
+    }
+    assert str(seen["create_again"]) == "connector hook-test already exists"
+    assert str(seen["delete_unknown"]) == "connector no-such-connector not found"
+    assert result.xcom("delete_ignored") == {"name": "no-such", "deleted": False}
+
+
+def test_produce_and_consume(run_dag: Any, failures: Any) -> None:
+    record, seen = failures
+    with make_dag(
+        "fluvio_test_produce_consume",
+        params={"topic": "pc-topic"},
+        default_args={"on_failure_callback": record},
+    ) as dag:
+        produce = FluvioProduceOperator(
+            task_id="produce",
+            topic="{{ params.topic }}",
+            create_topic=True,
+            records=["one", ("k2", "two"), {"key": "k3", "value": {"n": 3}}],
+        )
+        lines = FluvioProduceOperator(task_id="lines", topic="{{ params.topic }}", records="four\nfive")
+        values = FluvioConsumeOperator(task_id="values", topic="{{ params.topic }}", count=5, timeout=10)
+        records = FluvioConsumeOperator(
+            task_id="records", topic="{{ params.topic }}", offset="3", output_format="records"
+        )
+        too_many = FluvioConsumeOperator(task_id="too_many", topic="{{ params.topic }}", count=9, timeout=0.5)
+        produce >> lines >> [values, records, too_many]
+    result = run_dag(dag)
+    assert result.xcom("produce") == {"topic": "pc-topic", "records": 3}
+    assert result.xcom("values") == ["one", "two", '{"n":3}', "four", "five"]
+    assert [(r["offset"], r["key"], r["value"]) for r in result.xcom("records")] == [
+        (3, None, "four"),
+        (4, None, "five"),
+    ]
+    assert result.task_states["too_many"] == "failed"
+    assert str(seen["too_many"]) == "topic pc-topic: 5 of 9 records from offset 0 arrived within 0.5 s"
+
+
+def test_produce_to_a_missing_topic_names_it(seed_config: dict[str, Any]) -> None:
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    with pytest.raises(AirflowException, match="topic nowhere not found"):
+        FluvioProduceOperator(task_id="p", topic="nowhere", records=["x"]).execute({})
+
+
+def test_operators_do_no_io_when_the_dag_is_parsed(tmp_path: Path) -> None:
+    state = tmp_path / "never-created"
+    FluvioCreateConnectorOperator(
+        task_id="c", config="x.yaml", hook_params={"state_dir": str(state)}, fluvio_conn_id="undefined_conn"
+    )
+    FluvioConsumeOperator(task_id="r", topic="t", hook_params={"state_dir": str(state)})
+    assert not state.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("plain-name", "plain-name"),
+        ("Manual__2024-01-01T00:00:00+00:00", "manual-2024-01-01t00-00-00-00-00-"),
+    ],
+)
+def test_dns_label(text: str, label: str) -> None:
+    made = dns_label(text)
+    assert made.startswith(label) and len(made) <= 63
+    assert dns_label("a" * 100) != dns_label("a" * 99) and len(dns_label("a" * 100)) == 63
+    assert dns_label("___") and dns_label("___").isalnum()

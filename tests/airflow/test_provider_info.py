@@ -1,0 +1,143 @@
+"""The provider metadata Airflow reads: valid against Airflow's own schemas, importable, and shown
+by the ``airflow`` CLI (providers list, connections test, providers behaviours)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import entry_points, metadata
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from packaging.utils import canonicalize_name
+
+from airflow_provider_fluvio.get_provider_info import get_provider_info
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def _schema(name: str) -> dict[str, Any]:
+    return json.loads(files("airflow").joinpath(name).read_text())
+
+
+def test_valid_against_the_installed_airflow_schema() -> None:
+    jsonschema.validate(get_provider_info(), _schema("provider_info.schema.json"))
+
+
+def test_package_name_is_the_distribution_name() -> None:
+    info = get_provider_info()
+    assert info["package-name"] == canonicalize_name(metadata("airflow-provider-fluvio")["Name"])
+    (entry,) = [
+        e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("airflow_provider")
+    ]
+    assert entry.load() is get_provider_info
+
+
+def test_connection_form_validates_against_provider_yaml_schema() -> None:
+    conn_type_schema = _schema("provider.yaml.schema.json")["properties"]["connection-types"]
+    jsonschema.validate(get_provider_info()["connection-types"], conn_type_schema)
+    (conn,) = get_provider_info()["connection-types"]
+    from airflow_provider_fluvio.hooks.fluvio import _FIELDS
+
+    # Every field the hook reads is in the form (host and port are the standard fields).
+    assert set(conn["conn-fields"]) == set(_FIELDS) - {"host", "port"}
+    assert conn["connection-type"] == "fluvio" and conn["hook-name"] == "Fluvio"
+
+
+def _dotted_paths(info: dict[str, Any]) -> list[str]:
+    paths = [
+        m
+        for key in ("hooks", "operators", "sensors", "triggers")
+        for e in info[key]
+        for m in e["python-modules"]
+    ]
+    paths += [c["hook-class-name"] for c in info["connection-types"]]
+    return paths
+
+
+@pytest.mark.parametrize("path", _dotted_paths(get_provider_info()))
+def test_every_dotted_path_imports(path: str) -> None:
+    try:
+        importlib.import_module(path)
+    except ModuleNotFoundError:
+        module, _, attr = path.rpartition(".")
+        assert getattr(importlib.import_module(module), attr)
+
+
+def test_hook_attributes_match_the_connection_type() -> None:
+    from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+
+    (conn,) = get_provider_info()["connection-types"]
+    assert FluvioHook.conn_type == conn["connection-type"]
+    assert FluvioHook.hook_name == conn["hook-name"]
+    assert FluvioHook.conn_name_attr == "fluvio_conn_id"
+    assert FluvioHook.default_conn_name == "fluvio_default"
+
+
+def _json(stdout: str) -> Any:
+    """The JSON document in a CLI's output (unit-test mode logs a line before it)."""
+    lines = stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(("[{", "[]", "{")))
+    return json.loads("\n".join(lines[first:]))
+
+
+def _airflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [AIRFLOW, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
+
+
+def test_connection_form_as_airflow_loads_it() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    behaviour = manager.field_behaviours["fluvio"]
+    assert set(behaviour["hidden_fields"]) == {"schema", "login", "password"}
+    assert behaviour["relabeling"] == {"host": "Fluvio SC host", "port": "Fluvio SC port"}
+    widgets = manager.connection_form_widgets
+    runtime = widgets["extra__fluvio__runtime"]
+    assert runtime.field["schema"]["enum"][:2] == ["local", "kubernetes"]
+    assert runtime.field["schema"]["title"] == "Connector runtime"
+    assert widgets["extra__fluvio__in_cluster"].field["schema"]["type"] == ["boolean", "null"]
+
+
+@pytest.mark.slow
+def test_airflow_cli_shows_the_provider(airflow_db: None, fluvio_home: Path, tmp_path: Path) -> None:
+    """``providers list``, ``providers behaviours`` and ``connections test`` (good and bad), run
+    side by side: each is a fresh Airflow process taking seconds to start."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be")
+    good = json.dumps({"conn_type": "fluvio", "extra": {"state_dir": str(fluvio_home)}})
+    bad = json.dumps({"conn_type": "fluvio", "extra": {"state_dir": str(blocker)}})
+    calls = {
+        "list": (("providers", "list", "-o", "json"), {}),
+        "behaviours": (("providers", "behaviours", "-o", "json"), {}),
+        "good": (("connections", "test", "fluvio_default"), {"AIRFLOW_CONN_FLUVIO_DEFAULT": good}),
+        "bad": (("connections", "test", "fluvio_default"), {"AIRFLOW_CONN_FLUVIO_DEFAULT": bad}),
+    }
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = {key: pool.submit(_airflow, *args, env=env) for key, (args, env) in calls.items()}
+        out = {key: future.result() for key, future in futures.items()}
+
+    assert out["list"].returncode == 0, out["list"].stderr
+    providers = {p["package_name"]: p for p in _json(out["list"].stdout)}
+    assert providers["airflow-provider-fluvio"]["version"] == metadata("airflow-provider-fluvio")["Version"]
+
+    assert out["behaviours"].returncode == 0, out["behaviours"].stderr
+    assert {"field_behaviours": "fluvio"} in _json(out["behaviours"].stdout)
+
+    ok = out["good"]
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "Connection success!" in ok.stdout
+    assert (fluvio_home / "topics.db").is_file()  # it really opened the embedded log
+
+    failed = out["bad"]
+    assert "Connection failed!" in failed.stdout, failed.stdout + failed.stderr
+    assert str(blocker) in failed.stdout
