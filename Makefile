@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_TIMEOUT ?= 1500
 
-.PHONY: install demo test lint bench clean k8s-build k8s-up k8s-down
+.PHONY: install demo test e2e lint bench clean k8s-build k8s-up k8s-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ lint: $(STAMP)
 
 test: lint
 	timeout -s KILL $(TEST_TIMEOUT) $(BIN)/pytest -q -p no:cacheprovider
+
+e2e: $(STAMP)
+	timeout -s KILL 600 $(BIN)/pytest -q -p no:cacheprovider tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/python bench/topics_bench.py
