@@ -24,8 +24,9 @@ def _conn_fields() -> dict[str, Any]:
         "state_dir": {
             "label": "State directory",
             "description": (
-                "Directory for the embedded topic log and local connectors (FLUVIO_CONNECTORS_HOME); "
-                "default: the worker's FLUVIO_CONNECTORS_HOME or ~/.fluvio-connectors."
+                "Directory for the embedded topic log and local connectors (FLUVIO_CONNECTORS_HOME), "
+                "e.g. /var/lib/fluvio-connectors; default: the worker's FLUVIO_CONNECTORS_HOME or "
+                "~/.fluvio-connectors."
             ),
             "schema": dict(_OPTIONAL_STRING),
         },
@@ -36,12 +37,12 @@ def _conn_fields() -> dict[str, Any]:
         },
         "namespace": {
             "label": "Kubernetes namespace",
-            "description": "Namespace for connector Deployments (kubernetes runtime); default: default.",
+            "description": "Namespace for connector Deployments (kubernetes runtime), e.g. connectors; default: default.",
             "schema": dict(_OPTIONAL_STRING),
         },
         "kube_config_path": {
             "label": "Kube config path",
-            "description": "Path to a kubeconfig file on the worker (kubernetes runtime).",
+            "description": "Path to a kubeconfig file on the worker (kubernetes runtime), e.g. ~/.kube/config.",
             "schema": dict(_OPTIONAL_STRING),
         },
         "kube_config": {
@@ -67,7 +68,7 @@ def _conn_fields() -> dict[str, Any]:
         "image_tag": {
             "label": "Image tag override",
             "description": (
-                "When set, connectors run this image tag instead of the config's version "
+                "When set, connectors run this image tag (e.g. 0.1.0) instead of the config's version "
                 "(kubernetes runtime: pin every connector of this connection to one build)."
             ),
             "schema": dict(_OPTIONAL_STRING),
@@ -106,17 +107,14 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_fluvio.hooks.fluvio.FluvioHook",
                 "hook-name": "Fluvio",
                 "conn-fields": _conn_fields(),
+                # Airflow 3.3's form shows placeholders for the standard fields only, so each
+                # extra's example value is in its description.
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "login", "password"],
                     "relabeling": {"host": "Fluvio SC host", "port": "Fluvio SC port"},
                     "placeholders": {
                         "host": "empty: embedded topic log on the worker; else e.g. fluvio-sc.fluvio.svc",
                         "port": "9003",
-                        "state_dir": "/var/lib/fluvio-connectors",
-                        "namespace": "default",
-                        "kube_config_path": "~/.kube/config",
-                        "image_registry": "ghcr.io/acme",
-                        "image_tag": "0.1.0",
                     },
                 },
             }

@@ -42,6 +42,7 @@ STATUS_FILE_ENV = "FLUVIO_CONNECTOR_STATUS_FILE"  # same name as fluvio_connecto
 # Supervisor phases (what the supervisor is doing, not the connector's status).
 STARTING = "starting"  # the program is launched and not ready yet
 RUNNING = "running"  # the program reported ready at least once in this run
+CONFIG_ERROR_EXIT = 2  # fluvio_connectors.errors.ConfigError.exit_code (not imported: stdlib only)
 BACKOFF = "backoff"  # the program crashed; waiting before the next start
 FINISHED = "finished"  # the program exited 0 on its own; the supervisor has exited
 STOPPED = "stopped"  # stopped by a signal (delete); the supervisor has exited
@@ -253,7 +254,10 @@ class Supervisor:
         self.in_a_row += 1
         # Entering a crash loop needs max_crashes within the window; leaving it needs a stable run,
         # so a connector that crashes slowly (long backoffs) does not flap between Failed and Pending.
-        crash_loop = self.state.crash_loop or len(self.crashes) >= self.policy.max_crashes
+        # A bad config (the programs exit 2, ConfigError.exit_code) does not fix itself by restarting:
+        # it is Failed at once, while restarts go on with backoff as for any crash.
+        crash_loop = (self.state.crash_loop or len(self.crashes) >= self.policy.max_crashes
+                      or code == CONFIG_ERROR_EXIT)
         delay = self.policy.delay(self.in_a_row)
         detail = "" if error == describe_exit(code) else f": {error}"
         self.log(f"{self.module} {describe_exit(code)}{detail}; restarting in {delay:g}s")
