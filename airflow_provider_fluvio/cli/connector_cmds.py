@@ -202,6 +202,8 @@ def delete(runtime: ConnectorRuntime, names: tuple[str, ...]) -> None:
         try:
             runtime.delete(name)
         except FluvioConnectorError as exc:
+            if len(names) == 1:
+                raise  # one name: its error is the one line
             click.echo(f"error: {exc}", err=True)
             failed.append(exc)
             continue

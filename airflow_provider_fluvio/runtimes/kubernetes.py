@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus
 from fluvio_connectors.config import DNS_LABEL, ConnectorConfig
-from fluvio_connectors.errors import BackendError, ConfigError, ConnectorExistsError, ConnectorNotFoundError
+from fluvio_connectors.errors import (
+    BackendError,
+    ConfigError,
+    ConnectorExistsError,
+    ConnectorNotFoundError,
+    FluvioConnectorError,
+)
 from fluvio_connectors.runner import STAY_AFTER_FINISH_ENV
 from fluvio_connectors.settings import ENDPOINT_ENV, HOME_ENV, Settings
 from fluvio_connectors.status import STATUS_FILE_ENV
@@ -177,6 +183,7 @@ class KubernetesRuntime(ConnectorRuntime):
             if self.in_cluster:
                 config.load_incluster_config(client_configuration=configuration)
             elif self.kube_config_path:
+                _require_file(self.kube_config_path, "kube config file")
                 config.load_kube_config(config_file=os.path.expanduser(self.kube_config_path),
                                         context=self.cluster_context, client_configuration=configuration,
                                         persist_config=False)
@@ -203,6 +210,7 @@ class KubernetesRuntime(ConnectorRuntime):
                 pass  # a pod without a service account token: fall back to a kube config file
         # KUBECONFIG is read now, not when the kubernetes package was imported.
         path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        _require_file(path, "kube config file (KUBECONFIG, else ~/.kube/config)")
         config.load_kube_config(config_file=path, context=self.cluster_context,
                                 client_configuration=configuration, persist_config=False)
 
@@ -542,6 +550,8 @@ class KubernetesRuntime(ConnectorRuntime):
         """Run an API call; a 404 gives ``missing`` when one is passed, every error a BackendError."""
         try:
             return action()
+        except FluvioConnectorError:
+            raise  # already one clear message (e.g. loading the kube config)
         except Exception as exc:
             if missing is not ... and _status_code(exc) == 404:
                 return missing  # type: ignore[no-any-return]
@@ -702,3 +712,9 @@ def _kube_config_dict(value: dict[str, Any] | str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise ConfigError("kubernetes runtime: kube_config must be a kube config as a mapping, YAML or JSON")
     return parsed
+
+
+def _require_file(path: str, what: str) -> None:
+    """A kube config that is not there is a usage mistake: say which file, not the client's riddle."""
+    if os.pathsep not in path and not os.path.isfile(os.path.expanduser(path)):
+        raise ConfigError(f"kubernetes runtime: {what} {path} does not exist; expected a kubeconfig file")

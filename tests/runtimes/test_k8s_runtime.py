@@ -877,8 +877,9 @@ def test_more_than_one_config_source_is_an_error(kubeconfig_file: Path) -> None:
 def test_unknown_context_and_missing_files_are_clear_errors(kubeconfig_file: Path, tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="cannot load the Kubernetes configuration"):
         KubernetesRuntime(kube_config_path=str(kubeconfig_file), cluster_context="nope").list()
-    with pytest.raises(BackendError, match="Kubernetes configuration"):
-        KubernetesRuntime(kube_config_path=str(tmp_path / "missing")).list()
+    missing = tmp_path / "missing"
+    with pytest.raises(ConfigError, match=f"kube config file {missing} does not exist"):
+        KubernetesRuntime(kube_config_path=str(missing)).list()
 
 
 def test_in_cluster_outside_a_pod_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
