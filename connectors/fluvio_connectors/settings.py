@@ -5,6 +5,9 @@
 ``FLUVIO_ENDPOINT``         ``host:port`` of a Fluvio SC: topics live in that cluster instead of
                             the embedded log. ``FLUVIO_PROFILE=1`` uses the user's Fluvio profile.
 ``FLUVIO_CONNECTORS_RUNTIME``  where connectors run: ``local`` (default) or ``kubernetes``.
+``FLUVIO_EMBEDDED_SYNC``    durability of the embedded log: ``normal`` (default; a flushed record
+                            survives any process crash) or ``full`` (it also survives a power loss,
+                            at several times the cost of each flush).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ HOME_ENV = "FLUVIO_CONNECTORS_HOME"
 ENDPOINT_ENV = "FLUVIO_ENDPOINT"
 PROFILE_ENV = "FLUVIO_PROFILE"
 RUNTIME_ENV = "FLUVIO_CONNECTORS_RUNTIME"
+SYNC_ENV = "FLUVIO_EMBEDDED_SYNC"
+SYNC_MODES = ("normal", "full")
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class Settings:
     fluvio_endpoint: str | None = None
     use_fluvio_profile: bool = False
     runtime: str = "local"
+    embedded_sync: str = "normal"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -36,6 +42,7 @@ class Settings:
             fluvio_endpoint=env.get(ENDPOINT_ENV) or None,
             use_fluvio_profile=(env.get(PROFILE_ENV, "").lower() in ("1", "true", "yes")),
             runtime=env.get(RUNTIME_ENV) or "local",
+            embedded_sync=(env.get(SYNC_ENV) or "normal").lower(),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -61,4 +68,6 @@ class Settings:
             env[ENDPOINT_ENV] = self.fluvio_endpoint
         if self.use_fluvio_profile:
             env[PROFILE_ENV] = "1"
+        if self.embedded_sync != "normal":
+            env[SYNC_ENV] = self.embedded_sync
         return env

@@ -101,7 +101,7 @@ def open_topics(settings: Settings | None = None) -> Topics:
         return FluvioTopics(endpoint=settings.fluvio_endpoint)
     from fluvio_connectors.topics.embedded import EmbeddedTopics
 
-    return EmbeddedTopics(settings.log_path)
+    return EmbeddedTopics(settings.log_path, synchronous=settings.embedded_sync)
 
 
 __all__ = ["Producer", "Record", "Topics", "apply_topic_rule", "open_topics"]

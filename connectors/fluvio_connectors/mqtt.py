@@ -1,0 +1,479 @@
+"""The MQTT source: every message on the subscribed filters becomes one record.
+
+``python -m fluvio_connectors.mqtt --config FILE [--secrets FILE]``
+
+Record value: ``{"mqtt_topic": ..., "payload": ...}``, no key (``mqtt_records``).
+
+Delivery. Two threads: paho's network thread puts each message in a bounded inbox; the writer
+(the main thread) takes whatever has arrived (up to ``MAX_BATCH``), stores it as one batch, and
+only then acknowledges those messages to the broker (qos 1 PUBACK, qos 2 PUBREC, see
+``mqtt_client``). A connector killed at any moment therefore loses nothing at qos >= 1: the broker
+redelivers what was not acknowledged (duplicates are possible, losses are not). Nothing is ever
+dropped to relieve pressure: when the topic backend is slow the inbox fills, the network thread
+blocks on it and stops reading, and the broker holds the rest (for qos >= 1 it never sends more
+than the receive maximum we announce, or its own in-flight limit with MQTT 3.1.1).
+
+Sessions. The client id defaults to ``fluvio-<connector name>``, stable across restarts. With
+qos >= 1 the session is persistent (MQTT 5: clean start off and a session that never expires;
+MQTT 3.1.1: clean session off), so messages published while the connector is down wait at the
+broker. The broker must keep them: mosquitto's stock ``max_queued_messages 1000`` drops the rest.
+
+Connection. MQTT 5 first (it lets us raise the broker's in-flight window to ``RECEIVE_MAXIMUM``),
+falling back to MQTT 3.1.1 when a broker that never accepted MQTT 5 refuses the protocol version,
+closes the connection or does not answer the CONNECT within ``V5_ANSWER_SECONDS``. It reconnects forever
+with exponential backoff (1 s doubling, capped by ``timeout``, which is also the keep-alive),
+logging each attempt; the status says ``reconnecting`` meanwhile, and the subscription is renewed
+on every connection. A broker that refuses the credentials, the client id or a subscription is a
+fatal error (exit 1): retrying cannot fix it, and the supervisor's restart backoff covers a
+broker that is being reconfigured.
+
+Acknowledgements go to the connection a message came from: after a reconnect, messages received
+on the old connection are stored but not acknowledged (the broker redelivers them), because a
+packet id on a new connection may already name a different message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from fluvio_connectors.catalog import MQTT, MqttEndpoint, MqttParameters, parse_mqtt_url
+from fluvio_connectors.config import ConnectorConfig
+from fluvio_connectors.errors import ConfigError, FluvioConnectorError
+from fluvio_connectors.mqtt_records import InvalidJsonPayload, OutputType, RecordFormatter
+from fluvio_connectors.runner import ConnectorContext, Program, main
+
+if TYPE_CHECKING:
+    from fluvio_connectors.mqtt_client import StoreFirstClient
+
+log = logging.getLogger("fluvio_connectors.mqtt")
+
+MAX_BATCH = 1000  # records stored per transaction at most
+# Unacknowledged qos 1/2 messages an MQTT 5 broker may send us: a few batches, so the broker keeps
+# sending while a batch is being stored. The inbox holds at most that many at qos >= 1 (what is
+# being stored has left it but is not acknowledged yet); at qos 0 it is the only limit.
+RECEIVE_MAXIMUM = 3 * MAX_BATCH
+INBOX_CAPACITY = RECEIVE_MAXIMUM
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
+DRAIN_SECONDS = 3.0  # a stop spends at most this long storing what has already arrived
+INVALID_JSON_LOG_INTERVAL = 60.0
+TAKE_TIMEOUT = 0.2  # how often the writer looks at the stop flag while idle
+V5_ANSWER_SECONDS = 5.0  # an MQTT 3.1.1-only broker may not answer an MQTT 5 CONNECT at all
+
+# CONNACK refusals that retrying cannot fix (MQTT 5 reason codes; paho maps 3.1.1 codes to them).
+_FATAL_REFUSALS = {
+    0x85: "the client id is not accepted (set client-id)",
+    0x86: "bad user name or password (check MQTT_USERNAME/MQTT_PASSWORD or the URL)",
+    0x87: "not authorized (check the credentials and the broker's ACL)",
+    0x8A: "the client is banned",
+    0x8C: "bad authentication method",
+}
+_UNSUPPORTED_PROTOCOL = 0x84
+
+# One received message on its way to the topic: (connection generation, packet id, qos, topic,
+# payload, dup flag). A plain tuple: one is made per message on the hot path.
+Message = tuple[int, int, int, str, bytes, bool]
+
+
+class MqttError(FluvioConnectorError):
+    """The broker refused something retrying cannot fix (credentials, client id, subscription)."""
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """Everything the MQTT source needs, resolved from the config and its secrets."""
+
+    endpoint: MqttEndpoint
+    client_id: str
+    filters: tuple[str, ...]
+    qos: int
+    timeout: int  # seconds: keep-alive and reconnect backoff cap
+    output_type: OutputType
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    ca_cert: str | None = field(default=None, repr=False)
+    client_cert: str | None = field(default=None, repr=False)
+    client_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_config(cls, config: ConnectorConfig) -> MqttSettings:
+        params = cast(MqttParameters, config.parameters)
+        secrets = config.secret_values()
+        url = secrets.get("MQTT_URL") or params.mqtt_url
+        where = "secret MQTT_URL" if secrets.get("MQTT_URL") else "parameters.mqtt-url"
+        if not url:
+            raise ConfigError(f"{config.origin}: parameters.mqtt-url: missing; expected the broker URL "
+                              "(or the secret MQTT_URL)")
+        try:
+            endpoint = parse_mqtt_url(url)
+        except ValueError as exc:  # the message never repeats the URL (it may hold a password)
+            raise ConfigError(f"{config.origin}: {where}: {exc}") from None
+        username = secrets.get("MQTT_USERNAME") or endpoint.username
+        password = secrets.get("MQTT_PASSWORD") or endpoint.password
+        if password and not username:
+            raise ConfigError(f"{config.origin}: a password is set but no user name; expected the secret "
+                              "MQTT_USERNAME or user:password@ in the URL")
+        tls_material = [n for n in ("MQTT_CA_CERT", "MQTT_CLIENT_CERT", "MQTT_CLIENT_KEY") if secrets.get(n)]
+        if tls_material and not endpoint.tls:
+            log.warning("%s set but the broker URL %s is not TLS (mqtts://): ignored",
+                        ", ".join(tls_material), endpoint.redacted)
+        return cls(
+            endpoint=endpoint,
+            client_id=params.client_id or f"fluvio-{config.name}",
+            filters=tuple(params.mqtt_topic),
+            qos=params.qos,
+            timeout=max(1, round(params.timeout.total_seconds())),
+            output_type=params.payload_output_type,
+            username=username,
+            password=password,
+            ca_cert=secrets.get("MQTT_CA_CERT") if endpoint.tls else None,
+            client_cert=secrets.get("MQTT_CLIENT_CERT") if endpoint.tls else None,
+            client_key=secrets.get("MQTT_CLIENT_KEY") if endpoint.tls else None,
+        )
+
+    @property
+    def persistent(self) -> bool:
+        return self.qos >= 1
+
+
+class Inbox:
+    """The bounded hand-over from the network thread to the writer.
+
+    ``put`` blocks while the inbox is full (that is the back-pressure: the network thread stops
+    reading); ``take`` returns everything that has arrived, up to a limit, waiting only while
+    nothing has. After ``close`` a blocked ``put`` gives up and returns False.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._items: deque[Message] = deque()
+        self._capacity = capacity
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: Message) -> bool:
+        with self._cond:
+            while len(self._items) >= self._capacity:
+                if self._closed:
+                    return False
+                self._cond.wait(0.5)
+            self._items.append(item)
+            if len(self._items) == 1:
+                self._cond.notify_all()
+            return True
+
+    def take(self, limit: int, timeout: float) -> list[Message]:
+        with self._cond:
+            if not self._items and timeout > 0:
+                self._cond.wait(timeout)
+            items = self._items
+            was_full = len(items) >= self._capacity
+            batch = [items.popleft() for _ in range(min(limit, len(items)))]
+            if was_full and batch:
+                self._cond.notify_all()
+            return batch
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class MqttSource:
+    """Subscribes, stores, acknowledges; see the module docstring."""
+
+    def __init__(self, ctx: ConnectorContext, settings: MqttSettings) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self._formatter = RecordFormatter(settings.output_type)
+        self._inbox = Inbox(INBOX_CAPACITY)
+        self._linger = ctx.config.producer.linger_ms / 1000.0
+        # Guards _generation against the writer's acknowledgements (see _acknowledge).
+        self._ack_lock = threading.Lock()
+        self._generation = 0
+        self._v5 = True
+        self._v5_accepted = False  # once a broker accepted MQTT 5 we never fall back
+        self._closing = False
+        self._fatal: str | None = None
+        self._switch_protocol = False
+        self._connections = 0
+        self._failed_attempts = 0
+        self._subscribed_filters: tuple[str, ...] = ()
+        self._invalid_since_log = 0
+        self._invalid_logged_at = 0.0
+
+    # ---- the writer (main thread)
+
+    def run(self) -> None:
+        while True:
+            client = self._start_client()
+            try:
+                self._consume(client)
+            except BaseException:
+                self._stop_client(client, store_leftovers=False)
+                raise
+            self._stop_client(client, store_leftovers=not (self._fatal or self._switch_protocol))
+            if self._fatal:
+                raise MqttError(self._fatal)
+            if not self._switch_protocol:
+                return
+            self._switch_protocol = False
+            self._v5 = False
+
+    def _consume(self, client: StoreFirstClient) -> None:
+        stopping = self.ctx.stopping
+        while not stopping.is_set() and self._fatal is None and not self._switch_protocol:
+            batch = self._inbox.take(MAX_BATCH, TAKE_TIMEOUT)
+            if batch and self._linger > 0:
+                deadline = time.monotonic() + self._linger
+                while len(batch) < MAX_BATCH and (left := deadline - time.monotonic()) > 0:
+                    batch += self._inbox.take(MAX_BATCH - len(batch), left)
+            if batch:
+                self._store(client, batch)
+            elif self._invalid_since_log:
+                self._log_invalid_summary()
+            opened = client.socket_opened_at
+            unanswered = opened is not None and time.monotonic() - opened > V5_ANSWER_SECONDS
+            if self._v5 and not self._v5_accepted and unanswered:
+                self._fall_back_to_311(f"no answer to an MQTT 5 CONNECT within {V5_ANSWER_SECONDS:g}s")
+
+    def _store(self, client: StoreFirstClient | None, batch: Sequence[Message]) -> None:
+        """Store ``batch`` as records, then acknowledge its messages (when ``client`` is given)."""
+        fmt = self._formatter.format
+        values: list[tuple[bytes | None, bytes]] = []
+        acks: list[tuple[int, int, int]] = []
+        redelivered = invalid = 0
+        for generation, mid, qos, topic, payload, dup in batch:
+            try:
+                values.append((None, fmt(topic, payload)))
+            except InvalidJsonPayload as exc:
+                invalid += 1
+                self._invalid_json(topic, len(payload), exc)
+            if qos:
+                acks.append((generation, mid, qos))
+            redelivered += dup
+        if values:
+            self.ctx.producer.send_many(values)
+            self.ctx.producer.flush()
+        counters = {"messages": len(batch)}
+        if redelivered:
+            counters["redelivered"] = redelivered
+        if invalid:
+            counters["invalid_json"] = invalid
+        self.ctx.produced(len(values), counters)
+        if acks and client is not None:
+            self._acknowledge(client, acks)
+
+    def _acknowledge(self, client: StoreFirstClient, acks: list[tuple[int, int, int]]) -> None:
+        # Under the lock the connection cannot change between the generation check and queueing
+        # the ack: on_disconnect (which runs before paho reconnects and drops queued packets) waits.
+        with self._ack_lock:
+            current = self._generation
+            client.ack_many([(mid, qos) for generation, mid, qos in acks if generation == current])
+
+    def _invalid_json(self, topic: str, size: int, exc: InvalidJsonPayload) -> None:
+        total = self.ctx.counter("invalid_json") + 1
+        message = f"message on {topic!r} ({size} bytes) not stored: {exc}"
+        self.ctx.error(message)
+        now = time.monotonic()
+        if now - self._invalid_logged_at >= INVALID_JSON_LOG_INTERVAL:
+            self._invalid_logged_at = now
+            self._invalid_since_log = 0
+            log.warning("%s (invalid_json %d; further ones are summed up every %gs)", message, total,
+                        INVALID_JSON_LOG_INTERVAL)
+        else:
+            self._invalid_since_log += 1
+
+    def _log_invalid_summary(self) -> None:
+        if time.monotonic() - self._invalid_logged_at < INVALID_JSON_LOG_INTERVAL:
+            return
+        log.warning("%d more messages were not valid JSON and not stored (invalid_json %d)",
+                    self._invalid_since_log, self.ctx.counter("invalid_json"))
+        self._invalid_since_log = 0
+        self._invalid_logged_at = time.monotonic()
+
+    # ---- the client
+
+    def _start_client(self) -> StoreFirstClient:
+        import paho.mqtt.client as paho
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        from fluvio_connectors.mqtt_client import StoreFirstClient, tls_context
+
+        s = self.settings
+        protocol = paho.MQTTv5 if self._v5 else paho.MQTTv311
+        client = StoreFirstClient(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=protocol,
+            clean_session=None if self._v5 else not s.persistent,
+        )
+        if s.username:
+            client.username_pw_set(s.username, s.password)
+        if s.endpoint.tls:
+            client.tls_set_context(tls_context(s.ca_cert, s.client_cert, s.client_key))
+        client.reconnect_delay_set(min_delay=1, max_delay=s.timeout)
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            client.enable_logger(logging.getLogger("fluvio_connectors.mqtt.paho"))
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_delivery = self._on_delivery
+        self._closing = False
+        self._inbox = Inbox(INBOX_CAPACITY)
+        kwargs: dict[str, Any] = {}
+        if self._v5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.ReceiveMaximum = RECEIVE_MAXIMUM
+            if s.persistent:
+                properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
+            kwargs = {"clean_start": not s.persistent, "properties": properties}
+        log.info(
+            "connecting to %s as client %s (MQTT %s, %s session)", s.endpoint.redacted, s.client_id,
+            "5" if self._v5 else "3.1.1", "persistent" if s.persistent else "clean",
+        )
+        client.connect_async(s.endpoint.host, s.endpoint.port, keepalive=s.timeout, **kwargs)
+        client.loop_start()
+        return client
+
+    def _stop_client(self, client: StoreFirstClient, *, store_leftovers: bool) -> None:
+        """Store and acknowledge what has arrived, then disconnect (the session stays)."""
+        if store_leftovers:
+            # What is in the inbox now; a flood that keeps coming must not delay the stop.
+            left = len(self._inbox)
+            deadline = time.monotonic() + DRAIN_SECONDS
+            while left > 0 and time.monotonic() < deadline and (batch := self._inbox.take(min(left, MAX_BATCH), 0)):
+                self._store(client, batch)
+                left -= len(batch)
+        self._closing = True
+        self._inbox.close()
+        client.disconnect()  # queued after the acks: they reach the broker first
+        client.loop_stop()
+        if store_leftovers:
+            # Arrived while disconnecting: qos 0 would be lost, so store it; qos >= 1 was not
+            # acknowledged and the broker delivers it again.
+            rest = [m for m in self._inbox.take(INBOX_CAPACITY, 0) if m[2] == 0]
+            if rest:
+                self._store(None, rest)
+
+    # ---- paho callbacks (network thread)
+
+    def _on_connect(self, client: Any, _userdata: Any, flags: Any, reason_code: Any, _props: Any) -> None:
+        s = self.settings
+        client.socket_opened_at = None
+        if reason_code.is_failure:
+            self._connect_refused(client, reason_code)
+            return
+        self._v5_accepted = self._v5
+        with self._ack_lock:
+            self._generation += 1
+        self._connections += 1
+        self._failed_attempts = 0
+        if self._connections > 1:
+            self.ctx.count("reconnects")
+        session_present = bool(flags.session_present)
+        if s.persistent and self._connections > 1 and not session_present:
+            log.warning("the broker has no session for client %s any more: messages published while the "
+                        "connector was disconnected are not delivered", s.client_id)
+        log.info("connected to %s (session present: %s)", s.endpoint.redacted,
+                 "yes" if session_present else "no")
+        if session_present and self._subscribed_filters == s.filters:
+            # The session kept our subscriptions; subscribing again would resend retained messages.
+            self._ready()
+            return
+        client.subscribe(self._subscriptions())
+
+    def _subscriptions(self) -> list[tuple[str, Any]]:
+        qos = self.settings.qos
+        if not self._v5:
+            return [(f, qos) for f in self.settings.filters]
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+
+        # Retained messages only for a new subscription: a restart does not duplicate them.
+        options = SubscribeOptions(qos=qos, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        return [(f, options) for f in self.settings.filters]
+
+    def _connect_refused(self, client: Any, reason_code: Any) -> None:
+        s = self.settings
+        value = int(reason_code.value)
+        if value == _UNSUPPORTED_PROTOCOL and self._v5 and not self._v5_accepted:
+            self._fall_back_to_311("it refused the protocol version")
+        elif value in _FATAL_REFUSALS:
+            self._fatal = f"the broker {s.endpoint.redacted} refused the connection: {_FATAL_REFUSALS[value]}"
+            client.disconnect()
+        else:
+            reason = f"the broker {s.endpoint.redacted} refused the connection: {reason_code}"
+            log.warning("%s; retrying", reason)
+            self.ctx.reconnecting(reason)
+
+    def _fall_back_to_311(self, why: str) -> None:
+        log.info("%s does not speak MQTT 5 (%s); switching to MQTT 3.1.1",
+                 self.settings.endpoint.redacted, why)
+        self._switch_protocol = True  # the writer stops this client and starts an MQTT 3.1.1 one
+
+    def _on_subscribe(
+        self, client: Any, _userdata: Any, _mid: int, reason_codes: list[Any], _props: Any
+    ) -> None:
+        s = self.settings
+        refused = [(f, str(rc)) for f, rc in zip(s.filters, reason_codes, strict=False) if rc.is_failure]
+        if refused:
+            names = ", ".join(f"{f!r} ({why})" for f, why in refused)
+            self._fatal = f"the broker {s.endpoint.redacted} refused the subscription to {names}"
+            client.disconnect()
+            return
+        for topic_filter, rc in zip(s.filters, reason_codes, strict=False):
+            if int(rc.value) < s.qos:
+                log.warning("the broker granted qos %d instead of %d for %r: messages on it can be lost",
+                            int(rc.value), s.qos, topic_filter)
+        self._subscribed_filters = s.filters
+        self._ready()
+
+    def _ready(self) -> None:
+        s = self.settings
+        log.info("subscribed to %s at qos %d; producing to topic %s", ", ".join(repr(f) for f in s.filters),
+                 s.qos, self.ctx.config.topic)
+        self.ctx.ready()
+
+    def _on_connect_fail(self, client: Any, _userdata: Any) -> None:
+        self._failed_attempts += 1
+        error = getattr(client, "last_connect_error", None)
+        why = (error.strerror or str(error)) if isinstance(error, OSError) else "connection failed"
+        reason = f"cannot connect to {self.settings.endpoint.redacted}: {why}"
+        delay = min(2 ** (self._failed_attempts - 1), self.settings.timeout)
+        log.warning("%s (attempt %d); next attempt in %ds", reason, self._failed_attempts, delay)
+        self.ctx.reconnecting(reason)
+
+    def _on_disconnect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _props: Any) -> None:
+        with self._ack_lock:
+            self._generation += 1
+        if self._closing or self._fatal or self._switch_protocol:
+            return
+        if self._v5 and not self._v5_accepted and client.socket_opened_at is not None:
+            self._fall_back_to_311(f"it closed the connection before answering: {reason_code}")
+            return
+        reason = f"lost the connection to {self.settings.endpoint.redacted}: {reason_code}"
+        log.warning("%s; reconnecting (backoff up to %ds)", reason, self.settings.timeout)
+        self.ctx.reconnecting(reason)
+
+    def _on_delivery(self, topic: str, payload: bytes, qos: int, mid: int, dup: bool) -> None:
+        self._inbox.put((self._generation, mid, qos, topic, payload, dup))
+
+
+def consume_mqtt(ctx: ConnectorContext) -> None:
+    """The body of the MQTT connector (see the module docstring)."""
+    MqttSource(ctx, MqttSettings.from_config(ctx.config)).run()
+
+
+PROGRAM = Program(connector_type=MQTT, body=consume_mqtt, batch_size=MAX_BATCH)
+
+if __name__ == "__main__":
+    main(PROGRAM)

@@ -1,0 +1,374 @@
+"""paho-mqtt, adapted so that nothing is acknowledged before its record is stored.
+
+Imported only by the MQTT program (paho is not needed anywhere else).
+
+qos 1: paho's ``manual_ack`` already holds the PUBACK until ``ack(mid, 1)``.
+
+qos 2: paho answers PUBLISH with PUBREC at once and hands the message over only at PUBREL. Once
+the broker has PUBREC it lets go of the message, so a connector killed before storing it would
+lose it, and a restarted one would never answer the PUBREL paho no longer knows (manual_ack),
+wedging one of the broker's in-flight slots for good. ``StoreFirstClient`` hands a qos 2 message
+over at PUBLISH, sends PUBREC from ``ack(mid, 2)`` (after the record is stored) and answers every
+PUBREL with PUBCOMP. Into the topic qos 2 is then at-least-once like qos 1: a crash can cause a
+duplicate, never a loss.
+
+Throughput. paho reads each packet with three ``recv`` calls and one ``select``, builds an MQTT 5
+Properties object per message, and writes each acknowledgement with its own ``send``: at tens of
+thousands of messages a second that is most of the cost. ``StoreFirstClient`` reads the socket in
+64 KiB chunks (``_FrameReader``), handles every complete packet in the buffer per wake-up (up to
+``READ_BURST``), decodes PUBLISH itself, and queues a batch's acknowledgements as one write
+(``ack_many``).
+
+This leans on paho internals (``_packet_read``, ``_packet_handle``, ``_handle_publish``,
+``_handle_pubrel``, ``_in_packet``, ``_packet_queue``, ``_send_pubrec``, ``_send_pubcomp``,
+``_create_socket``, ``_msgtime_mutex``, ``_last_bytes_received``), stable through paho 2.x; the
+connector image pins paho, and the tests with a real broker guard an upgrade.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import struct
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from fluvio_connectors.errors import ConfigError
+
+READ_CHUNK = 65536
+READ_BURST = 256  # packets taken from the read buffer per network-loop turn
+TOPIC_NAMES_KEPT = 4096
+_PUBACK = 0x40
+_PUBREC = 0x50
+
+Delivery = Callable[[str, bytes, int, int, bool], None]
+
+
+class StoreFirstClient(paho.Client):
+    """A paho client for the store-then-acknowledge flow (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "manual_ack": True})
+        # Why the last connection attempt failed (paho swallows the exception).
+        self.last_connect_error: OSError | None = None
+        # When the current connection's socket opened (monotonic), until the owner clears it.
+        self.socket_opened_at: float | None = None
+        # Called in the network thread for every message: (topic, payload, qos, mid, dup).
+        self.on_delivery: Delivery | None = None
+        self._topic_names: dict[bytes, str] = {}  # one str per topic, not one per message
+
+    def _create_socket(self) -> Any:
+        try:
+            sock = super()._create_socket()
+        except OSError as exc:
+            self.last_connect_error = exc
+            raise
+        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Acknowledgements are tiny and latency-bound; Nagle would hold them back.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.socket_opened_at = time.monotonic()
+        return _FrameReader(sock)
+
+    def _packet_read(self) -> paho.MQTTErrorCode:
+        # paho reads a packet with three recv calls; here one recv fills a buffer and every
+        # complete packet in it is handled at once (up to READ_BURST). PUBLISH is decoded inline;
+        # anything else goes through paho's own handlers.
+        current = self._sock
+        if not isinstance(current, _FrameReader) or self._in_packet["command"]:
+            return super()._packet_read()
+        reader: _FrameReader = current
+        # Read only when no complete packet is buffered: while the writer is behind (the inbox
+        # is full) nothing more leaves the socket, and the broker holds the rest.
+        if not reader.complete_frame():
+            try:
+                reader.fill()
+            except (BlockingIOError, ssl.SSLWantReadError):
+                pass
+            except ssl.SSLWantWriteError:
+                self._call_socket_register_write()
+            except OSError as err:
+                self._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", err)
+                return paho.MQTTErrorCode.MQTT_ERR_CONN_LOST
+        rc = paho.MQTTErrorCode.MQTT_ERR_AGAIN
+        for _ in range(READ_BURST):
+            try:
+                frame = reader.next_frame()
+            except paho.MalformedPacket as exc:
+                self._easy_log(paho.MQTT_LOG_ERR, "malformed packet: %s", exc)
+                return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
+            if frame is None:
+                break
+            header, body = frame
+            if header & 0xF0 == paho.PUBLISH:
+                rc = self._deliver(header, body)
+            else:
+                self._in_packet = _in_packet(header, body)
+                try:
+                    rc = self._packet_handle()
+                except paho.MalformedPacket as exc:
+                    self._easy_log(paho.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
+                    rc = paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
+                self._in_packet = _in_packet(0, b"")
+            if rc != paho.MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is not reader:
+                break
+        else:
+            rc = paho.MQTTErrorCode.MQTT_ERR_SUCCESS  # more may be buffered: paho's loop comes back
+        with self._msgtime_mutex:
+            self._last_bytes_received = time.monotonic()
+        if rc == paho.MQTTErrorCode.MQTT_ERR_AGAIN and reader.eof and not reader.complete_frame():
+            return paho.MQTTErrorCode.MQTT_ERR_CONN_LOST
+        return rc
+
+    def _deliver(self, header: int, packet: bytes) -> paho.MQTTErrorCode:
+        """Decode a PUBLISH and hand it to ``on_delivery`` (paho would build an MQTT 5
+        Properties object for every message, most of its cost, and answer qos 2 too early)."""
+        qos = (header & 0x06) >> 1
+        if qos == 3:
+            return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
+        try:
+            topic_end = 2 + ((packet[0] << 8) | packet[1])
+            raw_topic = packet[2:topic_end]
+            topic = self._topic_names.get(raw_topic)
+            if topic is None:
+                topic = raw_topic.decode("utf-8", errors="replace")
+                if len(self._topic_names) >= TOPIC_NAMES_KEPT:
+                    self._topic_names.clear()
+                self._topic_names[raw_topic] = topic
+            pos = topic_end
+            mid = 0
+            if qos:
+                mid = (packet[pos] << 8) | packet[pos + 1]
+                pos += 2
+            if self._protocol == paho.MQTTv5:  # skip the properties; nothing here needs them
+                length, pos = _read_varint(packet, pos)
+                pos += length
+        except IndexError:
+            return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
+        if not topic or pos > len(packet):
+            return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
+        deliver = self.on_delivery
+        if deliver is not None:
+            deliver(topic, packet[pos:], qos, mid, bool(header & 0x08))
+        return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_many(self, acks: list[tuple[int, int]]) -> None:
+        """Acknowledge ``(mid, qos)`` pairs in order, written to the socket in one go."""
+        if not acks:
+            return
+        packet = b"".join(
+            struct.pack("!BBH", _PUBACK if qos == 1 else _PUBREC, 2, mid)
+            for mid, qos in acks
+            if qos in (1, 2)
+        )
+        if packet:
+            self._packet_queue(_PUBACK, packet, 0, 0)
+
+    def _handle_publish(self) -> paho.MQTTErrorCode:
+        return self._deliver(self._in_packet["command"], bytes(self._in_packet["packet"]))
+
+    def _handle_pubrel(self) -> paho.MQTTErrorCode:
+        packet = self._in_packet["packet"]
+        if len(packet) < 2:
+            return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
+        (mid,) = struct.unpack_from("!H", packet)
+        return self._send_pubcomp(mid)
+
+    def ack(self, mid: int, qos: int) -> paho.MQTTErrorCode:
+        if qos == 2:
+            return self._send_pubrec(mid)
+        return super().ack(mid, qos)
+
+
+class _FrameReader:
+    """A socket (plain or TLS) read in large chunks and cut into MQTT packets.
+
+    ``pending()`` tells paho's loop when a complete packet is already buffered, so it does not
+    wait in ``select`` for data that has arrived; everything else goes to the socket.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buf = bytearray()
+        self._pos = 0
+        self.eof = False
+
+    def fill(self) -> None:
+        """One ``recv`` into the buffer (``BlockingIOError`` when there is nothing to read)."""
+        data = self._sock.recv(READ_CHUNK)
+        if not data:
+            self.eof = True
+            return
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def _frame_bounds(self) -> tuple[int, int] | None:
+        """``(body start, body end)`` of the next packet if it is complete."""
+        buf, pos = self._buf, self._pos
+        available = len(buf)
+        length = shift = 0
+        index = pos + 1
+        for _ in range(4):
+            if index >= available:
+                return None
+            byte = buf[index]
+            index += 1
+            length |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                end = index + length
+                return (index, end) if end <= available else None
+            shift += 7
+        raise paho.MalformedPacket("remaining length longer than 4 bytes")
+
+    def complete_frame(self) -> bool:
+        return self._frame_bounds() is not None
+
+    def next_frame(self) -> tuple[int, bytes] | None:
+        """``(fixed header byte, packet body)`` of the next complete packet, or None."""
+        bounds = self._frame_bounds()
+        if bounds is None:
+            return None
+        start, end = bounds
+        header = self._buf[self._pos]
+        body = bytes(self._buf[start:end])
+        self._pos = end
+        return header, body
+
+    def recv(self, size: int) -> bytes:  # paho's own reader, should it ever be used
+        if self._pos < len(self._buf):
+            out = bytes(self._buf[self._pos : self._pos + size])
+            self._pos += len(out)
+            return out
+        return bytes(self._sock.recv(size))
+
+    def pending(self) -> int:
+        if self.complete_frame():
+            return 1
+        return int(self._sock.pending()) if hasattr(self._sock, "pending") else 0
+
+    def fileno(self) -> int:
+        return int(self._sock.fileno())
+
+    def __getattr__(self, name: str) -> Any:  # send, close, setblocking, ... go to the socket
+        return getattr(self._sock, name)
+
+
+def _in_packet(header: int, body: bytes) -> Any:
+    """paho's record of the packet being handled."""
+    return {
+        "command": header,
+        "have_remaining": 1 if header else 0,
+        "remaining_count": [],
+        "remaining_mult": 1,
+        "remaining_length": len(body),
+        "packet": bytearray(body),
+        "to_process": 0,
+        "pos": 0,
+    }
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """An MQTT variable byte integer at ``pos``: ``(value, position after it)``."""
+    value = shift = 0
+    for _ in range(4):
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    raise IndexError("variable byte integer longer than 4 bytes")
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def tls_context(
+    ca_cert: str | None = None, client_cert: str | None = None, client_key: str | None = None
+) -> ssl.SSLContext:
+    """A client TLS context verifying the broker's certificate and host name.
+
+    ``ca_cert`` (PEM text) replaces the system's trusted CAs, as ``mosquitto_sub --cafile`` does;
+    without it the system's CAs are used. ``client_cert``/``client_key`` (PEM text; the key may
+    also be inside ``client_cert``) authenticate the connector. A PEM text on one line with
+    literal ``\\n`` escapes (the only way to put it in a ``NAME=VALUE`` secrets file) is accepted.
+    The PEM texts are secrets: they are loaded from memory (``memfd``) and never written to disk
+    where that is possible.
+    """
+    ca_cert, client_cert, client_key = (_unescape_pem(t) for t in (ca_cert, client_cert, client_key))
+    if ca_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED
+        try:
+            context.load_verify_locations(cadata=ca_cert)
+        except (ssl.SSLError, ValueError) as exc:
+            raise ConfigError(f"secret MQTT_CA_CERT: not a PEM certificate ({_reason(exc)})") from None
+    else:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if client_key and not client_cert:
+        raise ConfigError("secret MQTT_CLIENT_KEY is set without MQTT_CLIENT_CERT; expected both")
+    if client_cert:
+        def load(cert_path: str, key_path: str | None) -> None:
+            context.load_cert_chain(cert_path, key_path)
+
+        try:
+            _with_private_files(load, client_cert, client_key)
+        except (ssl.SSLError, ValueError) as exc:
+            raise ConfigError(
+                "secrets MQTT_CLIENT_CERT/MQTT_CLIENT_KEY: not a PEM certificate and matching private key "
+                f"({_reason(exc)})"
+            ) from None
+    return context
+
+
+def _unescape_pem(text: str | None) -> str | None:
+    if text and "\n" not in text and "\\n" in text:
+        return text.replace("\\n", "\n")
+    return text
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+
+
+def _with_private_files(use: Callable[[str, str | None], None], cert: str, key: str | None) -> None:
+    """Call ``use(cert_path, key_path)`` with paths to the PEM texts, removed right after."""
+    opened: list[int] = []
+    tmpdir: str | None = None
+    try:
+        paths: list[str | None] = []
+        for text in (cert, key):
+            if text is None:
+                paths.append(None)
+                continue
+            if hasattr(os, "memfd_create"):
+                fd = os.memfd_create("mqtt-tls", os.MFD_CLOEXEC)
+                opened.append(fd)
+                os.write(fd, text.encode("utf-8"))
+                paths.append(f"/proc/self/fd/{fd}")
+            else:  # no memfd (not Linux): a private file that lives for the duration of the load
+                tmpdir = tmpdir or tempfile.mkdtemp(prefix="fluvio-mqtt-tls-")
+                path = Path(tmpdir) / f"pem-{len(paths)}"
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(text)
+                paths.append(str(path))
+        cert_path = paths[0]
+        assert cert_path is not None
+        use(cert_path, paths[1])
+    finally:
+        for fd in opened:
+            os.close(fd)
+        if tmpdir is not None:
+            for child in Path(tmpdir).iterdir():
+                child.unlink()
+            os.rmdir(tmpdir)
+
+
+__all__ = ["StoreFirstClient", "tls_context"]
