@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,24 @@ def tc_config(name: str = "my-test-connector", version: str = "v1", create_topic
 
 def now_z(delta: timedelta = timedelta()) -> str:
     return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Parametrized pod timestamps are made when the module is collected, which can be minutes before
+# the test runs in a full suite; the status mapping is time-relative, so they are moved forward by
+# the time that has passed (keeping "5 s ago" 5 s ago).
+_COLLECTED_AT = datetime.now(UTC)
+
+
+def as_of_now(value: Any) -> Any:
+    elapsed = datetime.now(UTC) - _COLLECTED_AT
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", value):
+        moved = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) + elapsed
+        return moved.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dict):
+        return {k: as_of_now(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_of_now(v) for v in value]
+    return value
 
 
 # --------------------------------------------------------------------------- manifests
@@ -676,7 +695,7 @@ def test_status_mapping(
     expected: ConnectorStatus,
     reason_part: str | None,
 ) -> None:
-    status, reason = status_after(fake_kube, kube_runtime, deployment, *pods)
+    status, reason = status_after(fake_kube, kube_runtime, as_of_now(deployment), *as_of_now(pods))
     assert status == expected, reason
     if reason_part is None:
         assert reason is None or expected == ConnectorStatus.PENDING
