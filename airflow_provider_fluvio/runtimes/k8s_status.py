@@ -1,0 +1,141 @@
+"""A connector's status from its Deployment and pods, in the one vocabulary of every runtime.
+
+Kubernetes knows no "Failed" for a Deployment: a pod that cannot start waits, retries and backs
+off forever. A connector is Failed when waiting longer would not help without a change (a bad
+image, a missing Secret, a program that keeps crashing) so that a DAG stops waiting for it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorStatus
+from airflow_provider_fluvio.runtimes.k8s_manifests import (
+    ANNOTATION_TOPIC,
+    ANNOTATION_VERSION,
+    LABEL_COMPONENT,
+    LABEL_INCARNATION,
+)
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1Deployment, V1Pod
+
+# A container waiting for one of these will not start without a change: Failed, with the reason.
+FAILED_WAITING_REASONS = frozenset({
+    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName",
+    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+})
+# A ready container that has crashed this often, last time less than this long ago, is still
+# crash-looping: Failed, not a flap back to Running each time it comes up for a moment.
+CRASH_LOOP_RESTARTS = 3
+CRASH_LOOP_SETTLE = timedelta(seconds=60)
+
+
+def connector_info(deployment: V1Deployment, pods: list[V1Pod]) -> ConnectorInfo:
+    """One connector's info from its Deployment and the pods carrying its labels."""
+    meta = deployment.metadata
+    assert meta is not None
+    labels = meta.labels or {}
+    annotations = meta.annotations or {}
+    current = current_pods(deployment, pods)
+    status, reason = deployment_status(deployment, current)
+    restarts = 0
+    started_at = meta.creation_timestamp
+    for pod in current:
+        for cs in (pod.status.container_statuses if pod.status else None) or []:
+            restarts += cs.restart_count or 0
+            if cs.state and cs.state.running and cs.state.running.started_at:
+                started_at = cs.state.running.started_at
+    return ConnectorInfo(
+        name=meta.name or "",
+        type=labels.get(LABEL_COMPONENT, ""),
+        topic=annotations.get(ANNOTATION_TOPIC, ""),
+        status=status,
+        runtime="kubernetes",
+        version=annotations.get(ANNOTATION_VERSION, "latest"),
+        reason=reason,
+        started_at=started_at,
+        restarts=restarts,
+    )
+
+
+def deployment_status(
+    deployment: V1Deployment, pods: list[V1Pod], now: datetime | None = None
+) -> tuple[ConnectorStatus, str | None]:
+    """The one status vocabulary from a Deployment and its current pods (newest first).
+
+    A ready replica is Running (unless it is still crash-looping); a container waiting for a
+    reason that needs a change (CrashLoopBackOff, ImagePullBackOff, ErrImagePull,
+    CreateContainerConfigError, ...) or a Deployment past its progress deadline is Failed with
+    that reason; a container that finished with exit code 0 is Stopped; anything else, including
+    a fresh connector whose image is still being pulled, is Pending.
+    """
+    now = now or datetime.now(UTC)
+    status = deployment.status
+    ready = (status.ready_replicas or 0) if status else 0
+    for pod in pods:
+        for cs in (pod.status.container_statuses if pod.status else None) or []:
+            state, last = cs.state, cs.last_state
+            terminated = last.terminated if last else None
+            waiting = state.waiting if state else None
+            if waiting and waiting.reason in FAILED_WAITING_REASONS:
+                if waiting.reason == "CrashLoopBackOff" and terminated and terminated.exit_code == 0:
+                    return ConnectorStatus.STOPPED, "finished (exit code 0)"
+                detail = _termination_text(terminated) if waiting.reason == "CrashLoopBackOff" else None
+                return ConnectorStatus.FAILED, _join(waiting.reason, detail or waiting.message)
+            if state and state.terminated:
+                if state.terminated.exit_code == 0:
+                    return ConnectorStatus.STOPPED, "finished (exit code 0)"
+                return ConnectorStatus.PENDING, _join("restarting", _termination_text(state.terminated))
+            if (cs.ready and ready and cs.restart_count >= CRASH_LOOP_RESTARTS and terminated
+                    and terminated.exit_code != 0 and terminated.finished_at
+                    and now - terminated.finished_at < CRASH_LOOP_SETTLE):
+                return ConnectorStatus.FAILED, _join("CrashLoopBackOff", _termination_text(terminated))
+    if ready >= 1:
+        return ConnectorStatus.RUNNING, None
+    for condition in (status.conditions if status else None) or []:
+        if condition.type == "Progressing" and condition.status == "False" and \
+                condition.reason == "ProgressDeadlineExceeded":
+            return ConnectorStatus.FAILED, _join("ProgressDeadlineExceeded", condition.message)
+        if condition.type == "ReplicaFailure" and condition.status == "True":
+            return ConnectorStatus.FAILED, _join(condition.reason or "ReplicaFailure", condition.message)
+    for pod in pods:
+        for cs in (pod.status.container_statuses if pod.status else None) or []:
+            if cs.state and cs.state.waiting and cs.state.waiting.reason:
+                return ConnectorStatus.PENDING, _join(cs.state.waiting.reason, cs.state.waiting.message)
+        for pod_condition in (pod.status.conditions if pod.status else None) or []:
+            if pod_condition.type == "PodScheduled" and pod_condition.status == "False":
+                return ConnectorStatus.PENDING, _join(pod_condition.reason or "Unschedulable",
+                                                      pod_condition.message)
+    return ConnectorStatus.PENDING, None
+
+
+def current_pods(deployment: V1Deployment, pods: list[V1Pod]) -> list[V1Pod]:
+    """This incarnation's pods that are not being deleted, newest first."""
+    template = deployment.spec.template if deployment.spec else None
+    template_labels = (template.metadata.labels if template and template.metadata else None) or {}
+    incarnation = template_labels.get(LABEL_INCARNATION)
+    current = []
+    for pod in pods:
+        meta = pod.metadata
+        if meta is None or meta.deletion_timestamp is not None:
+            continue
+        if incarnation and (meta.labels or {}).get(LABEL_INCARNATION) != incarnation:
+            continue
+        current.append(pod)
+    epoch = datetime.min.replace(tzinfo=UTC)
+    return sorted(current, key=lambda p: (p.metadata.creation_timestamp if p.metadata else None) or epoch,
+                  reverse=True)
+
+
+def _termination_text(terminated: Any) -> str | None:
+    if terminated is None:
+        return None
+    lines = [ln.strip() for ln in (terminated.message or "").splitlines() if ln.strip()]
+    last = lines[-1] if lines else (terminated.reason or "")
+    return _join(f"exit code {terminated.exit_code}", last)
+
+
+def _join(head: str, tail: str | None) -> str:
+    return f"{head}: {tail}" if tail else head
