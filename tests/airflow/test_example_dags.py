@@ -14,7 +14,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES, ROOT
 
 from airflow_provider_fluvio.hooks.fluvio import FluvioHook
 from airflow_provider_fluvio.operators.connector import (
@@ -23,6 +22,9 @@ from airflow_provider_fluvio.operators.connector import (
 )
 from airflow_provider_fluvio.sensors.connector import FluvioConnectorSensor
 from airflow_provider_fluvio.triggers.connector import FluvioConnectorStatusTrigger
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "dags_examples"
 
 HELLO = [f"Hello, Fluvio! - {i}" for i in range(1, 11)]
 
@@ -60,6 +62,7 @@ def test_examples_parse_cleanly_without_io(monkeypatch: pytest.MonkeyPatch, fluv
     assert bag.import_errors == {}
     assert sorted(bag.dag_ids) == [
         "example_fluvio_hook",
+        "example_fluvio_kubernetes",
         "example_fluvio_mqtt",
         "example_fluvio_test_connector",
     ]

@@ -16,13 +16,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import KubeNamespace
 
 pytestmark = [pytest.mark.system]
 
@@ -32,36 +34,13 @@ SECRET_VALUE = "s3cr3t-" + uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
-class Cluster:
-    kubeconfig: str
-    namespace: str
-    api_client: Any
-
-
-@dataclass(frozen=True)
 class Result:
     returncode: int
     stdout: str
     stderr: str
 
 
-@pytest.fixture(scope="module")
-def cluster(kube_cluster: str) -> Iterator[Cluster]:
-    """A fresh namespace in the local cluster (``kube_cluster``: tests/system/conftest.py)."""
-    from kubernetes import client, config
-
-    api_client = config.new_client_from_config(config_file=kube_cluster)
-    core = client.CoreV1Api(api_client)
-    name = f"fluvio-cli-{uuid.uuid4().hex[:8]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
-        yield Cluster(kube_cluster, name, api_client)
-    finally:
-        core.delete_namespace(name)
-        api_client.close()
-
-
-def cli(cluster: Cluster, *args: str, registry: str = "example") -> Result:
+def cli(kube_namespace: KubeNamespace, *args: str, registry: str = "example") -> Result:
     """Run ``fluvio-connector ARGS --runtime kubernetes ...`` and return what it printed."""
     env = dict(os.environ)
     # Only the command line says where to go: no ambient kube config, namespace or registry.
@@ -69,16 +48,16 @@ def cli(cluster: Cluster, *args: str, registry: str = "example") -> Result:
                  "FLUVIO_CONNECTORS_RUNTIME"):
         env.pop(name, None)
     argv = [sys.executable, "-m", "airflow_provider_fluvio.cli", *args, "--runtime", "kubernetes",
-            "--kubeconfig", cluster.kubeconfig, "--namespace", cluster.namespace, "--registry", registry]
+            "--kubeconfig", kube_namespace.kubeconfig, "--namespace", kube_namespace.namespace, "--registry", registry]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=CLI_TIMEOUT,
                           stdin=subprocess.DEVNULL)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def cli_all(cluster: Cluster, *calls: tuple[str, ...]) -> list[Result]:
+def cli_all(kube_namespace: KubeNamespace, *calls: tuple[str, ...]) -> list[Result]:
     """Run independent CLI calls at the same time (each one pays Python's start-up)."""
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(lambda args: cli(cluster, *args), calls))
+        return list(pool.map(lambda args: cli(kube_namespace, *args), calls))
 
 
 def ok(result: Result) -> Result:
@@ -104,16 +83,16 @@ def write_config(directory: Path, name: str, *, secrets: list[str] | None = None
     return path
 
 
-def status_json(cluster: Cluster, name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(ok(cli(cluster, "status", name, "-O", "json")).stdout)
+def status_json(kube_namespace: KubeNamespace, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(ok(cli(kube_namespace, "status", name, "-O", "json")).stdout)
     return data
 
 
-def wait_for_status(cluster: Cluster, name: str, wanted: str, forbidden: str) -> dict[str, Any]:
+def wait_for_status(kube_namespace: KubeNamespace, name: str, wanted: str, forbidden: str) -> dict[str, Any]:
     """Poll ``status NAME -O json`` until ``wanted``; ``forbidden`` or the deadline fails the test."""
     deadline = time.monotonic() + TIMEOUT
     while True:
-        info = status_json(cluster, name)
+        info = status_json(kube_namespace, name)
         if info["status"] == wanted:
             return info
         assert info["status"] != forbidden, f"{name} became {info['status']}: {info['reason']}"
@@ -129,12 +108,12 @@ def table_rows(text: str) -> list[dict[str, str]]:
     return [dict(zip(columns, row.split(None, len(columns) - 1), strict=False)) for row in rows]
 
 
-def read_objects(cluster: Cluster, name: str) -> dict[str, Any]:
+def read_objects(kube_namespace: KubeNamespace, name: str) -> dict[str, Any]:
     """The connector's Deployment, ConfigMap, Secret and pods, as the API server stores them
     (None for a missing object)."""
     from kubernetes import client
 
-    apps, core = client.AppsV1Api(cluster.api_client), client.CoreV1Api(cluster.api_client)
+    apps, core = client.AppsV1Api(kube_namespace.api_client), client.CoreV1Api(kube_namespace.api_client)
 
     def read(fn: Any, *args: Any) -> Any:
         try:
@@ -145,28 +124,28 @@ def read_objects(cluster: Cluster, name: str) -> dict[str, Any]:
             raise
 
     return {
-        "deployment": read(apps.read_namespaced_deployment, name, cluster.namespace),
-        "configmap": read(core.read_namespaced_config_map, f"{name}-config", cluster.namespace),
-        "secret": read(core.read_namespaced_secret, f"{name}-secrets", cluster.namespace),
-        "pods": core.list_namespaced_pod(cluster.namespace,
+        "deployment": read(apps.read_namespaced_deployment, name, kube_namespace.namespace),
+        "configmap": read(core.read_namespaced_config_map, f"{name}-config", kube_namespace.namespace),
+        "secret": read(core.read_namespaced_secret, f"{name}-secrets", kube_namespace.namespace),
+        "pods": core.list_namespaced_pod(kube_namespace.namespace,
                                          label_selector=f"app.kubernetes.io/instance={name}").items,
     }
 
 
-def test_create_status_list_delete(cluster: Cluster, tmp_path: Path) -> None:
+def test_create_status_list_delete(kube_namespace: KubeNamespace, tmp_path: Path) -> None:
     name = "cli-ok"
     config = write_config(tmp_path, name)
 
-    created = ok(cli(cluster, "create", "--config", str(config)))
+    created = ok(cli(kube_namespace, "create", "--config", str(config)))
     assert created.stdout.strip() == f'connector "{name}" created'
 
-    info = wait_for_status(cluster, name, "Running", forbidden="Failed")
+    info = wait_for_status(kube_namespace, name, "Running", forbidden="Failed")
     assert (info["name"], info["type"], info["topic"], info["version"], info["runtime"]) == (
         name, "test-connector", f"{name}-topic", "0.1.0", "kubernetes")
 
     # What a user sees of a Running connector; these calls change nothing, so they run together.
     table, listed, again, logs = cli_all(
-        cluster, ("list",), ("list", "-O", "json"), ("create", "--config", str(config)), ("logs", name))
+        kube_namespace, ("list",), ("list", "-O", "json"), ("create", "--config", str(config)), ("logs", name))
     lines = ok(table).stdout
     assert lines.splitlines()[0].split() == ["NAME", "STATUS", "TYPE", "TOPIC", "RESTARTS", "REASON"]
     assert table_rows(lines) == [
@@ -177,41 +156,41 @@ def test_create_status_list_delete(cluster: Cluster, tmp_path: Path) -> None:
 
     assert again.returncode == 1
     assert again.stderr.strip() == f"error: connector {name} already exists"
-    assert read_objects(cluster, name)["deployment"] is not None  # the refusal touched nothing
+    assert read_objects(kube_namespace, name)["deployment"] is not None  # the refusal touched nothing
 
     # kwok runs no kubelet: the API server cannot fetch the log. A user sees one line, no traceback.
     assert logs.returncode == 1
     assert logs.stderr.startswith("error: Kubernetes API, reading the log of pod ")
     assert len(logs.stderr.strip().splitlines()) == 1
 
-    deleted = ok(cli(cluster, "delete", name))
+    deleted = ok(cli(kube_namespace, "delete", name))
     assert deleted.stdout.strip() == f'connector "{name}" deleted'
-    listed, missing = cli_all(cluster, ("list", "-O", "json"), ("delete", name))
+    listed, missing = cli_all(kube_namespace, ("list", "-O", "json"), ("delete", name))
     assert json.loads(ok(listed).stdout) == []
     assert missing.returncode == 1
     assert f"error: connector {name} not found" in missing.stderr.splitlines()
 
 
-def test_crash_loop_is_failed_with_its_reason(cluster: Cluster, tmp_path: Path) -> None:
+def test_crash_loop_is_failed_with_its_reason(kube_namespace: KubeNamespace, tmp_path: Path) -> None:
     name = "cli-crash"
-    created = cli(cluster, "create", "--config", str(write_config(tmp_path, name)), "--wait", str(TIMEOUT),
+    created = cli(kube_namespace, "create", "--config", str(write_config(tmp_path, name)), "--wait", str(TIMEOUT),
                   registry="example/crashloop")
     # --wait gives up at once on a Failed connector, with its reason.
     assert created.returncode == 1, created
     assert created.stdout.strip() == f'connector "{name}" created'
     assert created.stderr.strip().startswith(f"error: connector {name} failed: CrashLoopBackOff")
 
-    shown, listed = (ok(r) for r in cli_all(cluster, ("status", name), ("list", "-O", "json")))
+    shown, listed = (ok(r) for r in cli_all(kube_namespace, ("status", name), ("list", "-O", "json")))
     fields = dict(line.split(":", 1) for line in shown.stdout.splitlines())
     assert fields["status"].strip() == "Failed"
     assert fields["reason"].strip().startswith("CrashLoopBackOff")
     assert int(fields["restarts"]) >= 1
     assert [(c["name"], c["status"]) for c in json.loads(listed.stdout)] == [(name, "Failed")]
 
-    ok(cli(cluster, "delete", name))
+    ok(cli(kube_namespace, "delete", name))
 
 
-def test_secret_value_is_in_the_secret_only(cluster: Cluster, tmp_path: Path) -> None:
+def test_secret_value_is_in_the_secret_only(kube_namespace: KubeNamespace, tmp_path: Path) -> None:
     from kubernetes import client
 
     name = "cli-secret"
@@ -219,10 +198,10 @@ def test_secret_value_is_in_the_secret_only(cluster: Cluster, tmp_path: Path) ->
     secrets_file.write_text(f"# connector secrets\nAPI_TOKEN={SECRET_VALUE}\n")
     config = write_config(tmp_path, name, secrets=["API_TOKEN"])
 
-    created = ok(cli(cluster, "create", "--config", str(config), "--secrets", str(secrets_file)))
+    created = ok(cli(kube_namespace, "create", "--config", str(config), "--secrets", str(secrets_file)))
     assert SECRET_VALUE not in created.stdout + created.stderr
 
-    objects = read_objects(cluster, name)
+    objects = read_objects(kube_namespace, name)
     secret = objects["secret"]
     assert secret is not None
     assert {k: base64.b64decode(v).decode() for k, v in secret.data.items()} == {"API_TOKEN": SECRET_VALUE}
@@ -233,12 +212,12 @@ def test_secret_value_is_in_the_secret_only(cluster: Cluster, tmp_path: Path) ->
     for kind in ("configmap", "deployment", "pods"):  # ... but nothing but the Secret holds it
         assert SECRET_VALUE not in json.dumps(serialize(objects[kind])), kind
 
-    shown = ok(cli(cluster, "status", name, "-O", "json"))
+    shown = ok(cli(kube_namespace, "status", name, "-O", "json"))
     assert SECRET_VALUE not in shown.stdout + shown.stderr
 
-    ok(cli(cluster, "delete", name))
+    ok(cli(kube_namespace, "delete", name))
     deadline = time.monotonic() + TIMEOUT
     while any(objects[kind] for kind in ("deployment", "configmap", "secret")):
         assert time.monotonic() < deadline, f"still there after delete: {objects}"
         time.sleep(0.2)
-        objects = read_objects(cluster, name)
+        objects = read_objects(kube_namespace, name)

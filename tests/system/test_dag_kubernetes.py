@@ -1,77 +1,50 @@
-"""An example-shaped DAG through the Kubernetes runtime in real Airflow (``dag.test()`` on SQLite,
-triggers inline), against the local control plane of ``k8s/`` (kwok makes pods Ready).
+"""The Kubernetes example DAG (``dags_examples/example_fluvio_kubernetes.py``) in real Airflow
+(``dag.test()`` on SQLite, triggers inline), against the local control plane of ``k8s/`` (kwok
+makes pods Ready; no container really runs, so no records).
 
-create_connector   FluvioCreateConnectorOperator, a test-connector with a secret, through the
-                   ``fluvio_k8s`` connection (runtime kubernetes, namespace, kube_config_path,
-                   image_registry), given as ``AIRFLOW_CONN_FLUVIO_K8S``
+create_connector   a test-connector from configs/kubernetes_test_connector.yaml, its API_TOKEN from
+                   the Airflow Variable ``fluvio_example_api_token``
 wait_running       FluvioConnectorSensor, in poke and in deferrable mode
 delete_connector   FluvioDeleteConnectorOperator, a teardown
+
+The connection is what a deployment defines: an ``AIRFLOW_CONN_*`` variable (runtime kubernetes,
+namespace, kube_config_path, image_registry), under the DAG's default ``fluvio_kubernetes`` in one
+run and under another id, named by the ``fluvio_conn_id`` param, in the other.
 
 So that the sensor really waits (kwok makes a pod Ready within a second), the fake nodes are
 cordoned while the DAG runs: the pod stays Pending (Unschedulable) until the sensor has looked
 twice, then the nodes are uncordoned and the scheduler places it. Cordoning is cluster-wide: these
 tests assume nothing else schedules pods in the cluster meanwhile (true for the per-session test
 cluster; sharing one through FLUVIO_K8S_KUBECONFIG with other runs would disturb them briefly).
-
-The example DAGs of ``dags_examples/`` cannot run here: they use ``fluvio_default`` with no
-parameter to name another connection, and they wait for the connector's records, which kwok
-(no container runs) never produces.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from conftest import KubeNamespace
+
 pytestmark = [pytest.mark.system]
 
-CONN_ID = "fluvio_k8s"
+EXAMPLE = Path(__file__).resolve().parents[2] / "dags_examples" / "example_fluvio_kubernetes.py"
+DEFAULT_CONN_ID = "fluvio_kubernetes"  # the DAG's fluvio_conn_id param default
+OTHER_CONN_ID = "fluvio_k8s_system"
+VERSION = "0.1.0-system"
 TOKEN = "tok-" + uuid.uuid4().hex
 HOLD_TIMEOUT = 30.0  # the nodes stay cordoned at most this long, whatever happens
 GONE_TIMEOUT = 30.0
-NAME = '{{ ("k8s-" ~ run_id) | dns_label }}'
-CONFIG = """\
-version: 0.1.0
-name: {{ ("k8s-" ~ run_id) | dns_label }}
-type: test-connector
-topic: {{ ("k8s-" ~ run_id) | dns_label }}
-create_topic: true
-parameters:
-  timeout: 1000
-secrets:
-  - API_TOKEN
-"""
-
-
-@dataclass(frozen=True)
-class Cluster:
-    kubeconfig: str
-    namespace: str
-    api_client: Any
-
-
-@pytest.fixture(scope="module")
-def cluster(kube_cluster: str) -> Iterator[Cluster]:
-    """A fresh namespace in the local cluster (``kube_cluster``: tests/system/conftest.py)."""
-    from kubernetes import client, config
-
-    api_client = config.new_client_from_config(config_file=kube_cluster)
-    core = client.CoreV1Api(api_client)
-    name = f"fluvio-dag-{uuid.uuid4().hex[:8]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
-        yield Cluster(kube_cluster, name, api_client)
-    finally:
-        core.delete_namespace(name)
-        api_client.close()
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +56,33 @@ def airflow_db() -> None:
 
 
 @pytest.fixture
-def fluvio_k8s(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ``fluvio_k8s`` connection, as a deployment defines it: an ``AIRFLOW_CONN_*`` variable."""
-    extra = {
-        "runtime": "kubernetes",
-        "namespace": cluster.namespace,
-        "kube_config_path": cluster.kubeconfig,
-        "image_registry": "example",
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "fluvio", "extra": extra}))
+def define_connection(kube_namespace: KubeNamespace, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Define a ``fluvio`` connection to the module's namespace, as a deployment does: an
+    ``AIRFLOW_CONN_*`` variable; and the Variable the example reads its connector's secret from."""
     monkeypatch.delenv("KUBECONFIG", raising=False)  # the connection alone says where to go
+    for conn_id in (DEFAULT_CONN_ID, OTHER_CONN_ID):
+        monkeypatch.delenv(f"AIRFLOW_CONN_{conn_id.upper()}", raising=False)
+    monkeypatch.setenv("AIRFLOW_VAR_FLUVIO_EXAMPLE_API_TOKEN", TOKEN)
+
+    def define(conn_id: str) -> None:
+        extra = {
+            "runtime": "kubernetes",
+            "namespace": kube_namespace.namespace,
+            "kube_config_path": kube_namespace.kubeconfig,
+            "image_registry": "example",
+        }
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "fluvio", "extra": extra}))
+
+    return define
+
+
+def load_example() -> Any:
+    """A fresh copy of the example DAG (as the DAG processor imports it)."""
+    spec = importlib.util.spec_from_file_location(f"example_fluvio_kubernetes_{uuid.uuid4().hex[:6]}", EXAMPLE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
 
 
 @dataclass
@@ -146,12 +136,12 @@ class Hold:
 
 
 @pytest.fixture
-def hold_pods(cluster: Cluster, looks: Looks) -> Iterator[Callable[[], Hold]]:
+def hold_pods(kube_namespace: KubeNamespace, looks: Looks) -> Iterator[Callable[[], Hold]]:
     """Cordon every node; a watcher uncordons them once the sensor has seen the connector waiting
     twice (or after HOLD_TIMEOUT), after noting which of its objects exist. Always uncordoned."""
     from kubernetes import client
 
-    core = client.CoreV1Api(cluster.api_client)
+    core = client.CoreV1Api(kube_namespace.api_client)
     cordoned: list[str] = [
         n.metadata.name
         for n in core.list_node().items
@@ -173,7 +163,7 @@ def hold_pods(cluster: Cluster, looks: Looks) -> Iterator[Callable[[], Hold]]:
             try:
                 if looks.waited_twice.wait(HOLD_TIMEOUT) and not stop.is_set():
                     (name,) = looks.names
-                    hold.objects = objects_of(cluster, name)
+                    hold.objects = objects_of(kube_namespace, name)
             except BaseException as exc:  # reported by the test, not lost in a thread
                 hold.error = exc
             finally:
@@ -194,30 +184,21 @@ def hold_pods(cluster: Cluster, looks: Looks) -> Iterator[Callable[[], Hold]]:
         uncordon()
 
 
-def objects_of(cluster: Cluster, name: str) -> dict[str, Any]:
-    """Connector ``name``'s objects in the namespace, by kind (its pods carry its name too)."""
+def objects_of(kube_namespace: KubeNamespace, name: str) -> dict[str, Any]:
+    """Connector ``name``'s objects in the namespace, by kind: the ones named after it, and its
+    pods by their instance label (a long name is cut short in a pod's generated name)."""
     from kubernetes import client
 
-    apps, core = client.AppsV1Api(cluster.api_client), client.CoreV1Api(cluster.api_client)
-    ns = cluster.namespace
-    found: dict[str, Any] = {
+    apps, core = client.AppsV1Api(kube_namespace.api_client), client.CoreV1Api(kube_namespace.api_client)
+    ns = kube_namespace.namespace
+    named: dict[str, Any] = {
         "Deployment": apps.list_namespaced_deployment(ns).items,
         "ConfigMap": core.list_namespaced_config_map(ns).items,
         "Secret": core.list_namespaced_secret(ns).items,
-        "Pod": core.list_namespaced_pod(ns).items,
     }
-    return {kind: [o for o in items if o.metadata.name.startswith(name)] for kind, items in found.items()}
-
-
-def register(dag: Any) -> None:
-    """Serialize a DAG built in a test into the DB (dag.test() refuses unserialized DAGs)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder="/dev/null", collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
+    found = {kind: [o for o in items if o.metadata.name.startswith(name)] for kind, items in named.items()}
+    found["Pod"] = core.list_namespaced_pod(ns, label_selector=f"app.kubernetes.io/instance={name}").items
+    return found
 
 
 def xcom(dag_id: str, run_id: str, task_id: str) -> Any:
@@ -231,49 +212,32 @@ def xcom(dag_id: str, run_id: str, task_id: str) -> Any:
         return None if row is None else XComModel.deserialize_value(row)
 
 
-def build_dag(dag_id: str, deferrable: bool) -> Any:
-    from airflow.sdk import DAG
-
-    from airflow_provider_fluvio.operators.connector import (
-        FluvioCreateConnectorOperator,
-        FluvioDeleteConnectorOperator,
-        dns_label,
-    )
-    from airflow_provider_fluvio.sensors.connector import FluvioConnectorSensor
-
-    with DAG(dag_id, schedule=None, catchup=False, user_defined_filters={"dns_label": dns_label}) as dag:
-        create = FluvioCreateConnectorOperator(
-            task_id="create_connector", config=CONFIG, fluvio_conn_id=CONN_ID, secrets={"API_TOKEN": TOKEN}
-        )
-        wait = FluvioConnectorSensor(
-            task_id="wait_running",
-            connector_name=NAME,
-            fluvio_conn_id=CONN_ID,
-            mode="poke",
-            deferrable=deferrable,
-            poke_interval=0.5,
-            timeout=HOLD_TIMEOUT * 2,
-        )
-        delete = FluvioDeleteConnectorOperator(
-            task_id="delete_connector", connector_name=NAME, fluvio_conn_id=CONN_ID
-        )
-        create >> wait >> delete.as_teardown(setups=create)
-    return dag
-
-
-@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
-def test_create_wait_delete_through_kubernetes(
+@pytest.mark.parametrize(
+    ("deferrable", "conn_id"), [(False, DEFAULT_CONN_ID), (True, OTHER_CONN_ID)], ids=["poke", "deferrable"]
+)
+def test_example_dag_through_kubernetes(
     airflow_db: None,
-    fluvio_k8s: None,
-    cluster: Cluster,
+    define_connection: Callable[[str], None],
+    kube_namespace: KubeNamespace,
     looks: Looks,
     hold_pods: Callable[[], Hold],
     deferrable: bool,
+    conn_id: str,
 ) -> None:
-    dag = build_dag(f"fluvio_k8s_{'deferrable' if deferrable else 'poke'}_{uuid.uuid4().hex[:6]}", deferrable)
-    register(dag)
+    from airflow_provider_fluvio.sensors.connector import FluvioConnectorSensor
+
+    define_connection(conn_id)
+    dag = load_example()
+    sensor = dag.get_task("wait_running")
+    assert isinstance(sensor, FluvioConnectorSensor)
+    sensor.mode, sensor.deferrable = "poke", deferrable
+    sensor.poke_interval, sensor.timeout = 0.5, HOLD_TIMEOUT * 2  # the example's 5 s would slow the test
+    run_conf: dict[str, Any] = {"connector_version": VERSION, "count": 3}
+    if conn_id != DEFAULT_CONN_ID:
+        run_conf["fluvio_conn_id"] = conn_id
+
     hold = hold_pods()
-    dr = dag.test()
+    dr = dag.test(run_conf=run_conf)
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
 
     assert hold.error is None, hold.error
@@ -282,8 +246,9 @@ def test_create_wait_delete_through_kubernetes(
 
     created = xcom(dag.dag_id, dr.run_id, "create_connector")
     name = created["name"]
-    assert name.startswith("k8s-")
-    assert (created["runtime"], created["type"], created["topic"]) == ("kubernetes", "test-connector", name)
+    assert name.startswith("example-k8s-")
+    assert (created["runtime"], created["type"], created["topic"], created["version"]) == (
+        "kubernetes", "test-connector", name, VERSION)
     assert created["config"]["secrets"] == ["API_TOKEN"]
     assert TOKEN not in json.dumps(created)
 
@@ -299,19 +264,26 @@ def test_create_wait_delete_through_kubernetes(
     else:
         assert looks.events == []
 
-    # While it ran, the API server held the connector's Deployment, ConfigMap and Secret (the token there).
+    # While it ran, the API server held the connector's Deployment (the image of the connection's
+    # registry, tagged connector_version), its ConfigMap, and its Secret (the token there only).
     held = {kind: [o.metadata.name for o in items] for kind, items in hold.objects.items()}
     assert held["Deployment"] == [name]
     assert held["ConfigMap"] == [f"{name}-config"]
     assert held["Secret"] == [f"{name}-secrets"]
+    (deployment,) = hold.objects["Deployment"]
+    assert [c.image for c in deployment.spec.template.spec.containers] == [
+        f"example/fluvio-connector-test-connector:{VERSION}"
+    ]
     (secret,) = hold.objects["Secret"]
     assert base64.b64decode(secret.data["API_TOKEN"]).decode() == TOKEN
+    (config_map,) = hold.objects["ConfigMap"]
+    assert "API_TOKEN" in config_map.data["config.yaml"] and TOKEN not in json.dumps(config_map.data)
     assert [p.status.phase for p in hold.objects["Pod"]] == ["Pending"]
 
     # After delete_connector nothing of it is left (the runtime or the garbage collector removed it).
     deadline = time.monotonic() + GONE_TIMEOUT
-    left = objects_of(cluster, name)
+    left = objects_of(kube_namespace, name)
     while any(left[kind] for kind in ("Deployment", "ConfigMap", "Secret")):
         assert time.monotonic() < deadline, {k: [o.metadata.name for o in v] for k, v in left.items()}
         time.sleep(0.2)
-        left = objects_of(cluster, name)
+        left = objects_of(kube_namespace, name)

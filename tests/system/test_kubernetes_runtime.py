@@ -6,16 +6,13 @@ container goes CrashLoopBackOff) or ``badimage`` (ImagePullBackOff). The ``regis
 those words in the image name. Any cluster works for the Running case if it can pull
 ``example/fluvio-connector-test-connector``; the failure cases need kwok's stages.
 
-Each test module gets its own namespace, deleted at the end. Topics live in the embedded log.
+The module works in its own namespace, deleted at the end. Topics live in the embedded log.
 """
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,32 +21,20 @@ from airflow_provider_fluvio.runtimes.kubernetes import KubernetesRuntime
 from fluvio_connectors.config import load_config
 from fluvio_connectors.errors import ConnectorExistsError, ConnectorNotFoundError, TopicMissingError
 
+if TYPE_CHECKING:
+    from conftest import KubeNamespace
+
 pytestmark = [pytest.mark.system]
 
 TIMEOUT = 90.0
 
 
-@pytest.fixture(scope="module")
-def namespace(kube_cluster: str) -> Iterator[str]:
-    """A fresh namespace in the local cluster (``kube_cluster``: tests/system/conftest.py), with
-    KUBECONFIG pointing at it for the runtime's default config resolution."""
-    from kubernetes import client, config
-
-    previous = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = kube_cluster
-    api_client = config.new_client_from_config(config_file=os.environ["KUBECONFIG"])
-    core = client.CoreV1Api(api_client)
-    name = f"fluvio-test-{uuid.uuid4().hex[:8]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
-        yield name
-    finally:
-        core.delete_namespace(name)
-        api_client.close()
-        if previous is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = previous
+@pytest.fixture
+def namespace(kube_namespace: KubeNamespace, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The module's namespace (``kube_namespace``: tests/system/conftest.py), with KUBECONFIG
+    pointing at the cluster: the runtime finds it by its default config resolution."""
+    monkeypatch.setenv("KUBECONFIG", kube_namespace.kubeconfig)
+    return kube_namespace.namespace
 
 
 def runtime_for(namespace: str, registry: str = "example") -> KubernetesRuntime:
@@ -85,9 +70,8 @@ def wait_for(
     pytest.fail(f"{name} still {info.status} ({info.reason}) after {TIMEOUT}s, wanted {wanted}")
 
 
-def test_create_runs_lists_and_deletes(namespace: str) -> None:
+def test_create_runs_lists_and_deletes(namespace: str, kube_namespace: KubeNamespace) -> None:
     from kubernetes import client
-    from kubernetes import config as kube_config
 
     runtime = runtime_for(namespace)
     cfg = load_config(
@@ -111,30 +95,26 @@ def test_create_runs_lists_and_deletes(namespace: str) -> None:
     with pytest.raises(ConnectorExistsError):
         runtime.create(cfg)
 
-    api_client = kube_config.new_client_from_config(config_file=os.environ["KUBECONFIG"])
-    try:
-        apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
-        deployment = apps.read_namespaced_deployment("sys-ok", namespace)
-        uid = deployment.metadata.uid
-        for owned in (
-            core.read_namespaced_config_map("sys-ok-config", namespace),
-            core.read_namespaced_secret("sys-ok-secrets", namespace),
-        ):
-            assert [ref.uid for ref in owned.metadata.owner_references] == [uid]
+    apps, core = client.AppsV1Api(kube_namespace.api_client), client.CoreV1Api(kube_namespace.api_client)
+    deployment = apps.read_namespaced_deployment("sys-ok", namespace)
+    uid = deployment.metadata.uid
+    for owned in (
+        core.read_namespaced_config_map("sys-ok-config", namespace),
+        core.read_namespaced_secret("sys-ok-secrets", namespace),
+    ):
+        assert [ref.uid for ref in owned.metadata.owner_references] == [uid]
+    runtime.delete("sys-ok")
+    assert runtime.list() == []
+    with pytest.raises(ConnectorNotFoundError):
         runtime.delete("sys-ok")
-        assert runtime.list() == []
-        with pytest.raises(ConnectorNotFoundError):
-            runtime.delete("sys-ok")
-        for read in (
-            lambda: apps.read_namespaced_deployment("sys-ok", namespace),
-            lambda: core.read_namespaced_config_map("sys-ok-config", namespace),
-            lambda: core.read_namespaced_secret("sys-ok-secrets", namespace),
-        ):
-            with pytest.raises(client.exceptions.ApiException) as excinfo:
-                read()
-            assert excinfo.value.status == 404
-    finally:
-        api_client.close()
+    for read in (
+        lambda: apps.read_namespaced_deployment("sys-ok", namespace),
+        lambda: core.read_namespaced_config_map("sys-ok-config", namespace),
+        lambda: core.read_namespaced_secret("sys-ok-secrets", namespace),
+    ):
+        with pytest.raises(client.exceptions.ApiException) as excinfo:
+            read()
+        assert excinfo.value.status == 404
 
 
 def test_crash_loop_is_failed_with_its_reason(namespace: str) -> None:
