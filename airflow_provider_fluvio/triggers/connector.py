@@ -78,7 +78,7 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
             hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
             await hook.aload_connection()
         except Exception as exc:
-            yield TriggerEvent({"status": "error", "connector": name, "message": str(exc), "retryable": True})
+            yield _event("error", name, str(exc), retryable=True)
             return
         polls = 0
         while True:
@@ -94,48 +94,21 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
                 )
             except Exception as exc:
                 # The backend could not be asked (unlike a Failed connector, a retry may help).
-                yield TriggerEvent(
-                    {
-                        "status": "error",
-                        "connector": name,
-                        "message": str(exc),
-                        "polls": polls,
-                        "retryable": True,
-                    }
-                )
+                yield _event("error", name, str(exc), polls=polls, retryable=True)
                 return
-            if check.outcome == "reached":
-                yield TriggerEvent(
-                    {
-                        "status": "success",
-                        "connector": name,
-                        "message": check.message,
-                        "info": check.xcom(),
-                        "polls": polls,
-                    }
-                )
-                return
-            if check.outcome == "failed":
-                yield TriggerEvent(
-                    {
-                        "status": "error",
-                        "connector": name,
-                        "message": check.message,
-                        "info": check.xcom(),
-                        "polls": polls,
-                    }
-                )
+            if check.outcome in ("reached", "failed"):
+                status = "success" if check.outcome == "reached" else "error"
+                yield _event(status, name, check.message, polls=polls, info=check.xcom())
                 return
             remaining = self.deadline - time.time()
             if remaining <= 0:
-                yield TriggerEvent(
-                    {
-                        "status": "timeout",
-                        "connector": name,
-                        "polls": polls,
-                        "message": f"timed out waiting for {self.target_status}: {check.message}",
-                    }
-                )
+                message = f"timed out waiting for {self.target_status}: {check.message}"
+                yield _event("timeout", name, message, polls=polls)
                 return
             self.log.info("%s (poll %d)", check.message, polls)
             await asyncio.sleep(min(self.poll_interval, remaining))
+
+
+def _event(status: str, connector: str, message: str, **extra: Any) -> TriggerEvent:
+    """The one event a run yields: ``{"status": success|error|timeout, "connector", "message", ...}``."""
+    return TriggerEvent({"status": status, "connector": connector, "message": message, **extra})
