@@ -8,31 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from seed_examples import SEED_MQTT, SEED_TEST_CONNECTOR
 
-SEED_EXAMPLES = {
-    "mqtt.yaml": """\
-version: latest
-name: my-test-mqtt
-type: mqtt
-direction: source
-topic: my-mqtt
-create_topic: true
-parameters:
-  mqtt-url: "mqtt.hsl.fi"
-  mqtt-topic: "/hfp/v2/journey/#"
-  fluvio-topic: my-mqtt
-""",
-    "test.yaml": """\
-version: v1
-name: my-test-connector
-type: test-connector
-topic: my-test-connector
-create_topic: true
-direction: source
-parameters:
-  topic: my-test-connector
-""",
-}
+SEED_EXAMPLES = {"mqtt.yaml": SEED_MQTT, "test.yaml": SEED_TEST_CONNECTOR}
 
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -6,35 +6,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from seed_examples import SEED_MQTT, SEED_TEST_CONNECTOR
 
 from fluvio_connectors.catalog import MqttParameters
 from fluvio_connectors.catalog import TestConnectorParameters as CounterParameters
 from fluvio_connectors.config import load_config, read_secrets_file
 from fluvio_connectors.errors import ConfigError
-
-SEED_MQTT = """\
-version: latest
-name: my-test-mqtt
-type: mqtt
-direction: source
-topic: my-mqtt
-create_topic: true
-parameters:
-  mqtt-url: "mqtt.hsl.fi"
-  mqtt-topic: "/hfp/v2/journey/#"
-  fluvio-topic: my-mqtt
-"""
-
-SEED_TEST = """\
-version: v1
-name: my-test-connector
-type: test-connector
-topic: my-test-connector
-create_topic: true
-direction: source
-parameters:
-  topic: my-test-connector
-"""
 
 CDK_MQTT = """\
 apiVersion: 0.1.0
@@ -73,7 +50,7 @@ def test_seed_mqtt_example_loads_unchanged(tmp_path: Path) -> None:
 
 
 def test_seed_test_connector_example_loads_unchanged() -> None:
-    config = load_config(SEED_TEST, secrets={})
+    config = load_config(SEED_TEST_CONNECTOR, secrets={})
     assert (config.name, config.type, config.version, config.direction) == (
         "my-test-connector", "test-connector", "v1", "source")
     params = config.parameters
