@@ -17,6 +17,7 @@ import click
 from click.core import ParameterSource
 
 from airflow_provider_fluvio.cli._common import OUTPUT_FORMATS, echo_json
+from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT, pending_too_long
 from airflow_provider_fluvio.runtimes import (
     RUNTIMES,
     ConnectorInfo,
@@ -103,34 +104,45 @@ def with_runtime(command: Callable[..., None]) -> Callable[..., None]:
 @click.option("--secrets", "secrets_path", default=None, metavar="FILE",
               help="NAME=VALUE secrets file (default: secrets from the environment).")
 @click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Wait up to SECONDS until the connector is Running; exit 1 if it fails or times out.")
+              help="Wait up to SECONDS until the connector is Running; exit 1 if it fails or times out "
+                   "(the connector stays: delete it if it is not wanted).")
+@click.option("--pending-timeout", type=click.FloatRange(min=0), default=DEFAULT_PENDING_TIMEOUT,
+              show_default=True, metavar="SECONDS",
+              help="With --wait: give up sooner once the connector has been Pending this long without a "
+                   "break (e.g. it cannot reach its source and keeps retrying).")
 @runtime_options
 @with_runtime
 def create(runtime: ConnectorRuntime, config_path: str, secrets_path: str | None,
-           wait_seconds: float | None) -> None:
+           wait_seconds: float | None, pending_timeout: float) -> None:
     """Create a connector from a config file (the topic is created if create_topic is true)."""
     secrets = read_secrets_file(secrets_path) if secrets_path else None
     config = load_config(config_path, secrets=secrets)
     runtime.create(config)
     click.echo(f'connector "{config.name}" created')
     if wait_seconds is not None:
-        info = wait_until_started(runtime, config.name, wait_seconds)
+        info = wait_until_started(runtime, config.name, wait_seconds, pending_timeout)
         click.echo(f'connector "{config.name}" is {info.status.value}')
 
 
-def wait_until_started(runtime: ConnectorRuntime, name: str, timeout: float) -> ConnectorInfo:
-    """Poll until Running (or Stopped: it already finished); Failed or the deadline is an error."""
+def wait_until_started(runtime: ConnectorRuntime, name: str, timeout: float,
+                       pending_timeout: float | None = None) -> ConnectorInfo:
+    """Poll until Running (or Stopped: it already finished). Failed, the deadline, or Pending for
+    ``pending_timeout`` is an error that says the connector is still there."""
     deadline = time.monotonic() + timeout
+    still_there = f"; the connector is still there: fluvio-connector delete {name} removes it"
     while True:
         info = runtime.status(name)
         if info.status in (ConnectorStatus.RUNNING, ConnectorStatus.STOPPED):
             return info
         if info.status == ConnectorStatus.FAILED:
-            raise FluvioConnectorError(f"connector {name} failed: {info.reason}")
+            raise FluvioConnectorError(f"connector {name} is Failed: {info.reason}{still_there}")
+        too_long = pending_too_long(info, pending_timeout)
+        if too_long:
+            raise FluvioConnectorError(f"{too_long}{still_there}")
         if time.monotonic() >= deadline:
             why = f" ({info.reason})" if info.reason else ""
             raise FluvioConnectorError(
-                f"connector {name} is still {info.status.value}{why} after {timeout:g}s")
+                f"connector {name} is still {info.status.value}{why} after {timeout:g}s{still_there}")
         time.sleep(min(0.1, max(deadline - time.monotonic(), 0.0)))
 
 
@@ -180,7 +192,7 @@ def status(runtime: ConnectorRuntime, name: str, output: str) -> None:
         ("started at", info.started_at.isoformat(timespec="seconds") if info.started_at else None),
         ("restarts", str(info.restarts)),
         ("records", None if info.records is None else str(info.records)),
-        *((name_, str(value)) for name_, value in sorted(info.counters.items())),
+        ("this run", ", ".join(f"{name_} {value}" for name_, value in sorted(info.counters.items())) or None),
     ]
     for label, value in fields:
         if value is not None:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
+from airflow_provider_fluvio.pending import pending_too_long
 from fluvio_connectors.errors import ConfigError, ConnectorNotFoundError, TopicNotFoundError
 from fluvio_connectors.settings import Settings
 
@@ -415,9 +416,11 @@ class FluvioHook(BaseHook):
         fail_on_failed: bool = True,
         fail_on_missing: bool = True,
         log_tail: int = 20,
+        pending_timeout: float | None = None,
     ) -> StatusCheck:
         """Look at ``name`` once and judge it: ``reached`` the target, ``waiting``, or ``failed``
-        (Failed or missing, when those fail; the message then ends with the last log lines).
+        (Failed or missing, when those fail; Pending without a break for ``pending_timeout``
+        seconds or more, when it is set; the message then ends with the last log lines).
         A finished connector (Stopped) has reached ``Running``: it ran and is done."""
         target = normalize_status(target_status)
         try:
@@ -432,13 +435,20 @@ class FluvioHook(BaseHook):
             return StatusCheck("reached", f"connector {name} is {status}{note}", info)
         if status == "Failed" and fail_on_failed:
             message = f"connector {name} is Failed: {info.reason or 'no reason reported'}"
-            lines = self._log_tail(name, log_tail)
-            if lines:
-                shown = "\n".join(f"  {line}" for line in lines)
-                message += f"\nlast {len(lines)} log lines of {name}:\n{shown}"
-            return StatusCheck("failed", message, info)
+            return StatusCheck("failed", self._with_log_tail(message, name, log_tail), info)
+        too_long = pending_too_long(info, pending_timeout) if target != "Pending" else None
+        if too_long:
+            message = f"{too_long}; it keeps retrying until deleted"
+            return StatusCheck("failed", self._with_log_tail(message, name, log_tail), info)
         reason = f" ({info.reason})" if info.reason else ""
         return StatusCheck("waiting", f"connector {name} is {status}{reason}; waiting for {target}", info)
+
+    def _with_log_tail(self, message: str, name: str, tail: int) -> str:
+        lines = self._log_tail(name, tail)
+        if not lines:
+            return message
+        shown = "\n".join(f"  {line}" for line in lines)
+        return f"{message}\nlast {len(lines)} log lines of {name}:\n{shown}"
 
     def _log_tail(self, name: str, tail: int) -> list[str]:
         if tail <= 0:

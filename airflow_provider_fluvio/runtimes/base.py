@@ -36,8 +36,13 @@ class ConnectorInfo:
     reason: str | None = None
     started_at: datetime | None = None
     restarts: int = 0
+    # The connector's records in its topic since it was created (earlier runs' included); None
+    # when the runtime cannot tell (e.g. Kubernetes, or while a restarted program counts them).
     records: int | None = None
+    # Counters of the program's current run (since its last start or restart).
     counters: dict[str, int] = field(default_factory=dict)
+    # While Pending: since when, without a break (the runtime's knowledge; None when it has none).
+    pending_since: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe (for ``-O json`` and XCom)."""
@@ -53,6 +58,7 @@ class ConnectorInfo:
             "restarts": self.restarts,
             "records": self.records,
             "counters": dict(self.counters),
+            "pending_since": self.pending_since.astimezone(UTC).isoformat() if self.pending_since else None,
         }
 
 
@@ -76,9 +82,12 @@ class ConnectorRuntime(ABC):
             topics = self.topics()
             try:
                 apply_topic_rule(topics, config.topic, config.create_topic)
+                # Where this connector's records begin: every run of its program continues from
+                # what the topic holds from here on (fluvio_connectors.resume).
+                start_offset = topics.end_offset(config.topic)
             finally:
                 topics.close()
-            return self._start(config)
+            return self._start(config, start_offset)
 
     def _name_lock(self, name: str) -> contextlib.AbstractContextManager[object]:
         """Held across check, topic rule and start, so two creates of one name cannot both win
@@ -90,8 +99,9 @@ class ConnectorRuntime(ABC):
         """Raise ``ConnectorExistsError`` if ``name`` exists."""
 
     @abstractmethod
-    def _start(self, config: ConnectorConfig) -> ConnectorInfo:
-        """Start the connector (the name is free and the topic is ready)."""
+    def _start(self, config: ConnectorConfig, start_offset: int) -> ConnectorInfo:
+        """Start the connector (the name is free and the topic is ready); every run of its program
+        gets ``start_offset`` as ``FLUVIO_CONNECTOR_START_OFFSET``."""
 
     @abstractmethod
     def delete(self, name: str) -> None:

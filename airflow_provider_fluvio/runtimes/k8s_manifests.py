@@ -4,8 +4,11 @@ Objects of connector ``NAME`` in the namespace:
 
 - Deployment ``NAME``: 1 replica (``Recreate``: never two copies producing at once), the image
   ``REGISTRY/fluvio-connector-TYPE:VERSION`` with ``--config /etc/fluvio-connector/config.yaml``, a
-  readiness probe on the program's status (``python -m fluvio_connectors.probe``), resources, a
-  non-root, read-only security context with an ``emptyDir`` on ``/tmp``;
+  readiness probe on the program's status (``python -m fluvio_connectors.probe``) and a liveness
+  probe on its heartbeat (``... probe --liveness``: a stopped or hung program is restarted),
+  resources, a non-root, read-only security context with an ``emptyDir`` on ``/tmp``, and in its
+  environment where the connector's records begin in the topic (``FLUVIO_CONNECTOR_START_OFFSET``,
+  noted at create), so a restarted pod continues instead of starting over;
 - ConfigMap ``NAME-config``: ``config.yaml`` (the config without secret values);
 - Secret ``NAME-secrets`` (only when the config has secrets): one key a secret, given to the
   program as environment variables.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+from fluvio_connectors.resume import START_OFFSET_ENV
 from fluvio_connectors.runner import STAY_AFTER_FINISH_ENV
 from fluvio_connectors.settings import ENDPOINT_ENV, HOME_ENV
 from fluvio_connectors.status import STATUS_FILE_ENV
@@ -50,6 +54,7 @@ CONFIG_KEY = "config.yaml"
 POD_HOME = "/tmp/fluvio-connectors"  # the only writable place (read-only root filesystem)
 POD_STATUS_FILE = "/tmp/fluvio-connector/status.json"  # an emptyDir: survives container restarts
 PROBE_COMMAND = ["python", "-m", "fluvio_connectors.probe"]
+LIVENESS_COMMAND = [*PROBE_COMMAND, "--liveness"]
 DEFAULT_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
     "limits": {"cpu": "500m", "memory": "256Mi"},
@@ -99,12 +104,14 @@ def secret_name(name: str) -> str:
     return f"{name}-secrets"
 
 
-def pod_environment(fluvio_endpoint: str | None) -> dict[str, str]:
+def pod_environment(fluvio_endpoint: str | None, start_offset: int = 0) -> dict[str, str]:
     """Plain environment of the connector container (secrets come from the Secret)."""
     env = {HOME_ENV: POD_HOME, STATUS_FILE_ENV: POD_STATUS_FILE, "PYTHONUNBUFFERED": "1",
            # A Deployment restarts a container that exits, even with 0: a connector that has
            # finished (a finite count) must idle instead, or it would produce its records again.
-           STAY_AFTER_FINISH_ENV: "1"}
+           STAY_AFTER_FINISH_ENV: "1",
+           # Every container of every pod continues from what the topic holds from here on.
+           START_OFFSET_ENV: str(start_offset)}
     if fluvio_endpoint:
         env[ENDPOINT_ENV] = fluvio_endpoint
     return env
@@ -150,6 +157,13 @@ def build_deployment(
         readiness_probe=client.V1Probe(
             _exec=client.V1ExecAction(command=PROBE_COMMAND),
             initial_delay_seconds=1, period_seconds=3, timeout_seconds=5, failure_threshold=3,
+        ),
+        # The status file's heartbeat, as the local supervisor watches it: a program that has not
+        # written it for status.STALE_AFTER_SECONDS (stopped, or hung: see runner) fails; three
+        # failures in a row (or no status file 40 s after the start) restart the container.
+        liveness_probe=client.V1Probe(
+            _exec=client.V1ExecAction(command=LIVENESS_COMMAND),
+            initial_delay_seconds=10, period_seconds=10, timeout_seconds=5, failure_threshold=3,
         ),
         resources=client.V1ResourceRequirements(requests=resources.get("requests"),
                                                  limits=resources.get("limits")),

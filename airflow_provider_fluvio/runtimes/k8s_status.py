@@ -57,7 +57,26 @@ def connector_info(deployment: V1Deployment, pods: list[V1Pod]) -> ConnectorInfo
         reason=reason,
         started_at=started_at,
         restarts=restarts,
+        pending_since=pending_since(deployment, current) if status == ConnectorStatus.PENDING else None,
     )
+
+
+def pending_since(deployment: V1Deployment, pods: list[V1Pod]) -> datetime | None:
+    """Since when a Pending connector has not been ready: the newest pod's last Ready transition
+    (it was ready until then, or never was since that time), else that pod's creation, else the
+    Deployment's."""
+    for pod in pods[:1]:
+        for condition in (pod.status.conditions if pod.status else None) or []:
+            if condition.type == "Ready" and condition.status != "True" and condition.last_transition_time:
+                return _aware(condition.last_transition_time)
+        if pod.metadata and pod.metadata.creation_timestamp:
+            return _aware(pod.metadata.creation_timestamp)
+    created = deployment.metadata.creation_timestamp if deployment.metadata else None
+    return _aware(created) if created else None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def deployment_status(

@@ -146,15 +146,16 @@ class KubernetesRuntime(ConnectorRuntime):
         """The image and its pull policy."""
         return connector_image(config, self.registry, self.image_tag)
 
-    def pod_environment(self) -> dict[str, str]:
+    def pod_environment(self, start_offset: int = 0) -> dict[str, str]:
         """Plain environment of the connector container (secrets come from the Secret)."""
-        return pod_environment(self.fluvio_endpoint)
+        return pod_environment(self.fluvio_endpoint, start_offset)
 
-    def build_deployment(self, config: ConnectorConfig, *, replicas: int = 1) -> V1Deployment:
-        """The connector's Deployment (no owner: it owns the others)."""
+    def build_deployment(self, config: ConnectorConfig, *, replicas: int = 1, start_offset: int = 0) -> V1Deployment:
+        """The connector's Deployment (no owner: it owns the others); its pods continue from what
+        the topic holds from ``start_offset`` on (``fluvio_connectors.resume``)."""
         image, pull_policy = self.image_for(config)
         return build_deployment(config, namespace=self.namespace, image=image, pull_policy=pull_policy,
-                                environment=self.pod_environment(), resources=self.resources,
+                                environment=self.pod_environment(start_offset), resources=self.resources,
                                 service_account=self.service_account, replicas=replicas)
 
     def build_config_map(self, config: ConnectorConfig, owner: V1Deployment) -> V1ConfigMap:
@@ -177,13 +178,14 @@ class KubernetesRuntime(ConnectorRuntime):
                                f"{self.namespace}; choose another connector name")
         raise ConnectorExistsError(name)
 
-    def _start(self, config: ConnectorConfig) -> ConnectorInfo:
+    def _start(self, config: ConnectorConfig, start_offset: int) -> ConnectorInfo:
         name, cm_name, secret = config.name, config_map_name(config.name), secret_name(config.name)
         # The Deployment first, with no replica: the ConfigMap and Secret it owns need its uid, and
         # its pod must not start (and fail on a missing Secret) before they exist.
         try:
             created = self.apps.create_namespaced_deployment(self.namespace,
-                                                             self.build_deployment(config, replicas=0))
+                                                             self.build_deployment(config, replicas=0,
+                                                                                   start_offset=start_offset))
         except Exception as exc:
             if status_code(exc) == 409:
                 raise ConnectorExistsError(name) from None

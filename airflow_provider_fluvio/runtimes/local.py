@@ -37,8 +37,9 @@ from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus
 from fluvio_connectors.config import DNS_LABEL, ConnectorConfig
 from fluvio_connectors.errors import BackendError, ConnectorExistsError, ConnectorNotFoundError
+from fluvio_connectors.resume import START_OFFSET_ENV
 from fluvio_connectors.settings import Settings
-from fluvio_connectors.status import STALE_AFTER_SECONDS, ProgramState
+from fluvio_connectors.status import HUNG_PREFIX, STALE_AFTER_SECONDS, ProgramState
 
 # The environment a connector inherits from its creator: what a Python program needs to run and the
 # program's own knobs (FLUVIO_CONNECTOR_LOG_LEVEL, ...), nothing else: an Airflow worker's
@@ -66,6 +67,8 @@ class LocalRuntime(ConnectorRuntime):
     :param crash_window: see ``max_crashes``.
     :param stable_after: seconds of readiness after which earlier crashes are forgotten.
     :param stop_timeout: seconds a program gets to stop on delete before it is killed.
+    :param liveness_timeout: seconds without a heartbeat from the program (stopped, hung) after
+        which its supervisor restarts it.
     """
 
     kind = "local"
@@ -81,6 +84,7 @@ class LocalRuntime(ConnectorRuntime):
         crash_window: float = sv.RestartPolicy.crash_window,
         stable_after: float = sv.RestartPolicy.stable_after,
         stop_timeout: float = sv.RestartPolicy.stop_timeout,
+        liveness_timeout: float = sv.RestartPolicy.liveness_timeout,
     ) -> None:
         super().__init__(settings)
         self.python = python or sys.executable
@@ -91,6 +95,7 @@ class LocalRuntime(ConnectorRuntime):
             crash_window=crash_window,
             stable_after=stable_after,
             stop_timeout=stop_timeout,
+            liveness_timeout=liveness_timeout,
         )
         # Resolved: the supervisor's command line names this path, and is recognised by it.
         self.root = self.settings.connectors_dir.expanduser().resolve()
@@ -126,7 +131,7 @@ class LocalRuntime(ConnectorRuntime):
         if self._dir(name).exists():
             raise ConnectorExistsError(name)
 
-    def _start(self, config: ConnectorConfig) -> ConnectorInfo:
+    def _start(self, config: ConnectorConfig, start_offset: int) -> ConnectorInfo:
         final = self._dir(config.name)
         self.root.mkdir(parents=True, exist_ok=True)
         # Build the directory aside and rename it into place: others never see half of it.
@@ -140,17 +145,18 @@ class LocalRuntime(ConnectorRuntime):
             raise BackendError(f"cannot create the state of connector {config.name} in {self.root}: "
                                f"{exc.strerror or exc}") from None
         try:
-            self._spawn(final, config)
+            self._spawn(final, config, start_offset)
         except BaseException:
             self._stop_processes(final)
             self._remove(final)
             raise
         return self._info(config.name)
 
-    def _environment(self, config: ConnectorConfig) -> dict[str, str]:
+    def _environment(self, config: ConnectorConfig, start_offset: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
         env.update(self.settings.to_env())
         env.update(config.secret_values())
+        env[START_OFFSET_ENV] = str(start_offset)
         env["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file as they are written
         # pydantic looks for plugins in every installed distribution's entry points at import: in
         # an Airflow environment that is a fifth of a second of each connector start, for plugins
@@ -158,7 +164,7 @@ class LocalRuntime(ConnectorRuntime):
         env["PYDANTIC_DISABLE_PLUGINS"] = os.environ.get("PYDANTIC_DISABLE_PLUGINS", "__all__")
         return env
 
-    def _spawn(self, state_dir: Path, config: ConnectorConfig) -> int:
+    def _spawn(self, state_dir: Path, config: ConnectorConfig, start_offset: int) -> int:
         # -I -S: the supervisor needs only the standard library; skipping site-packages (and their
         # .pth files) saves a good part of its start-up.
         argv = [self.python, "-I", "-S", sv.__file__, str(state_dir),
@@ -167,7 +173,7 @@ class LocalRuntime(ConnectorRuntime):
             try:
                 proc = subprocess.Popen(
                     argv,
-                    env=self._environment(config),
+                    env=self._environment(config, start_offset),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=log,
@@ -222,10 +228,12 @@ class LocalRuntime(ConnectorRuntime):
         if _alive(state.pid, state_dir):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(state.pid, signal.SIGTERM)  # it stops the program, then itself
+                os.kill(state.pid, signal.SIGCONT)  # a stopped supervisor handles it too
         elif _group_members(group):
             # The supervisor is gone but its program lives on: stop it gracefully ourselves.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, signal.SIGTERM)
+                os.killpg(group, signal.SIGCONT)
         deadline = time.monotonic() + self.policy.stop_timeout + 2.0
         while _group_members(group) and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
@@ -266,9 +274,10 @@ class LocalRuntime(ConnectorRuntime):
         program = sv.read_program_status(state_dir)
         if state is not None and program is not None and program.get("pid") != state.program_pid:
             program = None  # left over from an earlier run
-        status, reason = self._status(state_dir, state, program)
+        status, reason, pending_since = self._status(state_dir, state, program)
         started = (state.program_started_at or state.started_at) if state else None
         counters = (program or {}).get("counters") or {}
+        known = program is not None and "records" in program and program.get("records_known", True)
         return ConnectorInfo(
             name=name,
             type=str(document.get("type", "")),
@@ -279,50 +288,69 @@ class LocalRuntime(ConnectorRuntime):
             reason=reason,
             started_at=datetime.fromtimestamp(started, UTC) if started else None,
             restarts=state.restarts if state else 0,
-            records=int(program["records"]) if program and "records" in program else None,
+            records=int(program["records"]) if program and known else None,
             counters={str(k): int(v) for k, v in counters.items()},
+            pending_since=(datetime.fromtimestamp(pending_since, UTC)
+                           if status == ConnectorStatus.PENDING and pending_since else None),
         )
 
     def _status(
         self, state_dir: Path, state: sv.SupervisorState | None, program: dict[str, Any] | None
-    ) -> tuple[ConnectorStatus, str | None]:
+    ) -> tuple[ConnectorStatus, str | None, float | None]:
+        """The status, its reason, and since when it has been Pending (when it is)."""
         if state is None:
-            age = time.time() - (state_dir / sv.CONFIG_FILE).stat().st_mtime
-            if age < CREATING_GRACE_SECONDS:
-                return ConnectorStatus.PENDING, "starting"
-            return ConnectorStatus.FAILED, "its supervisor never started; delete and create it again"
-        if not _alive(state.pid, state_dir):
-            if state.phase == sv.FINISHED:
-                return ConnectorStatus.STOPPED, "finished"
-            if state.phase == sv.STOPPED:
-                return ConnectorStatus.STOPPED, "stopped"
-            return ConnectorStatus.FAILED, (
-                f"its supervisor (pid {state.pid}) is gone (killed, or the machine restarted); "
-                "delete and create it again"
-            )
-        if state.crash_loop:
-            return ConnectorStatus.FAILED, (
-                f"crash loop: restarted {state.restarts} times; last {_exit_text(state.last_exit_code)}: "
-                f"{state.last_error}"
-            )
+            created = (state_dir / sv.CONFIG_FILE).stat().st_mtime
+            if time.time() - created < CREATING_GRACE_SECONDS:
+                return ConnectorStatus.PENDING, "starting", created
+            return ConnectorStatus.FAILED, "its supervisor never started; delete and create it again", None
+        supervisor = _process_state(state.pid, state_dir)
         program_alive = state.program_pid is not None and _alive(state.program_pid, state_dir)
+        if supervisor is None:
+            if state.phase == sv.FINISHED:
+                return ConnectorStatus.STOPPED, "finished", None
+            if state.phase == sv.STOPPED:
+                return ConnectorStatus.STOPPED, "stopped", None
+            if program_alive:
+                return ConnectorStatus.FAILED, (
+                    f"its supervisor (pid {state.pid}) is gone and its program (pid {state.program_pid}) runs "
+                    "unsupervised, stopping; delete the connector and create it again"
+                ), None
+            return ConnectorStatus.FAILED, (
+                f"its supervisor (pid {state.pid}) is gone (killed, or the machine restarted) and so is its "
+                "program; delete the connector and create it again"
+            ), None
+        if state.crash_loop:
+            return ConnectorStatus.FAILED, _failure(state), None
+        pending_since = state.pending_since
+        halted = ""
+        if supervisor == "stopped":
+            halted = (f"; its supervisor (pid {state.pid}) is stopped (SIGSTOP): nothing restarts the "
+                      f"connector until it continues (kill -CONT {state.pid})")
         if program and program_alive:
             program_state = program.get("state")
+            updated = float(program.get("updated_at", 0.0))
+            age = time.time() - updated
+            if age >= STALE_AFTER_SECONDS and program_state != ProgramState.FAILED:
+                said = str(program.get("last_error") or "")
+                why = said if said.startswith(HUNG_PREFIX) else "stopped or hung"
+                return ConnectorStatus.PENDING, (
+                    f"no heartbeat from the connector for {age:.0f}s ({why}); its supervisor restarts it "
+                    f"after {self.policy.liveness_timeout:g}s{halted}"
+                ), pending_since or updated
             if program_state == ProgramState.READY:
-                age = time.time() - float(program.get("updated_at", 0.0))
-                if age < STALE_AFTER_SECONDS:
-                    return ConnectorStatus.RUNNING, None
-                return ConnectorStatus.PENDING, f"no heartbeat from the connector for {age:.0f}s"
+                return ConnectorStatus.RUNNING, halted.lstrip("; ") or None, None
             if program_state == ProgramState.FINISHED:
-                return ConnectorStatus.STOPPED, "finished"
+                return ConnectorStatus.STOPPED, "finished", None
             if program_state == ProgramState.RECONNECTING:
-                return ConnectorStatus.PENDING, f"reconnecting: {program.get('last_error') or 'source lost'}"
+                return ConnectorStatus.PENDING, (
+                    f"reconnecting: {program.get('last_error') or 'source lost'}{halted}"
+                ), pending_since or updated
         if state.phase == sv.BACKOFF and state.restarts:
             return ConnectorStatus.PENDING, (
-                f"restarting after {_exit_text(state.last_exit_code)} (restart {state.restarts}): "
-                f"{state.last_error}"
-            )
-        return ConnectorStatus.PENDING, "starting"
+                f"restarting after {sv.exit_and_error(state.last_exit_code, state.last_error)} "
+                f"(restart {state.restarts}){halted}"
+            ), pending_since or state.updated_at
+        return ConnectorStatus.PENDING, f"starting{halted}", pending_since or state.program_started_at or state.started_at
 
     # ---- logs
 
@@ -366,8 +394,13 @@ class LocalRuntime(ConnectorRuntime):
         return state_dir / sv.LOG_FILE
 
 
-def _exit_text(code: int | None) -> str:
-    return "exit unknown" if code is None else sv.describe_exit(code)
+def _failure(state: sv.SupervisorState) -> str:
+    """Why a connector the supervisor keeps restarting is Failed."""
+    last = sv.exit_and_error(state.last_exit_code, state.last_error)
+    if state.last_exit_code == sv.CONFIG_ERROR_EXIT and state.restarts <= 1:
+        return f"its program rejects the config ({last}); fix the config, delete and create the connector again"
+    times = "once" if state.restarts == 1 else f"{state.restarts} times"
+    return f"crash loop: restarted {times}; last run: {last}"
 
 
 def _read_document(path: Path) -> dict[str, Any] | None:
@@ -383,16 +416,23 @@ def _read_document(path: Path) -> dict[str, Any] | None:
 def _alive(pid: int, state_dir: Path) -> bool:
     """``pid`` runs (not a zombie) and is this connector's supervisor or program: its command line
     names the state directory or its config file, so a reused pid is not mistaken for it."""
+    return _process_state(pid, state_dir) is not None
+
+
+def _process_state(pid: int, state_dir: Path) -> str | None:
+    """``"running"``, ``"stopped"`` (SIGSTOP, SIGTSTP) or None (gone, a zombie, or not ours; see
+    ``_alive``)."""
     import psutil
 
     ours = {str(state_dir), str(state_dir / sv.CONFIG_FILE)}
     try:
         proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return any(arg in ours for arg in proc.cmdline())
+        status = proc.status()
+        if status == psutil.STATUS_ZOMBIE or not any(arg in ours for arg in proc.cmdline()):
+            return None
+        return "stopped" if status in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP) else "running"
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return False
+        return None
 
 
 def _group_members(pgid: int) -> list[int]:

@@ -5,6 +5,15 @@ with exponential backoff when it crashes (as a Deployment would), stops restarti
 finishes on its own (exit 0: a finite ``count``), and records what happened in ``supervisor.json``
 in the connector's state directory, where any process can read it.
 
+Liveness (a Kubernetes liveness probe, in small): the program rewrites its status file every few
+seconds while it makes progress. A program that has not done so for ``liveness_timeout`` seconds
+(stopped with SIGSTOP, deadlocked, stuck in a call) is stopped (SIGTERM and SIGCONT, SIGKILL after
+``stop_timeout``) and restarted like a crashed one.
+
+The program never outlives its supervisor: it is started with the parent-death signal set to
+SIGTERM (Linux ``prctl``), and told the supervisor's pid (``FLUVIO_CONNECTOR_SUPERVISOR_PID``) so
+that it also stops by itself once its parent is gone.
+
 Started by ``LocalRuntime`` as ``python -I -S supervisor.py STATE_DIR --module M [policy options]``
 with the program's environment (secrets included: they never touch the disk). It detaches itself
 (fork, then ``setsid``: its own session and process group, so it outlives the command or Airflow
@@ -38,6 +47,8 @@ LOG_FILE = "connector.log"
 STATE_FILE = "supervisor.json"
 STATUS_FILE = "status.json"  # written by the connector program (FLUVIO_CONNECTOR_STATUS_FILE)
 STATUS_FILE_ENV = "FLUVIO_CONNECTOR_STATUS_FILE"  # same name as fluvio_connectors.status (no import here)
+SUPERVISOR_PID_ENV = "FLUVIO_CONNECTOR_SUPERVISOR_PID"  # same name as fluvio_connectors.runner
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 # Supervisor phases (what the supervisor is doing, not the connector's status).
 STARTING = "starting"  # the program is launched and not ready yet
@@ -60,6 +71,9 @@ class RestartPolicy:
     crash_window: float = 60.0
     stable_after: float = 10.0  # ready this long: the crash count and the crash loop are cleared
     stop_timeout: float = 10.0  # SIGTERM to SIGKILL
+    # No heartbeat (status file rewrite) for this long: the program is stopped or hung, and restarted.
+    # fluvio_connectors.status.STALE_AFTER_SECONDS, the threshold of the Kubernetes liveness probe.
+    liveness_timeout: float = 30.0
 
     def to_args(self) -> list[str]:
         return [f"--{f.name.replace('_', '-')}={getattr(self, f.name)}" for f in fields(self)]
@@ -79,6 +93,8 @@ class SupervisorState:
     program_pid: int | None = None
     program_started_at: float | None = None
     ready_at: float | None = None  # when the current run first reported ready
+    # Since when the connector has not been serving (ready or finished); None while it is.
+    pending_since: float | None = field(default_factory=time.time)
     restarts: int = 0
     crash_loop: bool = False
     last_exit_code: int | None = None
@@ -146,6 +162,39 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
+def exit_and_error(code: int | None, error: str | None) -> str:
+    """How a run ended, each fact once: ``exit code 1: topic t does not exist``, ``killed by SIGKILL``,
+    ``no heartbeat for 31s: stopped or hung (killed by SIGKILL)``."""
+    how = "exit unknown" if code is None else describe_exit(code)
+    if not error or error == how:
+        return how
+    if error.startswith(LIVENESS_PREFIX):
+        return f"{error} ({how})"
+    return f"{how}: {error}"
+
+
+LIVENESS_PREFIX = "no heartbeat for "
+
+
+def die_with_supervisor(supervisor: int) -> Any:
+    """A ``preexec_fn`` for the program: the kernel sends it SIGTERM when the supervisor dies
+    (``PR_SET_PDEATHSIG``, Linux), and it gives up at once if the supervisor is already gone.
+    None where ``prctl`` does not exist (the program's own parent watch still applies)."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != supervisor:  # died between the fork and prctl
+            os._exit(1)
+
+    return preexec
+
+
 class Supervisor:
     def __init__(self, state_dir: Path, module: str, policy: RestartPolicy, python: str) -> None:
         self.dir = state_dir
@@ -158,6 +207,7 @@ class Supervisor:
         self.in_a_row = 0
         self.log_path = state_dir / LOG_FILE
         self.status_path = state_dir / STATUS_FILE
+        self.preexec = die_with_supervisor(os.getpid())
 
     # ---- bookkeeping
 
@@ -182,6 +232,7 @@ class Supervisor:
             self.status_path.unlink()  # a new run starts with no status: never a stale "ready"
         env = dict(os.environ)
         env[STATUS_FILE_ENV] = str(self.status_path)
+        env[SUPERVISOR_PID_ENV] = str(os.getpid())
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             proc = subprocess.Popen(
@@ -191,6 +242,7 @@ class Supervisor:
                 stderr=log,
                 env=env,
                 cwd=self.dir,
+                preexec_fn=self.preexec,
             )
         attempt = self.state.restarts + 1
         self.log(f"started {self.module} (pid {proc.pid}, run {attempt})")
@@ -198,27 +250,47 @@ class Supervisor:
                   next_start_at=None)
         return proc, offset
 
-    def program_ready(self, pid: int) -> bool:
-        status = read_program_status(self.dir)
-        return bool(status and status.get("pid") == pid and status.get("state") == "ready")
-
-    def watch(self, proc: subprocess.Popen[bytes]) -> int | None:
-        """Wait for the program to exit (its code) or for a stop request (None)."""
+    def watch(self, proc: subprocess.Popen[bytes]) -> tuple[int | None, str | None]:
+        """Wait for the program to exit (``(code, None)``), for a stop request (``(None, None)``), or
+        until it has not heartbeaten for ``liveness_timeout`` (stopped: ``(code, why)``)."""
+        stamp: object = None
+        changed_at = time.monotonic()  # when the heartbeat last changed (or the program started)
         while True:
             code = proc.poll()
             if code is not None:
-                return code
+                return code, None
             if self.stop_requested:
-                return None
-            now = time.time()
+                return None, None
+            status = read_program_status(self.dir)
+            if status is not None and status.get("pid") != proc.pid:
+                status = None  # an earlier run's
+            now, tick = time.time(), time.monotonic()
+            if status is not None and status.get("updated_at") != stamp:
+                stamp, changed_at = status.get("updated_at"), tick
+            program_state = status.get("state") if status else None
+            self.serving(program_state in ("ready", "finished"), now)
             if self.state.ready_at is None:
-                if self.program_ready(proc.pid):
+                if program_state == "ready":
                     self.save(phase=RUNNING, ready_at=now)
             elif now - self.state.ready_at >= self.policy.stable_after and (self.in_a_row or self.crash_loop):
                 self.crashes.clear()
                 self.in_a_row = 0
                 self.save(crash_loop=False)
+            silent = tick - changed_at
+            if silent >= self.policy.liveness_timeout:
+                said = str((status or {}).get("last_error") or "")
+                why = f"{LIVENESS_PREFIX}{silent:.0f}s: " + (said if said.startswith("hung: ") else "stopped or hung")
+                self.log(f"{self.module} (pid {proc.pid}): {why}; restarting it")
+                self.stop_program(proc)
+                return proc.wait(), why
             time.sleep(TICK_SECONDS)
+
+    def serving(self, serving: bool, now: float) -> None:
+        """Keep ``pending_since``: when the connector last stopped serving (None while it serves)."""
+        if serving and self.state.pending_since is not None:
+            self.save(pending_since=None)
+        elif not serving and self.state.pending_since is None:
+            self.save(pending_since=now)
 
     @property
     def crash_loop(self) -> bool:
@@ -230,6 +302,7 @@ class Supervisor:
         self.log(f"stopping {self.module} (pid {proc.pid})")
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGCONT)  # a stopped program handles its SIGTERM too
         try:
             proc.wait(timeout=self.policy.stop_timeout)
         except subprocess.TimeoutExpired:
@@ -238,14 +311,14 @@ class Supervisor:
                 proc.kill()
             proc.wait()
 
-    def crashed(self, proc: subprocess.Popen[bytes], code: int, log_offset: int) -> float:
-        """Record a crash; returns the delay before the next start."""
+    def crashed(self, proc: subprocess.Popen[bytes], code: int, log_offset: int, why: str | None = None) -> float:
+        """Record a crash (``why``: the supervisor stopped it); returns the delay before the next start."""
         now = time.time()
         status = read_program_status(self.dir)
-        error = None
-        if code < 0:  # killed by a signal: its last log line is no error message
+        error = why
+        if error is None and code < 0:  # killed by a signal: its last log line is no error message
             error = describe_exit(code)
-        elif status and status.get("pid") == proc.pid and status.get("last_error"):
+        elif error is None and status and status.get("pid") == proc.pid and status.get("last_error"):
             error = str(status["last_error"])
         error = error or last_line(self.log_path, log_offset) or describe_exit(code)
         self.crashes.append(now)
@@ -257,12 +330,12 @@ class Supervisor:
         # A bad config (the programs exit 2, ConfigError.exit_code) does not fix itself by restarting:
         # it is Failed at once, while restarts go on with backoff as for any crash.
         crash_loop = (self.state.crash_loop or len(self.crashes) >= self.policy.max_crashes
-                      or code == CONFIG_ERROR_EXIT)
+                      or (code == CONFIG_ERROR_EXIT and why is None))
         delay = self.policy.delay(self.in_a_row)
-        detail = "" if error == describe_exit(code) else f": {error}"
-        self.log(f"{self.module} {describe_exit(code)}{detail}; restarting in {delay:g}s")
+        self.log(f"{self.module} {exit_and_error(code, error)}; restarting in {delay:g}s")
         self.save(phase=BACKOFF, restarts=self.state.restarts + 1, last_exit_code=code, last_error=error,
-                  crash_loop=crash_loop, next_start_at=now + delay)
+                  crash_loop=crash_loop, next_start_at=now + delay,
+                  pending_since=self.state.pending_since or now)
         return delay
 
     def sleep(self, seconds: float) -> None:
@@ -279,15 +352,15 @@ class Supervisor:
                 self.save(last_error=f"cannot start {self.module}: {exc.strerror or exc}")
                 self.sleep(self.policy.backoff_max)
                 continue
-            code = self.watch(proc)
+            code, why = self.watch(proc)
             if code is None or self.stop_requested:  # a program killed by our stop is no crash
                 self.stop_program(proc)
                 break
-            if code == 0:
+            if code == 0 and why is None:
                 self.log(f"{self.module} finished (exit code 0)")
-                self.save(phase=FINISHED, last_exit_code=0)
+                self.save(phase=FINISHED, last_exit_code=0, pending_since=None)
                 return 0
-            self.sleep(self.crashed(proc, code, offset))
+            self.sleep(self.crashed(proc, code, offset, why))
         self.log("stopped")
         self.save(phase=STOPPED)
         return 0

@@ -2,8 +2,11 @@
 
 Works in ``poke``, ``reschedule`` and deferrable mode. A connector that is ``Failed`` (or does not
 exist) fails the task at once, with the reason and the last lines of the connector's log, instead of
-waiting for the timeout. Those failures are ``AirflowFailException`` (a Failed connector does not
-heal by retrying the sensor), so ``soft_fail=True`` turns them, like a timeout, into a skip.
+waiting for the timeout. So does a connector that has been ``Pending`` without a break for
+``pending_timeout`` (10 minutes by default: one that can never reach its source keeps retrying
+forever, and the sensor's own ``timeout`` is seven days by default). Those failures are
+``AirflowFailException`` (a retry of the sensor would see the same), so ``soft_fail=True`` turns
+them, like a timeout, into a skip.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_fluvio.hooks.fluvio import FluvioHook, StatusCheck, normalize_status
+from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT
 from fluvio_connectors.errors import FluvioConnectorError
 
 if TYPE_CHECKING:
@@ -44,6 +48,10 @@ class FluvioConnectorSensor(BaseSensorOperator):
     :param fail_on_missing: Fail at once when there is no such connector (default True); with
         False, wait for it to be created.
     :param log_tail: How many of the connector's last log lines a failure message shows.
+    :param pending_timeout: Fail (with the pending reason and the last log lines) once the connector
+        has been ``Pending`` for this long without a break, as its runtime reports it: seconds or a
+        ``timedelta``; default 600 (10 minutes); None waits as long as ``timeout``. The connector
+        itself keeps retrying (a source that is briefly down comes back); only the wait ends.
     :param hook_params: Extra ``FluvioHook`` arguments (they beat the connection's fields).
     :param deferrable: Wait in the triggerer instead of a worker slot; ``poke_interval`` becomes
         the trigger's polling interval and ``timeout`` its deadline. Default: Airflow's
@@ -62,6 +70,7 @@ class FluvioConnectorSensor(BaseSensorOperator):
         fail_on_failed: bool = True,
         fail_on_missing: bool = True,
         log_tail: int = 20,
+        pending_timeout: float | timedelta | None = DEFAULT_PENDING_TIMEOUT,
         hook_params: dict[str, Any] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
@@ -73,6 +82,7 @@ class FluvioConnectorSensor(BaseSensorOperator):
         self.fail_on_failed = fail_on_failed
         self.fail_on_missing = fail_on_missing
         self.log_tail = log_tail
+        self.pending_timeout = _seconds(pending_timeout)
         self.hook_params = dict(hook_params or {})
         self.deferrable = deferrable
 
@@ -87,6 +97,7 @@ class FluvioConnectorSensor(BaseSensorOperator):
                 fail_on_failed=self.fail_on_failed,
                 fail_on_missing=self.fail_on_missing,
                 log_tail=self.log_tail,
+                pending_timeout=self.pending_timeout,
             )
         except FluvioConnectorError as exc:
             raise AirflowException(str(exc)) from None
@@ -130,6 +141,7 @@ class FluvioConnectorSensor(BaseSensorOperator):
                 fail_on_failed=self.fail_on_failed,
                 fail_on_missing=self.fail_on_missing,
                 log_tail=self.log_tail,
+                pending_timeout=self.pending_timeout,
             ),
             method_name="execute_complete",
             # Airflow's own deadline, a little after the trigger's: the trigger's message is better.
@@ -151,3 +163,12 @@ class FluvioConnectorSensor(BaseSensorOperator):
             raise AirflowException(message)
         # Failed or missing: no retry will help (soft_fail still turns this into a skip).
         raise AirflowFailException(message or f"watching connector {self.connector_name} failed")
+
+
+def _seconds(value: float | timedelta | None) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not seconds >= 0:  # also NaN
+        raise ValueError(f"pending_timeout must be a number of seconds >= 0 or None, got {value!r}")
+    return seconds

@@ -29,6 +29,8 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
     :param fail_on_failed: A ``Failed`` connector ends the wait with ``error``.
     :param fail_on_missing: A missing connector ends the wait with ``error``.
     :param log_tail: Log lines of a failed connector to include in the message.
+    :param pending_timeout: A connector Pending without a break for this many seconds ends the wait
+        with ``error`` (None: no such limit).
     """
 
     def __init__(
@@ -42,6 +44,7 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
         fail_on_failed: bool = True,
         fail_on_missing: bool = True,
         log_tail: int = 20,
+        pending_timeout: float | None = None,
     ) -> None:
         super().__init__()
         self.connector_name = connector_name
@@ -53,6 +56,7 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
         self.fail_on_failed = fail_on_failed
         self.fail_on_missing = fail_on_missing
         self.log_tail = log_tail
+        self.pending_timeout = None if pending_timeout is None else float(pending_timeout)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -67,6 +71,7 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
                 "fail_on_failed": self.fail_on_failed,
                 "fail_on_missing": self.fail_on_missing,
                 "log_tail": self.log_tail,
+                "pending_timeout": self.pending_timeout,
             },
         )
 
@@ -91,6 +96,7 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
                     fail_on_failed=self.fail_on_failed,
                     fail_on_missing=self.fail_on_missing,
                     log_tail=self.log_tail,
+                    pending_timeout=self.pending_timeout,
                 )
             except Exception as exc:
                 # The backend could not be asked (unlike a Failed connector, a retry may help).

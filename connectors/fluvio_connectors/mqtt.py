@@ -38,14 +38,14 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from fluvio_connectors.catalog import MQTT, MqttEndpoint, MqttParameters, parse_mqtt_url
 from fluvio_connectors.config import ConnectorConfig
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
-from fluvio_connectors.mqtt_records import InvalidJsonPayload, OutputType, RecordFormatter
+from fluvio_connectors.mqtt_records import RECORD_PREFIX, InvalidJsonPayload, OutputType, RecordFormatter
 from fluvio_connectors.runner import ConnectorContext, Program, main
 
 if TYPE_CHECKING:
@@ -230,6 +230,7 @@ class MqttSource:
     def _consume(self, client: StoreFirstClient) -> None:
         stopping = self.ctx.stopping
         while not stopping.is_set() and self._fatal is None and not self._switch_protocol:
+            self.ctx.beat()
             batch = self._inbox.take(MAX_BATCH, TAKE_TIMEOUT)
             if batch and self._linger > 0:
                 deadline = time.monotonic() + self._linger
@@ -473,7 +474,13 @@ def consume_mqtt(ctx: ConnectorContext) -> None:
     MqttSource(ctx, MqttSettings.from_config(ctx.config)).run()
 
 
-PROGRAM = Program(connector_type=MQTT, body=consume_mqtt, batch_size=MAX_BATCH)
+def count_mqtt_records(values: Iterable[bytes]) -> int:
+    """The records among ``values`` that an MQTT connector wrote (for the status after a restart)."""
+    return sum(1 for value in values if value.startswith(RECORD_PREFIX))
+
+
+PROGRAM = Program(connector_type=MQTT, body=consume_mqtt, batch_size=MAX_BATCH,
+                  own_records=count_mqtt_records, resume_first=False)
 
 if __name__ == "__main__":
     main(PROGRAM)

@@ -21,6 +21,7 @@ OUTPUT_TYPES: tuple[OutputType, ...] = ("binary", "json")
 # Byte value -> its decimal text: joining table entries is several times faster than json.dumps
 # of a list of ints, and this runs once per message.
 _BYTE_TEXT = [str(value) for value in range(256)]
+RECORD_PREFIX = b'{"mqtt_topic":'  # how every record value begins
 _TOPIC_CACHE_LIMIT = 4096
 
 
@@ -47,7 +48,7 @@ class RecordFormatter:
         return head + _json_payload(payload) + b"}"
 
     def _head(self, topic: str) -> bytes:
-        opening = b'{"mqtt_topic":' + json.dumps(topic, ensure_ascii=False).encode("utf-8") + b',"payload":'
+        opening = RECORD_PREFIX + json.dumps(topic, ensure_ascii=False).encode("utf-8") + b',"payload":'
         head = opening + b"[" if self.output_type == "binary" else opening
         if len(self._topics) >= _TOPIC_CACHE_LIMIT:  # wildcard subscriptions can see many topics
             self._topics.clear()
@@ -77,4 +78,4 @@ def _json_payload(payload: bytes) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-__all__ = ["OUTPUT_TYPES", "InvalidJsonPayload", "OutputType", "RecordFormatter", "format_record"]
+__all__ = ["OUTPUT_TYPES", "RECORD_PREFIX", "InvalidJsonPayload", "OutputType", "RecordFormatter", "format_record"]

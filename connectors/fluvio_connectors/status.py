@@ -22,6 +22,8 @@ DEFAULT_STATUS_FILE = "/tmp/fluvio-connector/status.json"
 # A status older than this (while the program says it is ready) means the program is hung.
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 30.0
+# How the last error of a program that stopped making progress (and heartbeating) begins.
+HUNG_PREFIX = "hung: "
 
 
 class ProgramState(StrEnum):
@@ -40,7 +42,8 @@ class ProgramStatus:
     pid: int = field(default_factory=os.getpid)
     started_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
-    records: int = 0
+    records: int = 0  # the connector's records in its topic (earlier runs' included, once counted)
+    records_known: bool = True  # False while the records of earlier runs are still being counted
     last_error: str | None = None
     counters: dict[str, int] = field(default_factory=dict)
 
@@ -58,6 +61,7 @@ class ProgramStatus:
             started_at=float(data.get("started_at", 0.0)),
             updated_at=float(data.get("updated_at", 0.0)),
             records=int(data.get("records", 0)),
+            records_known=bool(data.get("records_known", True)),
             last_error=data.get("last_error"),
             counters={k: int(v) for k, v in (data.get("counters") or {}).items()},
         )
@@ -71,10 +75,12 @@ def status_path(env: dict[str, str] | None = None) -> Path:
     return Path(env.get(STATUS_FILE_ENV) or DEFAULT_STATUS_FILE)
 
 
-def write_status(path: Path, status: ProgramStatus) -> None:
-    """Write atomically (rename), so a reader never sees half a file."""
+def write_status(path: Path, status: ProgramStatus, *, touch: bool = True) -> None:
+    """Write atomically (rename), so a reader never sees half a file. ``touch`` stamps it with the
+    current time (the heartbeat); without it ``updated_at`` keeps its value."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    status.updated_at = time.time()
+    if touch:
+        status.updated_at = time.time()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".status-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:

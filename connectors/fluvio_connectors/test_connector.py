@@ -6,11 +6,19 @@ Exactly ``count`` records (Fluvio's own connector produced ``count - 1``), then 
 ``finished`` and exit 0; without ``count`` it runs until stopped. Records are paced on a fixed
 schedule (record i is due ``(i - 1) * timeout`` after the start) so the rate does not drift with
 the time each write takes; after a stall it resumes the pace instead of bursting to catch up.
+
+A restarted program continues the sequence (``resume``): it counts the greetings 1, 2, 3, ... in
+order among the records its topic received since the connector was created, and goes on with the
+next one, so every greeting is in the topic exactly once whenever the program was killed (a batch
+is stored whole or not at all, and what was stored is found again). This assumes no other
+test-connector writes the same greetings to the topic at the same time: records have no key that
+could tell two of them apart.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import cast
 
 from fluvio_connectors.catalog import TEST_CONNECTOR, TestConnectorParameters
@@ -22,16 +30,30 @@ GREETING = "Hello, Fluvio! - {}"
 FLUSH_EVERY_SECONDS = 0.05
 
 
+def count_greetings(values: Iterable[bytes]) -> int:
+    """How far the sequence ``Hello, Fluvio! - 1``, ``- 2``, ... got among ``values`` (in order;
+    other values in between are skipped)."""
+    done = 0
+    expected = GREETING.format(1).encode("utf-8")
+    for value in values:
+        if value == expected:
+            done += 1
+            expected = GREETING.format(done + 1).encode("utf-8")
+    return done
+
+
 def produce_greetings(ctx: ConnectorContext) -> None:
     """The body of the test connector (see the module docstring)."""
     params = cast(TestConnectorParameters, ctx.config.parameters)
     interval = params.timeout.total_seconds()
     count = params.count
     producer = ctx.producer
+    i = ctx.resumed
     ctx.ready()
+    if count is not None and i >= count:
+        return  # every record is in the topic already: finished
     pending = 0
     last_flush = due = time.monotonic()
-    i = 0
     while count is None or i < count:
         i += 1
         producer.send(None, GREETING.format(i).encode("utf-8"))
@@ -55,7 +77,7 @@ def produce_greetings(ctx: ConnectorContext) -> None:
         ctx.produced(pending)
 
 
-PROGRAM = Program(connector_type=TEST_CONNECTOR, body=produce_greetings)
+PROGRAM = Program(connector_type=TEST_CONNECTOR, body=produce_greetings, own_records=count_greetings)
 
 if __name__ == "__main__":
     main(PROGRAM)

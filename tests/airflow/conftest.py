@@ -196,7 +196,7 @@ class ScriptedRuntime(ConnectorRuntime):
         if name in self.configs:
             raise ConnectorExistsError(name)
 
-    def _start(self, config: ConnectorConfig) -> ConnectorInfo:
+    def _start(self, config: ConnectorConfig, start_offset: int) -> ConnectorInfo:
         self.configs[config.name] = config
         return self._info(config, ConnectorStatus.PENDING)
 
