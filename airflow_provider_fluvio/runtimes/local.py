@@ -39,7 +39,7 @@ from fluvio_connectors.config import DNS_LABEL, ConnectorConfig
 from fluvio_connectors.errors import BackendError, ConnectorExistsError, ConnectorNotFoundError
 from fluvio_connectors.resume import START_OFFSET_ENV
 from fluvio_connectors.settings import Settings
-from fluvio_connectors.status import HUNG_PREFIX, STALE_AFTER_SECONDS, ProgramState
+from fluvio_connectors.status import HEARTBEAT_SECONDS, HUNG_PREFIX, STALE_AFTER_SECONDS, ProgramState
 
 # The environment a connector inherits from its creator: what a Python program needs to run and the
 # program's own knobs (FLUVIO_CONNECTOR_LOG_LEVEL, ...), nothing else: an Airflow worker's
@@ -48,6 +48,7 @@ from fluvio_connectors.status import HUNG_PREFIX, STALE_AFTER_SECONDS, ProgramSt
 PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH",
               "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
 PASSED_PREFIXES = ("LC_", "FLUVIO_CONNECTOR_")
+HEARTBEAT_ENV = "FLUVIO_CONNECTOR_HEARTBEAT"  # fluvio_connectors.runner's knob
 HANDSHAKE_SECONDS = 15.0
 LOCK_SECONDS = 60.0
 POLL_SECONDS = 0.05
@@ -157,6 +158,10 @@ class LocalRuntime(ConnectorRuntime):
         env.update(self.settings.to_env())
         env.update(config.secret_values())
         env[START_OFFSET_ENV] = str(start_offset)
+        # The supervisor restarts a program silent for liveness_timeout: it must heartbeat well
+        # within that (the program's default is every 5 s).
+        beat = _positive(env.get(HEARTBEAT_ENV)) or HEARTBEAT_SECONDS
+        env[HEARTBEAT_ENV] = f"{min(beat, self.policy.liveness_timeout / 4):g}"
         env["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file as they are written
         # pydantic looks for plugins in every installed distribution's entry points at import: in
         # an Airflow environment that is a fifth of a second of each connector start, for plugins
@@ -304,16 +309,18 @@ class LocalRuntime(ConnectorRuntime):
                 return ConnectorStatus.PENDING, "starting", created
             return ConnectorStatus.FAILED, "its supervisor never started; delete and create it again", None
         supervisor = _process_state(state.pid, state_dir)
-        program_alive = state.program_pid is not None and _alive(state.program_pid, state_dir)
+        program_process = _process_state(state.program_pid, state_dir) if state.program_pid else None
+        program_alive = program_process is not None
         if supervisor is None:
             if state.phase == sv.FINISHED:
                 return ConnectorStatus.STOPPED, "finished", None
             if state.phase == sv.STOPPED:
                 return ConnectorStatus.STOPPED, "stopped", None
             if program_alive:
+                how = "stopped (SIGSTOP)" if program_process == "stopped" else "running"
                 return ConnectorStatus.FAILED, (
-                    f"its supervisor (pid {state.pid}) is gone and its program (pid {state.program_pid}) runs "
-                    "unsupervised, stopping; delete the connector and create it again"
+                    f"its supervisor (pid {state.pid}) is gone; its program (pid {state.program_pid}) is still "
+                    f"{how}, unsupervised; delete the connector (that stops it) and create it again"
                 ), None
             return ConnectorStatus.FAILED, (
                 f"its supervisor (pid {state.pid}) is gone (killed, or the machine restarted) and so is its "
@@ -326,6 +333,12 @@ class LocalRuntime(ConnectorRuntime):
         if supervisor == "stopped":
             halted = (f"; its supervisor (pid {state.pid}) is stopped (SIGSTOP): nothing restarts the "
                       f"connector until it continues (kill -CONT {state.pid})")
+        restarter = halted or "; its supervisor restarts it"
+        if supervisor == "stopped" and not program_alive and state.phase in (sv.STARTING, sv.RUNNING):
+            return ConnectorStatus.PENDING, (
+                f"its program (pid {state.program_pid}) has exited and {halted[2:].split(':')[0]}: nothing "
+                f"restarts it until the supervisor continues (kill -CONT {state.pid})"
+            ), pending_since or time.time()
         if program and program_alive:
             program_state = program.get("state")
             updated = float(program.get("updated_at", 0.0))
@@ -334,8 +347,7 @@ class LocalRuntime(ConnectorRuntime):
                 said = str(program.get("last_error") or "")
                 why = said if said.startswith(HUNG_PREFIX) else "stopped or hung"
                 return ConnectorStatus.PENDING, (
-                    f"no heartbeat from the connector for {age:.0f}s ({why}); its supervisor restarts it "
-                    f"after {self.policy.liveness_timeout:g}s{halted}"
+                    f"no heartbeat from the connector for {age:.0f}s ({why}){restarter}"
                 ), pending_since or updated
             if program_state == ProgramState.READY:
                 return ConnectorStatus.RUNNING, halted.lstrip("; ") or None, None
@@ -401,6 +413,14 @@ def _failure(state: sv.SupervisorState) -> str:
         return f"its program rejects the config ({last}); fix the config, delete and create the connector again"
     times = "once" if state.restarts == 1 else f"{state.restarts} times"
     return f"crash loop: restarted {times}; last run: {last}"
+
+
+def _positive(text: str | None) -> float | None:
+    try:
+        value = float(text or "")
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def _read_document(path: Path) -> dict[str, Any] | None:

@@ -144,6 +144,7 @@ class ConnectorContext:
 
     def produced(self, count: int, counters: Mapping[str, int] | None = None) -> None:
         """``count`` more records are stored (flushed); ``counters`` are added in the same step."""
+        self._status.beat()
         self._status.update(records=count, counters=counters)
 
     def count(self, counter: str, amount: int = 1) -> None:
@@ -436,7 +437,6 @@ class _StatusKeeper:
         self.write()
 
     def set_state(self, state: ProgramState, *, error: str | None = None) -> None:
-        self.beat()
         with self._lock:
             new_error = error is not None and error != self._status.last_error
             changed = self._status.state is not state or new_error
@@ -450,7 +450,6 @@ class _StatusKeeper:
         self, *, records: int = 0, counters: Mapping[str, int] | None = None, error: str | None = None
     ) -> None:
         """Change counters in memory; the heartbeat writes them (the hot path must stay cheap)."""
-        self._progress_at = time.monotonic()
         with self._lock:
             self._status.records += records
             self._produced += records

@@ -13,6 +13,7 @@ import json
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,11 +185,15 @@ class ScriptedRuntime(ConnectorRuntime):
         statuses: list[ConnectorStatus] | None = None,
         reason: str | None = None,
         log: list[str] | None = None,
+        pending_since: datetime | None = None,
+        pending_reason: str | None = None,
     ) -> None:
         super().__init__(settings)
         self.configs: dict[str, ConnectorConfig] = {}
         self.script = list(statuses or [ConnectorStatus.RUNNING])
         self.reason = reason
+        self.pending_since = pending_since
+        self.pending_reason = pending_reason
         self.log = list(log or [])
         self.looks = 0
 
@@ -208,7 +213,8 @@ class ScriptedRuntime(ConnectorRuntime):
             status=status,
             runtime=self.kind,
             version=config.version,
-            reason=self.reason if status == ConnectorStatus.FAILED else None,
+            reason=self.reason if status == ConnectorStatus.FAILED else self.pending_reason if status == ConnectorStatus.PENDING else None,
+            pending_since=self.pending_since if status == ConnectorStatus.PENDING else None,
         )
 
     def delete(self, name: str) -> None:

@@ -45,6 +45,7 @@ def test_serialize_round_trip() -> None:
         fail_on_failed=False,
         fail_on_missing=False,
         log_tail=5,
+        pending_timeout=90,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_fluvio.triggers.connector.FluvioConnectorStatusTrigger"
@@ -59,6 +60,7 @@ def test_serialize_round_trip() -> None:
         "fail_on_failed": False,
         "fail_on_missing": False,
         "log_tail": 5,
+        "pending_timeout": 90.0,
     }
     from airflow.sdk._shared.module_loading import import_string
 
