@@ -107,9 +107,10 @@ def with_runtime(command: Callable[..., None]) -> Callable[..., None]:
               help="Wait up to SECONDS until the connector is Running; exit 1 if it fails or times out "
                    "(the connector stays: delete it if it is not wanted).")
 @click.option("--pending-timeout", type=click.FloatRange(min=0), default=DEFAULT_PENDING_TIMEOUT,
-              show_default=f"{DEFAULT_PENDING_TIMEOUT:g}", metavar="SECONDS",
+              metavar="SECONDS",
               help="With --wait: give up sooner once the connector has been Pending this long without a "
-                   "break (e.g. it cannot reach its source and keeps retrying).")
+                   f"break, e.g. because it cannot reach its source (it keeps retrying); default: "
+                   f"{DEFAULT_PENDING_TIMEOUT:g}.")
 @runtime_options
 @with_runtime
 def create(runtime: ConnectorRuntime, config_path: str, secrets_path: str | None,
