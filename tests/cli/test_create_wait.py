@@ -72,4 +72,4 @@ def test_create_help_documents_the_pending_timeout(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         main(["create", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--pending-timeout SECONDS" in text and "default: 600" in text
+    assert "--pending-timeout SECONDS" in text and "default: 600." in text
