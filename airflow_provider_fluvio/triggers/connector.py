@@ -108,8 +108,7 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
                 return
             remaining = self.deadline - time.time()
             if remaining <= 0:
-                message = f"timed out waiting for {self.target_status}: {check.message}"
-                yield _event("timeout", name, message, polls=polls)
+                yield _event("timeout", name, check.message, polls=polls)
                 return
             self.log.info("%s (poll %d)", check.message, polls)
             await asyncio.sleep(min(self.poll_interval, remaining))

@@ -449,8 +449,8 @@ class MqttSource:
         error = getattr(client, "last_connect_error", None)
         why = (error.strerror or str(error)) if isinstance(error, OSError) else "connection failed"
         reason = f"cannot connect to {self.settings.endpoint.redacted}: {why}"
-        delay = min(2 ** (self._failed_attempts - 1), self.settings.timeout)
-        log.warning("%s (attempt %d); next attempt in %ds", reason, self._failed_attempts, delay)
+        log.warning("%s (attempt %d); next attempt in %gs", reason, self._failed_attempts,
+                    client.next_reconnect_delay())
         self.ctx.reconnecting(reason)
 
     def _on_disconnect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _props: Any) -> None:
@@ -462,7 +462,8 @@ class MqttSource:
             self._fall_back_to_311(f"it closed the connection before answering: {reason_code}")
             return
         reason = f"lost the connection to {self.settings.endpoint.redacted}: {reason_code}"
-        log.warning("%s; reconnecting (backoff up to %ds)", reason, self.settings.timeout)
+        log.warning("%s; next attempt in %gs (backoff up to %ds)", reason, client.next_reconnect_delay(),
+                    self.settings.timeout)
         self.ctx.reconnecting(reason)
 
     def _on_delivery(self, topic: str, payload: bytes, qos: int, mid: int, dup: bool) -> None:

@@ -19,10 +19,16 @@ thousands of messages a second that is most of the cost. ``StoreFirstClient`` re
 ``READ_BURST``), decodes PUBLISH itself, and queues a batch's acknowledgements as one write
 (``ack_many``).
 
+Reconnecting. paho waits twice before its second connection attempt when the first one fails
+(once in each of ``loop_forever``'s two loops: 1 s, then 2 s). ``StoreFirstClient`` skips a wait
+that no attempt preceded, so the waits are exactly the backoff ``reconnect_delay_set`` describes,
+and ``next_reconnect_delay`` says what the next one will be (for a log line that tells the truth).
+
 This leans on paho internals (``_packet_read``, ``_packet_handle``, ``_handle_publish``,
 ``_handle_pubrel``, ``_in_packet``, ``_packet_queue``, ``_send_pubrec``, ``_send_pubcomp``,
-``_create_socket``, ``_msgtime_mutex``, ``_last_bytes_received``), stable through paho 2.x; the
-connector image pins paho, and the tests with a real broker guard an upgrade.
+``_create_socket``, ``_msgtime_mutex``, ``_last_bytes_received``, ``_reconnect_wait``,
+``_reconnect_delay`` and its mutex and bounds), stable through paho 2.x; the connector image pins
+paho, and the tests with a real broker guard an upgrade.
 """
 
 from __future__ import annotations
@@ -62,8 +68,24 @@ class StoreFirstClient(paho.Client):
         # Called in the network thread for every message: (topic, payload, qos, mid, dup).
         self.on_delivery: Delivery | None = None
         self._topic_names: dict[bytes, str] = {}  # one str per topic, not one per message
+        self._attempted_since_wait = True
+
+    def next_reconnect_delay(self) -> float:
+        """Seconds paho waits before its next connection attempt (asked right after one failed)."""
+        with self._reconnect_delay_mutex:
+            current = self._reconnect_delay
+        if current is None:
+            return float(self._reconnect_min_delay)
+        return float(min(current * 2, self._reconnect_max_delay))
+
+    def _reconnect_wait(self) -> None:
+        if not self._attempted_since_wait:
+            return  # paho's second wait in a row (see the module docstring)
+        self._attempted_since_wait = False
+        super()._reconnect_wait()
 
     def _create_socket(self) -> Any:
+        self._attempted_since_wait = True
         try:
             sock = super()._create_socket()
         except OSError as exc:

@@ -169,7 +169,7 @@ def test_deferrable_fails_at_once_or_skips(connector: Any) -> None:
     ("event", "raised"),
     [
         (
-            {"status": "timeout", "message": "timed out waiting for Running: still Pending"},
+            {"status": "timeout", "message": "connector hook-test is Pending; waiting for Running"},
             AirflowSensorTimeout,
         ),
         ({"status": "error", "message": FAILURE}, AirflowFailException),
