@@ -448,7 +448,8 @@ class FluvioHook(BaseHook):
         if not lines:
             return message
         shown = "\n".join(f"  {line}" for line in lines)
-        return f"{message}\nlast {len(lines)} log lines of {name}:\n{shown}"
+        count = "the last log line" if len(lines) == 1 else f"last {len(lines)} log lines"
+        return f"{message}\n{count} of {name}:\n{shown}"
 
     def _log_tail(self, name: str, tail: int) -> list[str]:
         if tail <= 0:

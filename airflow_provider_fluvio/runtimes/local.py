@@ -408,11 +408,10 @@ class LocalRuntime(ConnectorRuntime):
 
 def _failure(state: sv.SupervisorState) -> str:
     """Why a connector the supervisor keeps restarting is Failed."""
-    last = sv.exit_and_error(state.last_exit_code, state.last_error)
-    if state.last_exit_code == sv.CONFIG_ERROR_EXIT and state.restarts <= 1:
-        return f"its program rejects the config ({last}); fix the config, delete and create the connector again"
+    if state.last_exit_code == sv.CONFIG_ERROR_EXIT:
+        return f"bad config (exit code 2): {state.last_error}; fix it, then delete and create the connector again"
     times = "once" if state.restarts == 1 else f"{state.restarts} times"
-    return f"crash loop: restarted {times}; last run: {last}"
+    return f"crash loop: restarted {times}; last run: {sv.exit_and_error(state.last_exit_code, state.last_error)}"
 
 
 def _positive(text: str | None) -> float | None:

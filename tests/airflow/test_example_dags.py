@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import time
@@ -195,17 +196,18 @@ def test_failing_connector_fails_the_sensor_fast(
         )
         delete = FluvioDeleteConnectorOperator(task_id="delete", connector_name="bad-tls")
         create >> wait >> delete.as_teardown(setups=create)
-    started = time.monotonic()
     result = run_dag(dag)
-    elapsed = time.monotonic() - started
 
     assert result.state == "failed"
     assert result.task_states == {"create": "success", "wait_running": "failed", "delete": "success"}
-    assert elapsed < 90  # the runtime's crash-loop detection (~15 s), nowhere near the 600 s timeout
     error = seen["wait_running"]
+    # Failed, not timed out: the sensor gave up because the runtime declared the connector Failed.
     assert isinstance(error, AirflowFailException)
-    message = str(error)
-    assert message.startswith("connector bad-tls is Failed: crash loop: restarted")
-    assert "secret MQTT_CA_CERT: not a PEM certificate" in message.splitlines()[0]
-    assert "last 5 log lines of bad-tls:" in message
+    first, *tail = str(error).splitlines()
+    assert first.startswith("connector bad-tls is Failed: bad config (exit code 2): secret MQTT_CA_CERT: "
+                            "not a PEM certificate")
+    # The log holds at least the supervisor's line about the start when the runtime says Failed;
+    # how many more lines it has by the time the sensor looks is up to the machine's load.
+    assert tail and re.fullmatch(r"the last log line of bad-tls:|last [2-5] log lines of bad-tls:", tail[0]), tail
+    assert 1 <= len(tail[1:]) <= 5 and all(line.startswith("  ") for line in tail[1:])
     assert FluvioHook().list_connectors() == []

@@ -5,6 +5,7 @@ holding it for its whole timeout (seven days by default). The connector keeps re
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from datetime import UTC, datetime, timedelta
@@ -71,7 +72,7 @@ def test_poke_fails_once_pending_longer_than_pending_timeout(pending: Any) -> No
     first, *rest = str(failed.value).splitlines()
     assert first == (f"connector hook-test has been Pending for 11m 40s (pending_timeout 10m): {REASON}; "
                      "it keeps retrying until deleted")
-    assert rest == ["last 1 log lines of hook-test:", "  WARNING cannot connect (attempt 9)"]
+    assert rest == ["the last log line of hook-test:", "  WARNING cannot connect (attempt 9)"]
 
 
 def test_poke_keeps_waiting_within_pending_timeout(pending: Any) -> None:
@@ -153,5 +154,6 @@ def test_an_unreachable_broker_fails_the_sensor_after_pending_timeout(
     first = str(error).splitlines()[0]
     assert first.startswith("connector unreachable has been Pending for ")
     assert "(pending_timeout 4s): " in first and first.endswith("; it keeps retrying until deleted")
-    assert "last 3 log lines of unreachable:" in str(error)
+    # As many of the 3 lines asked for as the log holds (a loaded machine may still be starting it).
+    assert re.search(r"^(the last log line|last [23] log lines) of unreachable:$", str(error), re.MULTILINE)
     assert FluvioHook().list_connectors() == []

@@ -29,7 +29,7 @@ PENDING, RUNNING, FAILED, STOPPED = (
 )
 FAILURE = (
     "connector hook-test is Failed: crash loop: bad certificate\n"
-    "last 1 log lines of hook-test:\n  ERROR bad cert"
+    "the last log line of hook-test:\n  ERROR bad cert"
 )
 
 

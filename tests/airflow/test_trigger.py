@@ -88,7 +88,7 @@ async def test_failed_connector_is_an_error_with_its_reason(
     assert event["status"] == "error"
     assert event["message"] == (
         "connector hook-test is Failed: crash loop: topic hook-topic does not exist\n"
-        "last 1 log lines of hook-test:\n  boom"
+        "the last log line of hook-test:\n  boom"
     )
     assert "retryable" not in event
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 CHROMIUM = Path(os.environ.get("FLUVIO_E2E_CHROMIUM", "/usr/bin/chromium"))
+UI_TIMEOUT_MS = 60_000  # how long an action or an assertion on the page may wait for it
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -119,8 +120,11 @@ def chromium() -> Path:
 @pytest.fixture
 def page(chromium: Path, tmp_path: Path) -> Iterator[Page]:
     """A page in a fresh headless Chromium (new user-data directory, so no cookies from another test)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Playwright's assertions wait 5 s by default: a page on a machine whose cores are busy can take
+    # longer to show what it will show. Waits end at the event; this only moves the deadline.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
@@ -129,7 +133,7 @@ def page(chromium: Path, tmp_path: Path) -> Iterator[Page]:
             args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 900},
         )
-        context.set_default_timeout(20_000)
+        context.set_default_timeout(UI_TIMEOUT_MS)
         try:
             yield context.pages[0] if context.pages else context.new_page()
         finally:

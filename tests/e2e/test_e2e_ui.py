@@ -175,7 +175,7 @@ def test_trigger_example_dag_from_ui(page: Page, screenshots: Screenshots, airfl
     assert run["triggered_by"] == "ui" and run["conf"]["count"] == count, run
     for task_id in api.task_instances(DAG_ID, run_id):
         task_row = page.get_by_role("row").filter(has_text=task_id).first
-        expect(task_row).to_contain_text("Success", timeout=30_000)
+        expect(task_row).to_contain_text("Success")
     screenshots.take("run-succeeded", f"the page of run {run_id}: the run and each of its tasks Success")
 
     # What check_records concluded, as the UI shows it on the task's XCom tab.
