@@ -81,11 +81,10 @@ def test_finished_connector_counts_as_running(connector: Any) -> None:
 
 
 def test_failed_connector_fails_at_once_with_reason_and_log(connector: Any) -> None:
-    connector(PENDING, FAILED)
-    started = time.monotonic()
+    runtime = connector(PENDING, FAILED)
     with pytest.raises(AirflowFailException) as info:
         sensor(timeout=300).execute({})
-    assert time.monotonic() - started < 5
+    assert runtime.looks == 2  # at the first look that saw Failed (then the log tail), not at the timeout
     assert str(info.value) == FAILURE
 
 
@@ -104,10 +103,8 @@ def test_missing_connector_fails_or_times_out(scripted_runtime: Any) -> None:
     scripted_runtime()
     with pytest.raises(AirflowFailException, match="connector hook-test not found"):
         sensor().execute({})
-    started = time.monotonic()
     with pytest.raises(AirflowSensorTimeout, match="Sensor has timed out"):
         sensor(fail_on_missing=False, timeout=0.3).execute({})
-    assert time.monotonic() - started < 5
     with pytest.raises(AirflowSkipException):
         sensor(fail_on_missing=False, timeout=0.3, soft_fail=True).execute({})
 

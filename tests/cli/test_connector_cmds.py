@@ -86,6 +86,8 @@ def seed_config(tmp_path: Path) -> Path:
 
 def test_the_seed_flow_end_to_end(cli: Cli, seed_config: Path) -> None:
     assert cli.ok("list") == "no connectors\n"
+    # 20 records 100 ms apart: Running for two seconds, long enough for list to show it.
+    seed_config.write_text(seed_config.read_text().replace("timeout: 10", "timeout: 100"))
     assert cli.ok("create", "--config", str(seed_config)) == 'connector "my-test-connector" created\n'
     seen = cli.wait_list_status("my-test-connector", "Stopped")
     assert "Running" in seen and "Failed" not in seen, seen

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -63,11 +62,9 @@ def test_missing_or_garbled_status(tmp_path: Path) -> None:
 def test_as_a_command_reading_the_environment(tmp_path: Path) -> None:
     path = status_file(tmp_path, ProgramState.READY)
     env = {"FLUVIO_CONNECTOR_STATUS_FILE": str(path), "PATH": "/usr/bin:/bin"}
-    started = time.monotonic()
     ok = subprocess.run([sys.executable, "-m", "fluvio_connectors.probe", "--quiet"], env=env,
                         capture_output=True, text=True, timeout=30)
     assert ok.returncode == 0 and ok.stdout == ""
-    assert time.monotonic() - started < 10
     env["FLUVIO_CONNECTOR_STATUS_FILE"] = str(tmp_path / "absent.json")
     bad = subprocess.run([sys.executable, "-m", "fluvio_connectors.probe"], env=env, capture_output=True,
                          text=True, timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import socket
 import time
@@ -51,7 +52,7 @@ def test_each_announced_wait_is_the_wait_before_the_next_attempt(monkeypatch: py
 
     announced = [wait for _, wait in attempts]
     assert announced == [1, 2, 4, 8, 8, 8]
-    gaps = [later - earlier for (earlier, _), (later, _) in zip(attempts, attempts[1:], strict=False)]
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(attempts)]
     assert gaps == announced[:-1]
 
 

@@ -336,10 +336,9 @@ def test_sigterm_stores_and_acknowledges_everything_received_then_exits_0(
     proc = connector(MQTT, mqtt_config(broker, "graceful", qos=1)).start()
     proc.wait_state(ProgramState.READY)
     broker.publish("sensors/g", [f"{i}" for i in range(3_000)])
-    started = time.monotonic()
     proc.signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 0
-    assert time.monotonic() - started < 5
+    # 0, not the 1 of a stop that outlasted FLUVIO_CONNECTOR_STOP_GRACE.
+    assert proc.wait(timeout=30) == 0
     status = proc.status()
     assert status is not None and status.state is ProgramState.STOPPED
     assert topic_size("graceful") == status.records  # everything counted is stored

