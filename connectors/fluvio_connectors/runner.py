@@ -301,7 +301,8 @@ def _resume(program: Program, topics: Topics, topic: str, env: Mapping[str, str]
         return 0
     if program.resume_first:
         found = count_own(topics, topic, start, end, own, beat=keeper.beat, cancelled=stopping.is_set)
-        found = found or 0
+        if found is None:  # stopped while counting: nothing will be produced
+            return 0
         keeper.records_counted(found)
         if found:
             log.info("resuming: %d records of this connector are in topic %s already", found, topic)

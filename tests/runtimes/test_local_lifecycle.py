@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -140,8 +141,9 @@ def test_a_stopped_program_is_restarted_after_the_liveness_timeout(make_runtime:
     assert victim is not None
     os.kill(victim, signal.SIGSTOP)
     state = wait_until(lambda: (s := state_of(runtime, "frozen")).restarts >= 1 and s, 60, "a liveness restart")
-    assert state.last_error == "no heartbeat for 3s: stopped or hung"
-    assert any("no heartbeat for 3s: stopped or hung; restarting it" in line for line in runtime.logs("frozen"))
+    # 3 s, or a little more when the machine is busy
+    assert state.last_error is not None and re.fullmatch(r"no heartbeat for \d+s: stopped or hung", state.last_error)
+    assert any(re.search(r"no heartbeat for \d+s: stopped or hung; restarting it", line) for line in runtime.logs("frozen"))
     wait_until(lambda: gone(victim), 30, "the stopped program to be gone")
     info = wait_for_status(runtime, "frozen", ConnectorStatus.STOPPED, timeout=60, forbidden=FAILED)
     assert values("frozen") == greetings(200) and info.records == 200

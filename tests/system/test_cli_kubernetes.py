@@ -178,7 +178,8 @@ def test_crash_loop_is_failed_with_its_reason(kube_namespace: KubeNamespace, tmp
     # --wait gives up at once on a Failed connector, with its reason.
     assert created.returncode == 1, created
     assert created.stdout.strip() == f'connector "{name}" created'
-    assert created.stderr.strip().startswith(f"error: connector {name} failed: CrashLoopBackOff")
+    assert created.stderr.strip().startswith(f"error: connector {name} is Failed: CrashLoopBackOff")
+    assert created.stderr.strip().endswith(f"the connector is still there: fluvio-connector delete {name} removes it")
 
     shown, listed = (ok(r) for r in cli_all(kube_namespace, ("status", name), ("list", "-O", "json")))
     fields = dict(line.split(":", 1) for line in shown.stdout.splitlines())
