@@ -162,6 +162,9 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
+LIVENESS_PREFIX = "no heartbeat for "  # how the reason for a liveness restart begins
+
+
 def exit_and_error(code: int | None, error: str | None) -> str:
     """How a run ended, each fact once: ``exit code 1: topic t does not exist``, ``killed by SIGKILL``,
     ``no heartbeat for 31s: stopped or hung (killed by SIGKILL)``."""
@@ -171,9 +174,6 @@ def exit_and_error(code: int | None, error: str | None) -> str:
     if error.startswith(LIVENESS_PREFIX):
         return f"{error} ({how})"
     return f"{how}: {error}"
-
-
-LIVENESS_PREFIX = "no heartbeat for "
 
 
 def die_with_supervisor(supervisor: int) -> Any:
@@ -357,6 +357,12 @@ class Supervisor:
                 self.stop_program(proc)
                 break
             if code == 0 and why is None:
+                status = read_program_status(self.dir)
+                if status and status.get("pid") == proc.pid and status.get("state") == "stopped":
+                    # Someone stopped the program itself (SIGTERM): a stop, not a finish.
+                    self.log(f"{self.module} was stopped by a signal (exit code 0); not restarting it")
+                    self.save(phase=STOPPED, last_exit_code=0, pending_since=None)
+                    return 0
                 self.log(f"{self.module} finished (exit code 0)")
                 self.save(phase=FINISHED, last_exit_code=0, pending_since=None)
                 return 0

@@ -243,6 +243,18 @@ def test_a_stopped_supervisor_is_reported_and_delete_still_works(make_runtime: C
 # --------------------------------------------------------------------------- 10 and 16: what status says
 
 
+def test_a_program_stopped_by_sigterm_is_stopped_not_finished(make_runtime: Callable[..., LocalRuntime]) -> None:
+    runtime = make_runtime()
+    runtime.create(greeter("terminated", timeout="20ms"))
+    wait_for_status(runtime, "terminated", ConnectorStatus.RUNNING, forbidden=FAILED)
+    pid = state_of(runtime, "terminated").program_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    info = wait_for_status(runtime, "terminated", ConnectorStatus.STOPPED, forbidden=FAILED)
+    assert info.reason == "stopped"
+    assert any("was stopped by a signal (exit code 0)" in line for line in runtime.logs("terminated"))
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
