@@ -20,7 +20,6 @@ from airflow_provider_fluvio.operators.connector import (
     FluvioCreateConnectorOperator,
     FluvioDeleteConnectorOperator,
 )
-from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT, format_seconds
 from airflow_provider_fluvio.runtimes.base import ConnectorStatus
 from airflow_provider_fluvio.sensors.connector import FluvioConnectorSensor
 from airflow_provider_fluvio.triggers.connector import FluvioConnectorStatusTrigger
@@ -53,10 +52,14 @@ def sensor(**kwargs: Any) -> FluvioConnectorSensor:
 
 
 def test_format_seconds() -> None:
+    from airflow_provider_fluvio.pending import format_seconds
+
     assert [format_seconds(s) for s in (0, 45, 600, 3725.4)] == ["0s", "45s", "10m", "1h 2m 5s"]
 
 
 def test_the_default_is_ten_minutes() -> None:
+    from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT
+
     assert DEFAULT_PENDING_TIMEOUT == 600
     assert sensor().pending_timeout == 600
     assert sensor(pending_timeout=timedelta(minutes=2)).pending_timeout == 120

@@ -15,7 +15,6 @@ from connector_fixtures import Broker, ConnectorProcess, mqtt_config, read_topic
 
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.status import ProgramState
-from fluvio_connectors.test_connector import count_greetings
 from fluvio_connectors.topics.embedded import EmbeddedTopics
 
 TEST = "fluvio_connectors.test_connector"
@@ -49,6 +48,8 @@ def values_from(topic: str, offset: int) -> list[str]:
 
 
 def test_count_greetings_follows_the_sequence_in_order() -> None:
+    from fluvio_connectors.test_connector import count_greetings
+
     found = [b"x", b"Hello, Fluvio! - 1", b"Hello, Fluvio! - 3", b"Hello, Fluvio! - 2", b"y", b"Hello, Fluvio! - 3"]
     assert count_greetings(found) == 3
     assert count_greetings([]) == 0
