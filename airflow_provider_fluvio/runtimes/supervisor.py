@@ -254,7 +254,7 @@ class Supervisor:
         """Wait for the program to exit (``(code, None)``), for a stop request (``(None, None)``), or
         until it has not heartbeaten for ``liveness_timeout`` (stopped: ``(code, why)``)."""
         stamp: object = None
-        changed_at = time.monotonic()  # when the heartbeat last changed (or the program started)
+        changed_at = last_tick = time.monotonic()  # when the heartbeat last changed (or the program started)
         while True:
             code = proc.poll()
             if code is not None:
@@ -265,6 +265,12 @@ class Supervisor:
             if status is not None and status.get("pid") != proc.pid:
                 status = None  # an earlier run's
             now, tick = time.time(), time.monotonic()
+            if tick - last_tick > 1.0:
+                # This loop did not run (the supervisor was stopped too, or starved): silence is
+                # counted only while the supervisor watches, so a stopped and continued process
+                # group is not taken for a hung program.
+                changed_at += tick - last_tick
+            last_tick = tick
             if status is not None and status.get("updated_at") != stamp:
                 stamp, changed_at = status.get("updated_at"), tick
             program_state = status.get("state") if status else None

@@ -5,10 +5,12 @@ After each, the topic holds what it must and ``status`` says what is true."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -50,8 +52,6 @@ def state_of(runtime: LocalRuntime, name: str) -> sv.SupervisorState:
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
@@ -147,6 +147,35 @@ def test_a_stopped_program_is_restarted_after_the_liveness_timeout(make_runtime:
     wait_until(lambda: gone(victim), 30, "the stopped program to be gone")
     info = wait_for_status(runtime, "frozen", ConnectorStatus.STOPPED, timeout=60, forbidden=FAILED)
     assert values("frozen") == greetings(200) and info.records == 200
+
+
+def test_a_stopped_and_continued_process_group_is_not_taken_for_a_hang(
+    make_runtime: Callable[..., LocalRuntime],
+) -> None:
+    """kill -STOP and later kill -CONT of the whole group: the supervisor was not watching
+    meanwhile, so the silence is not the program's fault; it carries on without a restart."""
+    runtime = make_runtime(liveness_timeout=3.0)
+    runtime.create(greeter("paused-group", timeout="20ms"))
+    wait_for_status(runtime, "paused-group", ConnectorStatus.RUNNING, forbidden=FAILED)
+    state = state_of(runtime, "paused-group")
+    status_file = runtime.root / "paused-group" / "status.json"
+    supervisor = psutil.Process(state.pid)
+    os.killpg(state.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: time.time() - json.loads(status_file.read_text())["updated_at"] > 5, 60,
+                   "a silence longer than the liveness timeout")
+        # The supervisor first: it watches the still stopped program for a while (it has used
+        # some CPU) without counting the time it was stopped itself.
+        used = sum(supervisor.cpu_times()[:2])
+        os.kill(state.pid, signal.SIGCONT)
+        wait_until(lambda: sum(supervisor.cpu_times()[:2]) > used + 0.005, 60, "the supervisor to run again")
+        assert state.program_pid is not None and not gone(state.program_pid)
+    finally:
+        os.killpg(state.pid, signal.SIGCONT)
+    before = len(values("paused-group"))
+    wait_until(lambda: len(values("paused-group")) > before + 100, 60, "100 more records")
+    after = state_of(runtime, "paused-group")
+    assert (after.program_pid, after.restarts) == (state.program_pid, 0)
 
 
 def test_a_hung_program_stops_heartbeating_and_is_restarted(
