@@ -312,7 +312,8 @@ def _resume(program: Program, topics: Topics, topic: str, env: Mapping[str, str]
         try:
             found = count_own(topics, topic, start, end, own, cancelled=stopping.is_set)
         except Exception as exc:  # the count only feeds the status: the connector runs on
-            log.warning("cannot count the records stored before this start: %s", _describe(exc))
+            if not stopping.is_set():  # (a stop closes the backend under it)
+                log.warning("cannot count the records stored before this start: %s", _describe(exc))
             return
         if found is not None:
             keeper.records_counted(found)
