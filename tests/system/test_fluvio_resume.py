@@ -1,0 +1,76 @@
+"""A test connector killed twice mid-run on a real Fluvio cluster: each greeting is in the topic
+exactly once and the status counts them (records are counted, never offsets subtracted).
+
+Runs only when a cluster is named (``FLUVIO_ENDPOINT=host:port make test``), like
+test_fluvio_topics; skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_fluvio.runtimes import supervisor as sv
+from airflow_provider_fluvio.runtimes.base import ConnectorStatus
+from airflow_provider_fluvio.runtimes.local import LocalRuntime
+from fluvio_connectors.config import load_config
+from fluvio_connectors.errors import TopicNotFoundError
+from fluvio_connectors.settings import Settings
+from fluvio_connectors.topics.fluvio import FluvioTopics
+
+ENDPOINT = os.environ.get("FLUVIO_SYSTEM_ENDPOINT") or os.environ.get("FLUVIO_ENDPOINT")
+
+pytestmark = [
+    pytest.mark.system,
+    pytest.mark.skipif(not ENDPOINT, reason="set FLUVIO_ENDPOINT=host:port to run against a Fluvio cluster"),
+]
+
+
+@pytest.fixture
+def runtime(fluvio_home: Path) -> Iterator[LocalRuntime]:
+    rt = LocalRuntime(Settings(home=fluvio_home, fluvio_endpoint=ENDPOINT), backoff_initial=0.05, backoff_max=0.5)
+    yield rt
+    for info in rt.list():
+        rt.delete(info.name)
+
+
+def wait_until(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_a_killed_connector_resumes_on_a_fluvio_cluster(runtime: LocalRuntime) -> None:
+    name = f"resume-{uuid.uuid4().hex[:10]}"
+    topics = FluvioTopics(ENDPOINT)
+
+    def values() -> list[str]:
+        return [r.value_text() for r in topics.read(name)] if topics.topic_exists(name) else []
+
+    try:
+        runtime.create(load_config({"name": name, "type": "test-connector", "topic": name, "create_topic": True,
+                                    "parameters": {"count": 40, "timeout": "100ms"}}, secrets={}))
+        for killed_after in (8, 20):
+            wait_until(lambda n=killed_after: len(values()) >= n, 90, f"{killed_after} records")
+            state = sv.read_state(runtime.root / name)
+            assert state is not None and state.program_pid is not None
+            os.kill(state.program_pid, signal.SIGKILL)
+            wait_until(lambda p=state.program_pid: (s := sv.read_state(runtime.root / name)) is not None
+                       and s.program_pid not in (None, p), 60, "the restart")
+        wait_until(lambda: runtime.status(name).status == ConnectorStatus.STOPPED, 120, "Stopped")
+        assert values() == [f"Hello, Fluvio! - {i}" for i in range(1, 41)]
+        assert runtime.status(name).records == 40
+    finally:
+        runtime.delete(name)
+        with contextlib.suppress(TopicNotFoundError):
+            topics.delete_topic(name)
+        topics.close()
