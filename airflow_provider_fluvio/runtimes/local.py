@@ -353,6 +353,8 @@ class LocalRuntime(ConnectorRuntime):
                 return ConnectorStatus.RUNNING, halted.lstrip("; ") or None, None
             if program_state == ProgramState.FINISHED:
                 return ConnectorStatus.STOPPED, "finished", None
+            if program_state == ProgramState.STOPPED:  # told to stop, flushing on its way out
+                return ConnectorStatus.PENDING, f"stopping{halted}", pending_since or updated
             if program_state == ProgramState.RECONNECTING:
                 return ConnectorStatus.PENDING, (
                     f"reconnecting: {program.get('last_error') or 'source lost'}{halted}"
