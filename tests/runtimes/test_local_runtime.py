@@ -301,10 +301,10 @@ def test_a_lost_supervisor_is_failed_and_delete_still_cleans_up(runtime: LocalRu
     runtime.create(connector("headless"))
     wait_for_status(runtime, "headless", ConnectorStatus.RUNNING, forbidden=NOT_FAILED)
     state = state_of(runtime, "headless")
-    os.kill(state.pid, signal.SIGKILL)  # the program is left running on its own
+    os.kill(state.pid, signal.SIGKILL)  # the program follows its supervisor (parent-death signal)
     info = wait_for_status(runtime, "headless", ConnectorStatus.FAILED)
     assert info.reason is not None and "supervisor" in info.reason and "is gone" in info.reason
-    assert state.program_pid in live_group_members(state.pid)
+    wait_until(lambda: state.program_pid not in live_group_members(state.pid), 30, "the orphaned program to stop")
     runtime.delete("headless")
     assert live_group_members(state.pid) == []
 
