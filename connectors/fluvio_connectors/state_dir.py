@@ -47,15 +47,20 @@ def existing_dir(path: Path) -> bool:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and its parents) if missing; the directory itself is made 0700."""
+    """Create ``path`` if missing, and each missing parent, all 0700 (existing ones are left as
+    they are); ConfigError if something other than a directory is in the way."""
     if existing_dir(path):
         return path
-    try:
-        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise unusable(path, exc, "create it") from None
-    if not path.is_dir():
-        raise ConfigError(f"state directory {path}: is not a directory; set {HOME_ENV} to a directory")
+    missing = [path]
+    while not existing_dir(missing[-1].parent) and missing[-1].parent != missing[-1]:
+        missing.append(missing[-1].parent)
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            existing_dir(directory)  # created meanwhile by another process: fine if a directory
+        except OSError as exc:
+            raise unusable(directory, exc, "create it") from None
     return path
 
 
