@@ -24,6 +24,7 @@ from fluvio_connectors.errors import (
     ConnectorNotFoundError,
     FluvioConnectorError,
 )
+from fluvio_connectors.messages import one_line
 
 if TYPE_CHECKING:
     import jinja2
@@ -36,7 +37,7 @@ _PERMANENT = (ConfigError, ConnectorExistsError, ConnectorNotFoundError)
 
 def task_error(exc: FluvioConnectorError, origin: str | None = None) -> AirflowException:
     """The Airflow exception for a project error: its one-line message, no retry when none helps."""
-    message = str(exc)
+    message = one_line(str(exc))
     if origin and message.startswith("<string>"):  # a rendered template file: name the file
         message = origin + message[len("<string>") :]
     return AirflowFailException(message) if isinstance(exc, _PERMANENT) else AirflowException(message)

@@ -12,7 +12,9 @@
 
 Throughout it keeps the status file (``FLUVIO_CONNECTOR_STATUS_FILE``) current: the state, the
 counters and the last error, rewritten on every change and at least every heartbeat, and it logs a
-proof-of-life line at a fixed interval. Logs go to stderr, one line each, never a secret value.
+proof-of-life line at a fixed interval. Logs go to stderr, one line each, never a secret value:
+once the config is loaded, every log line and the status file's last error pass through a
+``Redactor`` holding the config's secret values (whatever a library or a message happens to say).
 
 Exit codes: 0 finished or stopped by a signal; 1 an operation failed (topic missing, backend or
 source refused); 2 bad usage or bad config. Expected errors are one line without a traceback.
@@ -47,6 +49,7 @@ from typing import NoReturn
 from fluvio_connectors.catalog import ConnectorType
 from fluvio_connectors.config import ConnectorConfig, config_summary, load_config, read_secrets_file
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
+from fluvio_connectors.messages import Redactor
 from fluvio_connectors.status import (
     HEARTBEAT_SECONDS,
     ProgramState,
@@ -69,6 +72,8 @@ DEFAULT_STOP_GRACE = 8.0
 MAX_HEARTBEAT = 10.0
 
 log = logging.getLogger("fluvio_connectors")
+# The loaded config's secret values: removed from every log line and status error of this process.
+_REDACT = Redactor()
 
 
 class ConnectorContext:
@@ -161,6 +166,7 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
     try:
         keeper.write()
         config = _load(program, args.config, args.secrets)
+        _REDACT.add(config.secret_values().values())
         keeper.set_connector(config.name)
         _configure_logging(program.connector_type.name, config.name)
         log.info("starting: %s", config_summary(config))
@@ -268,6 +274,9 @@ class _OneLineFormatter(logging.Formatter):
                          datefmt="%Y-%m-%dT%H:%M:%S")
         self.converter = time.gmtime
 
+    def format(self, record: logging.LogRecord) -> str:
+        return _REDACT(super().format(record))
+
 
 def _configure_logging(program: str, connector: str | None = None) -> None:
     prefix = f"{program}[{connector}]" if connector else program
@@ -327,8 +336,11 @@ class _StatusKeeper:
 
     def write(self) -> None:
         with self._lock:
+            status = self._status
+            if status.last_error and _REDACT:
+                status = replace(status, last_error=_REDACT(status.last_error))
             try:
-                write_status(self.path, self._status)
+                write_status(self.path, status)
             except OSError as exc:
                 if not self._write_failed:  # once is enough; it would repeat every heartbeat
                     log.warning("cannot write the status file %s: %s", self.path, exc.strerror or exc)
