@@ -141,6 +141,9 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
         text = "mqtt://" + text
     try:
         parts: SplitResult = urlsplit(text)
+    except ValueError:  # brackets that do not hold an IPv6 address
+        raise ValueError(f"the host is not a valid IPv6 address; {expected}") from None
+    try:
         port = parts.port
     except ValueError:
         raise ValueError(f"the port must be a number from 1 to 65535; {expected}") from None

@@ -8,7 +8,6 @@ before a message, log line or status file can show it.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from urllib.parse import quote, unquote
@@ -20,8 +19,10 @@ MAX_MESSAGE_CHARS = 400
 MIN_SECRET_CHARS = 4
 MASK = "***"
 
-# Everything between "scheme://" and the last "@": the user info of a URL, password included.
-_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(.*)@")
+# How far after "://" a URL's user info is looked for, and in how many URLs of one text: enough
+# for any real URL, and a hostile 5 MB string costs no more than a glance.
+_AUTHORITY_CHARS = 8192
+_MAX_URLS = 64
 
 
 def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
@@ -66,11 +67,20 @@ def _printable(char: str) -> str:
 
 
 def url_passwords(text: str) -> set[str]:
-    """Passwords written in URLs inside ``text`` (as written and percent-decoded)."""
+    """Passwords written in URLs inside ``text`` (as written and percent-decoded): what lies
+    between the first ':' after "://" and the last '@' before the next space."""
     found: set[str] = set()
-    for match in _USERINFO.finditer(text):
-        _user, sep, password = match.group(1).partition(":")
-        if sep and password:
+    position = 0
+    for _ in range(_MAX_URLS):
+        start = text.find("://", position)
+        if start < 0:
+            break
+        position = start + 3
+        window = text[position : position + _AUTHORITY_CHARS]
+        authority = window.split(None, 1)[0] if window and not window[0].isspace() else ""
+        userinfo, at, _host = authority.rpartition("@")
+        _user, sep, password = userinfo.partition(":")
+        if at and sep and password:
             found.update({password, unquote(password)})
     return found
 

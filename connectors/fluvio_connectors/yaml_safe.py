@@ -31,8 +31,8 @@ class YamlRefused(Exception):
     """The document is valid YAML but beyond what a config may be."""
 
     def __init__(self, problem: str, path: str = "", line: int | None = None) -> None:
-        if len(path) > 100:
-            path = "..." + path[-100:]
+        if len(path) > 100:  # the head names the field, the tail where inside it
+            path = f"{path[:60]}...{path[-30:]}"
         where = f"{path}: " if path else ""
         at = f" (line {line})" if line is not None else ""
         super().__init__(f"{where}{problem}{at}")
