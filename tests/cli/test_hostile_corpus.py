@@ -61,9 +61,10 @@ def with_param(typ: str, key: str, value: str) -> str:
     return f"name: hostile\ntype: {typ}\ntopic: t\nparameters:\n{lines}"
 
 
-BILLION_LAUGHS = seed(params="".join(
-    f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else ', '.join(['lol'] * 9)}]\n" for i in range(9)
-) + "  mqtt-topic: [*l8, *l8]\n").replace("  mqtt-topic: a/b\n", "", 1)
+# Nine levels of nine aliases: 9**9 strings once expanded, all inside the one parameter.
+BILLION_LAUGHS = seed(params="  mqtt-topic:\n" + "".join(
+    f"    - &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else ', '.join(['lol'] * 9)}]\n" for i in range(9)
+)).replace("  mqtt-topic: a/b\n", "", 1)
 
 # Secret values that break each parameter's rules, all carrying the canary (tests/config has the
 # full matrix in process; here each entry point sees a few, end to end).
@@ -194,6 +195,8 @@ def run_cli(command: str, config: str, secrets: Path | None, case: Case, places:
         argv += ["--secrets", str(secrets)]
     env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "HOME": str(places["home"]),
            "TMPDIR": str(places["tmp"]), "FLUVIO_CONNECTORS_HOME": str(places["state"]), **case.env}
+    if "PYTHONPATH" in os.environ:  # the code under test, when it is not the installed one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     result = subprocess.run(argv, capture_output=True, text=True, errors="backslashreplace", env=env,
                             cwd=places["cwd"], timeout=DEADLINE_SECONDS,
                             preexec_fn=lambda: limit_address_space(ADDRESS_SPACE))
