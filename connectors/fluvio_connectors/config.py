@@ -28,7 +28,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
 from fluvio_connectors.catalog import ConnectorType, Parameters, get_type, is_secret_name, kebab, suggest
-from fluvio_connectors.config_files import MAX_FILE_BYTES, MAX_FILE_TEXT, read_secrets_file, read_text_file
+from fluvio_connectors.config_files import (
+    MAX_FILE_BYTES,
+    MAX_FILE_TEXT,
+    MAX_ORIGIN_CHARS,
+    read_secrets_file,
+    read_text_file,
+)
 from fluvio_connectors.durations import format_duration, parse_duration
 from fluvio_connectors.errors import ConfigError
 from fluvio_connectors.messages import Redactor, excerpt, one_line, url_passwords
@@ -44,7 +50,6 @@ _CDK_META = ("version", "name", "type", "topic", "create-topic", "direction", "p
 _PRODUCER = ("linger", "batch-size", "compression")
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 MAX_BATCH_BYTES = 1024**3  # producer.batch-size: 1 byte to 1 GiB
-MAX_ORIGIN_CHARS = 80
 
 __all__ = ["DNS_LABEL", "TOPIC_NAME", "ConnectorConfig", "config_summary", "load_config", "read_secrets_file"]
 

@@ -17,11 +17,12 @@ from fluvio_connectors.errors import ConfigError
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_FILE_TEXT = "1 MiB"
+MAX_ORIGIN_CHARS = 80  # a long path is shown by its end: the file name is what tells
 
 
 def read_text_file(path: str | os.PathLike[str], what: str) -> str:
     """The UTF-8 text of ``path`` (``what``: "a YAML config file", ...), or one ConfigError line."""
-    origin = str(path)
+    origin = str(path) if len(str(path)) <= MAX_ORIGIN_CHARS else "..." + str(path)[-MAX_ORIGIN_CHARS:]
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
@@ -45,8 +46,8 @@ def read_secrets_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """Parse a dotenv-style ``NAME=VALUE`` secrets file (see the module docstring)."""
     from dotenv.parser import parse_stream
 
-    origin = str(path)
     text = read_text_file(path, "a NAME=VALUE secrets file")
+    origin = str(path) if len(str(path)) <= MAX_ORIGIN_CHARS else "..." + str(path)[-MAX_ORIGIN_CHARS:]
     expected = "expected NAME=VALUE with NAME made of letters, digits and _ (a value may be quoted)"
     out: dict[str, str] = {}
     lines: dict[str, int] = {}

@@ -50,10 +50,14 @@ def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
 
 def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """``text`` as one printable line of at most about ``limit`` characters: control characters,
-    lone surrogates and bidirectional overrides escaped, the tail cut with a note."""
+    lone surrogates and bidirectional overrides escaped; a longer one loses its middle (its end
+    usually says what is expected)."""
+    if len(text) > 4 * limit:  # never escape megabytes to print a few hundred characters
+        text = text[: 2 * limit] + text[-2 * limit :]
     out = "".join(_printable(char) for char in text)
     if len(out) > limit:
-        out = f"{out[: limit - 30]}... ({len(out) - limit + 30} more characters)"
+        head, tail = (limit - 20) * 2 // 3, (limit - 20) // 3
+        out = f"{out[:head]} ...(cut)... {out[-tail:]}"
     return out
 
 
