@@ -50,6 +50,8 @@ _CDK_META = ("version", "name", "type", "topic", "create-topic", "direction", "p
 _PRODUCER = ("linger", "batch-size", "compression")
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 MAX_BATCH_BYTES = 1024**3  # producer.batch-size: 1 byte to 1 GiB
+# Linux's limit on one NAME=value environment entry (MAX_ARG_STRLEN), for a local process and a pod.
+MAX_ENV_ENTRY_BYTES = 128 * 1024
 
 __all__ = ["DNS_LABEL", "TOPIC_NAME", "ConnectorConfig", "config_summary", "load_config", "read_secrets_file"]
 
@@ -512,6 +514,10 @@ class _Loader:
             if "\x00" in value:
                 raise self.error(f"secret {name}", "contains a NUL character, which no environment variable "
                                  "can hold; expected text")
+            size = len(name) + 2 + len(value.encode("utf-8", "surrogateescape"))
+            if size > MAX_ENV_ENTRY_BYTES:
+                raise self.error(f"secret {name}", f"{size} bytes; a secret reaches the connector as an "
+                                 "environment variable, which holds at most 128 KiB")
         return secrets
 
     def _watch_secrets(self, doc: Mapping[str, Any]) -> None:

@@ -61,6 +61,13 @@ def test_a_secrets_file_over_1_mib_is_refused(tmp_path: Path) -> None:
         read_secrets_file(path)
 
 
+def test_a_secret_too_big_for_an_environment_variable_is_refused() -> None:
+    config = {**test_connector(), "secrets": ["BIG"]}
+    refused(config, "secret BIG: 200005 bytes; a secret reaches the connector as an environment variable",
+            secrets={"BIG": "x" * 200_000})
+    load_config(config, secrets={"BIG": "x" * (128 * 1024 - 6)})
+
+
 def test_an_inline_yaml_string_over_1_mib_is_refused() -> None:
     refused("name: a\n# " + "x" * (1024 * 1024), "<string>: larger than 1 MiB")
 
