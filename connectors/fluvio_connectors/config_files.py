@@ -17,7 +17,7 @@ from fluvio_connectors.errors import ConfigError
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_FILE_TEXT = "1 MiB"
-MAX_ORIGIN_CHARS = 80  # a long path is shown by its end: the file name is what tells
+MAX_ORIGIN_CHARS = 160  # a longer path is shown by its end: the file name is what tells
 
 
 def read_text_file(path: str | os.PathLike[str], what: str) -> str:
