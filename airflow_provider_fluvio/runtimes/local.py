@@ -42,7 +42,7 @@ from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntim
 from airflow_provider_fluvio.runtimes.name_lock import name_lock
 from fluvio_connectors.config import ConnectorConfig
 from fluvio_connectors.errors import BackendError, ConnectorExistsError, ConnectorNotFoundError
-from fluvio_connectors.names import check_connector_name
+from fluvio_connectors.names import check_connector_name, is_connector_name
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.state_dir import existing_dir, private_dir
 from fluvio_connectors.status import STALE_AFTER_SECONDS, ProgramState
@@ -246,8 +246,8 @@ class LocalRuntime(ConnectorRuntime):
             return []
         infos = []
         for entry in sorted(self.root.iterdir()):
-            if entry.name.startswith(".") or not entry.is_dir():
-                continue
+            if entry.name.startswith(".") or not entry.is_dir() or not is_connector_name(entry.name):
+                continue  # hidden (staging, deleted) or not ours
             with contextlib.suppress(ConnectorNotFoundError):  # deleted while we looked
                 infos.append(self._info(entry.name))
         return infos

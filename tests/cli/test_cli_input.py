@@ -256,3 +256,10 @@ def test_every_option_has_help_text_and_a_metavar(path: str, command: click.Comm
         takes_value = not param.is_flag and not param.count
         if takes_value:
             assert param.metavar or isinstance(param.type, click.Choice), f"{path} {param.opts}: no metavar"
+
+
+def test_a_stray_directory_in_the_state_directory_does_not_break_list(
+    cli: Callable[..., CliResult], fluvio_home: Path
+) -> None:
+    (fluvio_home / "connectors" / "Not A Connector").mkdir(parents=True)
+    assert cli("list") == (0, "no connectors\n", "")

@@ -94,3 +94,16 @@ def test_a_held_lock_times_out_with_one_line(tmp_path: Path) -> None:
         BackendError, match=r"connector busy is locked by another create or delete for over 0\.2s"
     ), name_lock(tmp_path, "busy", 0.2, keep=lambda: True):
         pass
+
+
+def test_a_runtime_refuses_a_config_whose_name_was_never_validated(tmp_path: Path) -> None:
+    from airflow_provider_fluvio.runtimes.local import LocalRuntime
+    from fluvio_connectors.config import ConnectorConfig, load_config
+    from fluvio_connectors.settings import Settings
+
+    valid = load_config({"name": "ok", "type": "test", "topic": "t", "create_topic": True}, secrets={})
+    forged = ConnectorConfig.model_construct(**{**dict(valid), "name": str(tmp_path / "victim")})
+    runtime = LocalRuntime(Settings(home=tmp_path / "state"))
+    with pytest.raises(ConfigError, match="is not a valid connector name"):
+        runtime.create(forged)
+    assert not list(tmp_path.iterdir())
