@@ -171,9 +171,10 @@ def test_producer_linger_bounds(number: Any) -> None:
 
 def test_batch_size_and_linger_at_their_limits_load() -> None:
     config = test_connector()
-    config["producer"] = {"batch-size": "1gb", "linger": "365 d".replace(" d", "0s")}
+    config["producer"] = {"batch-size": "1gb", "linger": "8760h"}
     loaded = load_config(config, secrets={})
     assert loaded.producer.batch_size == 1000**3
+    assert loaded.producer.linger_ms == 365 * 24 * 3600 * 1000
 
 
 # --------------------------------------------------------------------------- item 6: what the program can run
@@ -227,7 +228,7 @@ def test_values_at_the_mqtt_limits_load(params: dict[str, Any]) -> None:
 
 def test_a_test_connector_timeout_too_large_for_a_timer_is_refused() -> None:
     refused(test_connector(timeout=10**15), "parameters.timeout: expected at most 365 days")
-    refused(test_connector(timeout="366d".replace("d", "h") * 1 + "0000"), "parameters.timeout")
+    refused(test_connector(timeout="8761h"), "parameters.timeout: expected at most 365 days")
     assert load_config(test_connector(timeout="8760h"), secrets={}).parameters.timeout == timedelta(days=365)  # type: ignore[attr-defined]
 
 
