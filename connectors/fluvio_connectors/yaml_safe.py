@@ -4,13 +4,17 @@ A few hundred bytes of anchors (a "billion laughs"), a value nested thousands de
 list or a number of ten thousand digits would otherwise cost minutes, gigabytes or a
 ``RecursionError`` before any validation runs. ``load_yaml`` stops at the first of:
 
-- ``MAX_DEPTH`` levels of nesting;
+- ``MAX_DEPTH`` levels of nesting (libyaml itself stops at 1000, before the composer sees them);
 - ``MAX_NODES`` values in the document, counting what aliases expand to;
 - an integer of more than ``MAX_NUMBER_CHARS`` characters;
 - a key given twice in one mapping (YAML would silently keep the last one).
 
 ``check_shape`` applies the same depth and size bounds to a config given as a Python dict.
 Each refusal is a ``YamlRefused`` naming the key path (``parameters.mqtt-topic[3]``) and the line.
+
+The events come from libyaml when PyYAML has it (``yaml.CParser``, some twenty times faster than
+the pure-Python scanner) and the nodes from PyYAML's Python composer, extended here with the bounds:
+the C loader composes in C, where no bound could be added.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
 
 MAX_DEPTH = 32
 MAX_NODES = 10_000
@@ -69,9 +76,32 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-class _BoundedLoader(yaml.SafeLoader):
+if yaml.__with_libyaml__:
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
+
+    class _Events(CParser):
+        """YAML events from libyaml."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+
+else:  # pragma: no cover - PyYAML built without libyaml
+
+    class _Events(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
+        """YAML events from PyYAML's pure-Python scanner and parser."""
+
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+
+
+class _BoundedLoader(Composer, SafeConstructor, Resolver, _Events):
     def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+        _Events.__init__(self, stream)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
         self._depth = 0
         self._nodes = 0
         self._path: list[str] = []
@@ -92,7 +122,7 @@ class _BoundedLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()
-        line = event.start_mark.line + 1 if event.start_mark else None
+        line = event.start_mark.line + 1 if event is not None and event.start_mark else None
         pushed = self._push(parent, index)
         try:
             if isinstance(event, yaml.AliasEvent):

@@ -109,7 +109,10 @@ def test_a_huge_topic_list_is_refused_without_parsing_all_of_it() -> None:
 @pytest.mark.parametrize("depth", [33, 100_000])
 def test_deep_nesting_in_yaml_is_refused(depth: int) -> None:
     text = "name: a\ntype: test\ntopic: t\nparameters:\n  count: " + "[" * depth + "]" * depth + "\n"
-    refused(text, "parameters.count[0][0]", "nested deeper than 32 levels")
+    message = refused(text, "line 5")
+    # ours at 33 levels; libyaml (when PyYAML has it) refuses a very deep document while scanning
+    assert ("parameters.count[0][0]" in message and "nested deeper than 32 levels" in message) or (
+        depth > 1000 and "exceeded maximum nesting depth" in message), message
 
 
 def test_deep_and_cyclic_dicts_are_refused() -> None:
