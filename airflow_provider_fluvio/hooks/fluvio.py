@@ -38,6 +38,7 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHo
 
 from airflow_provider_fluvio.pending import pending_too_long
 from fluvio_connectors.errors import ConfigError, ConnectorNotFoundError, TopicNotFoundError
+from fluvio_connectors.names import check_connector_name
 from fluvio_connectors.settings import Settings
 
 if TYPE_CHECKING:
@@ -387,7 +388,9 @@ class FluvioHook(BaseHook):
 
     def delete_connector(self, name: str, *, ignore_missing: bool = False) -> bool:
         """Stop and remove a connector (its topic and records stay). Returns False when it did
-        not exist and ``ignore_missing`` is set; ``ConnectorNotFoundError`` otherwise."""
+        not exist and ``ignore_missing`` is set; ``ConnectorNotFoundError`` otherwise. A name that
+        is not a valid connector name is a ``ConfigError``, whatever ``ignore_missing`` says."""
+        check_connector_name(name)
         try:
             self.runtime.delete(name)
         except ConnectorNotFoundError:
@@ -402,11 +405,11 @@ class FluvioHook(BaseHook):
 
     def connector_status(self, name: str) -> ConnectorInfo:
         """``ConnectorNotFoundError`` if there is no such connector."""
-        return self.runtime.status(name)
+        return self.runtime.status(check_connector_name(name))
 
     def connector_logs(self, name: str, tail: int | None = 100) -> list[str]:
         """The last ``tail`` lines of the connector's log (all with None)."""
-        return self.runtime.logs(name, tail)
+        return self.runtime.logs(check_connector_name(name), tail)
 
     def check_connector(
         self,
@@ -421,7 +424,9 @@ class FluvioHook(BaseHook):
         """Look at ``name`` once and judge it: ``reached`` the target, ``waiting``, or ``failed``
         (Failed or missing, when those fail; Pending without a break for ``pending_timeout``
         seconds or more, when it is set; the message then ends with the last log lines).
-        A finished connector (Stopped) has reached ``Running``: it ran and is done."""
+        A finished connector (Stopped) has reached ``Running``: it ran and is done.
+        ``ConfigError`` for a name that is not a valid connector name."""
+        check_connector_name(name)
         target = normalize_status(target_status)
         try:
             info = self.connector_status(name)

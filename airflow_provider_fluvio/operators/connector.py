@@ -12,7 +12,6 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
@@ -24,6 +23,7 @@ from fluvio_connectors.errors import (
     ConnectorNotFoundError,
     FluvioConnectorError,
 )
+from fluvio_connectors.messages import one_line
 
 if TYPE_CHECKING:
     import jinja2
@@ -36,7 +36,7 @@ _PERMANENT = (ConfigError, ConnectorExistsError, ConnectorNotFoundError)
 
 def task_error(exc: FluvioConnectorError, origin: str | None = None) -> AirflowException:
     """The Airflow exception for a project error: its one-line message, no retry when none helps."""
-    message = str(exc)
+    message = one_line(str(exc))
     if origin and message.startswith("<string>"):  # a rendered template file: name the file
         message = origin + message[len("<string>") :]
     return AirflowFailException(message) if isinstance(exc, _PERMANENT) else AirflowException(message)
@@ -150,11 +150,12 @@ class FluvioCreateConnectorOperator(BaseOperator):
         seen_oids: set[int] | None = None,
     ) -> Any:
         if isinstance(content, str) and _is_file_ref(content) and os.path.isabs(content):
-            try:
-                text = Path(content).read_text(encoding="utf-8")
-            except OSError as exc:
-                message = f"{content}: cannot read the config file ({exc.strerror})"
-                raise AirflowFailException(message) from None
+            from fluvio_connectors.config_files import read_text_file
+
+            try:  # at most 1 MiB, like every config
+                text = read_text_file(content, "a YAML config file")
+            except ConfigError as exc:
+                raise AirflowFailException(one_line(str(exc))) from None
             env = jinja_env or self.get_template_env()
             return self._render(env.from_string(text), context)
         return super().render_template(content, context, jinja_env, seen_oids)

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from fluvio_connectors.config import ConnectorConfig
+from fluvio_connectors.names import check_connector_name
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics import Topics, apply_topic_rule, open_topics
 
@@ -77,6 +78,7 @@ class ConnectorRuntime(ABC):
         """Start ``config``'s connector. ``ConnectorExistsError`` if the name is taken,
         ``TopicMissingError`` (and nothing created) if the topic is missing and
         ``create_topic`` is not set."""
+        check_connector_name(config.name)  # also for a config built without validation
         with self._name_lock(config.name):
             self._check_absent(config.name)
             topics = self.topics()

@@ -51,6 +51,7 @@ from fluvio_connectors.errors import (
     ConnectorNotFoundError,
     FluvioConnectorError,
 )
+from fluvio_connectors.names import check_connector_name
 from fluvio_connectors.settings import Settings
 
 if TYPE_CHECKING:
@@ -279,8 +280,7 @@ class KubernetesRuntime(ConnectorRuntime):
     # ---- status
 
     def _read_ours(self, name: str) -> V1Deployment:
-        if not DNS_LABEL.match(name):
-            raise ConnectorNotFoundError(name)
+        check_connector_name(name)  # before it reaches the API
         deployment: V1Deployment | None = self._call(
             f"reading Deployment {name}", lambda: self.apps.read_namespaced_deployment(name, self.namespace),
             missing=None)

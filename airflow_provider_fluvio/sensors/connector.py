@@ -28,7 +28,8 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_fluvio.hooks.fluvio import FluvioHook, StatusCheck, normalize_status
 from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT
-from fluvio_connectors.errors import FluvioConnectorError
+from fluvio_connectors.errors import ConfigError, FluvioConnectorError
+from fluvio_connectors.messages import one_line
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -99,8 +100,10 @@ class FluvioConnectorSensor(BaseSensorOperator):
                 log_tail=self.log_tail,
                 pending_timeout=self.pending_timeout,
             )
+        except ConfigError as exc:  # a bad name or connection: no retry helps
+            raise AirflowFailException(one_line(str(exc))) from None
         except FluvioConnectorError as exc:
-            raise AirflowException(str(exc)) from None
+            raise AirflowException(one_line(str(exc))) from None
 
     def poke(self, context: Context) -> PokeReturnValue:
         check = self._check()

@@ -243,3 +243,13 @@ def test_dns_label(text: str, label: str) -> None:
     assert made.startswith(label) and len(made) <= 63
     assert dns_label("a" * 100) != dns_label("a" * 99) and len(dns_label("a" * 100)) == 63
     assert dns_label("___") and dns_label("___").isalnum()
+
+
+def test_an_absolute_config_file_over_1_mib_fails_the_task_before_rendering(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text("name: a\n# " + "x" * (2 * 1024 * 1024) + "\n")
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    create = FluvioCreateConnectorOperator(task_id="create", config=str(big))
+    with pytest.raises(AirflowFailException, match=r"big\.yaml: larger than 1 MiB; expected a YAML config file"):
+        create.render_template(create.config, {})  # type: ignore[arg-type]

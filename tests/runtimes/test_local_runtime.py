@@ -23,7 +23,7 @@ from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorStatus
 from airflow_provider_fluvio.runtimes.local import LocalRuntime
 from fluvio_connectors.config import ConnectorConfig, load_config
-from fluvio_connectors.errors import ConnectorExistsError, ConnectorNotFoundError, TopicMissingError
+from fluvio_connectors.errors import ConfigError, ConnectorExistsError, ConnectorNotFoundError, TopicMissingError
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.status import STATUS_FILE_ENV
 from fluvio_connectors.topics import open_topics
@@ -211,7 +211,7 @@ def test_missing_names(runtime: LocalRuntime) -> None:
     for call in (runtime.delete, runtime.status, runtime.logs):
         with pytest.raises(ConnectorNotFoundError, match="connector ghost not found"):
             call("ghost")
-    with pytest.raises(ConnectorNotFoundError):
+    with pytest.raises(ConfigError, match="is not a valid connector name"):
         runtime.delete("../connectors")
 
 

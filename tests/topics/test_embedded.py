@@ -432,7 +432,7 @@ def test_a_file_that_is_not_a_topic_log(tmp_path: Path) -> None:
 def test_a_directory_in_the_way(tmp_path: Path) -> None:
     path = tmp_path / "topics.db"
     path.mkdir()
-    with pytest.raises(BackendError, match=f"cannot open the topic log {path}"):
+    with pytest.raises(ConfigError, match=r"cannot open topics.db \(Is a directory\)"):
         EmbeddedTopics(path).list_topics()
 
 

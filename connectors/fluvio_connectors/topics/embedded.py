@@ -34,6 +34,7 @@ from typing import Any, BinaryIO, TypeVar
 from fluvio_connectors.config import TOPIC_NAME
 from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
 from fluvio_connectors.settings import SYNC_MODES
+from fluvio_connectors.state_dir import PRIVATE_FILE, private_dir, private_file
 from fluvio_connectors.topics import Record
 
 T = TypeVar("T")
@@ -138,14 +139,18 @@ class EmbeddedTopics:
 
     def _open_writer_lock(self) -> BinaryIO:
         # One open file per connection: flock() then also orders the threads of one process.
-        try:
-            return open(f"{self.path}.lock", "ab")  # closed with the connection
+        try:  # closed with the connection; private like the log (0600)
+            return os.fdopen(os.open(f"{self.path}.lock", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                                     PRIVATE_FILE), "ab")
         except OSError as exc:
             raise BackendError(f"cannot open the topic log lock {self.path}.lock: {exc}") from None
 
     def _connect(self) -> sqlite3.Connection:
+        # The state directory 0700 and the log 0600 (SQLite gives its -wal and -shm files the log's
+        # mode); ConfigError when the directory cannot be used.
+        private_dir(self.path.parent)
+        private_file(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False only
             # so close() may close it from another thread; each thread otherwise uses its own.
             conn = sqlite3.connect(
