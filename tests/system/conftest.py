@@ -29,7 +29,7 @@ from kube_cluster import make_kube_cluster_fixture, read_env
 
 # tests/connectors' real MQTT broker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "connectors"))
-from connector_fixtures import Broker, broker_kind  # noqa: E402
+from connector_fixtures import Broker, broker_kind
 
 kube_cluster = make_kube_cluster_fixture("session")
 
