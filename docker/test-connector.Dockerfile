@@ -18,6 +18,7 @@ ARG BUILD_IMAGE=${BASE_IMAGE}
 
 FROM ${BUILD_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY connectors/requirements.txt /opt/fluvio-connectors/requirements.txt
 RUN pip install --no-cache-dir --target /opt/fluvio-connectors/lib --requirement /opt/fluvio-connectors/requirements.txt

@@ -33,7 +33,7 @@ PAUSE_REV=1
 node_missing() {
   local missing=() tool
   [ "$(id -u)" = 0 ] || { echo "not root (the kubelet and containerd need root)"; return; }
-  for tool in containerd containerd-shim-runc-v2 ctr runc ip podman buildah gcc go; do
+  for tool in containerd containerd-shim-runc-v2 ctr runc ip podman buildah mmdebstrap gcc go; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   for tool in bridge host-local loopback; do
@@ -43,7 +43,7 @@ node_missing() {
   [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=("libc6-dev (static libc for the pause binary)")
   [ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/cgroup.controllers ] || missing+=("a cgroup file system")
   [ ${#missing[@]} -eq 0 ] ||
-    echo "missing ${missing[*]} (apt-get install containerd runc containernetworking-plugins podman buildah gcc libc6-dev iproute2)"
+    echo "missing ${missing[*]} (apt-get install containerd runc containernetworking-plugins podman buildah mmdebstrap gcc libc6-dev iproute2)"
 }
 
 # pause_archive: build (cached) the pause image from the k8s.io/kubernetes module's pause.c; prints
