@@ -22,7 +22,9 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "connectors"))
@@ -44,7 +46,7 @@ def compressed_size(archive: Path) -> int:
     return total
 
 
-def start_to_ready(make_container, config, host_network: bool) -> float:  # noqa: ANN001
+def start_to_ready(make_container: Callable[[Any, bool], Any], config: Any, host_network: bool) -> float:
     from fluvio_connectors.status import ProgramState, read_status
 
     container = make_container(config, host_network)
@@ -92,7 +94,7 @@ def main() -> int:
     broker = Broker(kind=broker_kind(), workdir=work / "broker").start()
     made = 0
 
-    def make(config, host_network):  # noqa: ANN001, ANN202
+    def make(config: Any, host_network: bool) -> PodContainer:
         nonlocal made
         made += 1
         runtime = KubernetesRuntime(namespace="bench", registry="localhost", host_network=host_network)
