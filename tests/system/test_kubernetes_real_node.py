@@ -64,7 +64,9 @@ def test_a_crashing_connector_is_failed_with_its_own_reason(real_namespace: Kube
     (pod,) = pods_of(real_namespace, "crashing")
     (container,) = pod.status.container_statuses
     assert container.last_state.terminated.exit_code == 1
-    assert any("cannot connect to Fluvio at 127.0.0.1:1" in line for line in runtime.logs("crashing"))
+    # the container's log (of the crashed run, or of the next run once the kubelet restarts it)
+    wait_until(lambda: any("cannot connect to Fluvio at 127.0.0.1:1" in line for line in runtime.logs("crashing")),
+               "the program's error in the container log")
     runtime.delete("crashing")
 
 
