@@ -105,7 +105,7 @@ node_up() {
   mkdir -p "$N"/{containerd,cni/net.d,cni/leases,kubelet,pod-logs,volume-plugins,runc}
 
   # --- network: our own bridge ----------------------------------------------------------------
-  _node_registry_lock || fail "timed out waiting for $NODE_REGISTRY/.lock"
+  _node_registry_lock || fail "timed out waiting for the lock on /run (another real node starting or stopping)"
   idx="$(_node_pick_net)" || { _node_registry_unlock; fail "no free bridge flk8s0..63 / $NODE_NET_PREFIX.N.0/24"; }
   bridge="flk8s$idx"; ip="$NODE_NET_PREFIX.$idx.1"
   echo "$STATE" > "$NODE_REGISTRY/$idx"
