@@ -65,6 +65,14 @@ def _conn_fields() -> dict[str, Any]:
             "description": "Registry prefix of the connector images, e.g. ghcr.io/acme (kubernetes runtime).",
             "schema": dict(_OPTIONAL_STRING),
         },
+        "host_network": {
+            "label": "Host network",
+            "description": (
+                "Run the connector pods on their node's network (kubernetes runtime): for a Fluvio "
+                "cluster or source only the nodes reach, e.g. on their loopback."
+            ),
+            "schema": {"type": ["boolean", "null"], "default": False},
+        },
         "image_tag": {
             "label": "Image tag override",
             "description": (

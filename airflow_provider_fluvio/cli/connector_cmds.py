@@ -1,8 +1,8 @@
 """``create``, ``list``, ``delete``, ``status`` and ``logs``: the seed's connector commands.
 
 Every command takes ``--runtime local|kubernetes`` (default ``$FLUVIO_CONNECTORS_RUNTIME``, else
-``local``) and, for Kubernetes, ``--namespace``, ``--kubeconfig``, ``--context``, ``--in-cluster``
-and ``--registry``. The runtime does the work; these commands only print.
+``local``) and, for Kubernetes, ``--namespace``, ``--kubeconfig``, ``--context``, ``--in-cluster``,
+``--registry`` and ``--host-network``. The runtime does the work; these commands only print.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ KUBERNETES_OPTIONS = {
     "context": "cluster_context",
     "in_cluster": "in_cluster",
     "registry": "registry",
+    "host_network": "host_network",
 }
 
 
@@ -56,6 +57,8 @@ def runtime_options(command: F) -> F:
                      help="kubernetes: use the service account of the pod this runs in."),
         click.option("--registry", default=None, envvar="FLUVIO_CONNECTORS_REGISTRY", metavar="REGISTRY",
                      help="kubernetes: image registry, e.g. docker.io/myorg (default: $FLUVIO_CONNECTORS_REGISTRY)."),
+        click.option("--host-network", is_flag=True, default=False,
+                     help="kubernetes: run the connector pods on their node's network (hostNetwork)."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -15,6 +15,8 @@ argument of the same name beats the connection, the connection beats the worker'
 ``image_registry``      registry prefix of the connector images (Kubernetes runtime).
 ``image_tag``           when set, every connector of this connection runs this image tag instead of
                         its config's ``version`` (Kubernetes runtime).
+``host_network``        run the connector pods on their node's network (Kubernetes runtime), for a
+                        Fluvio cluster or source that only the nodes reach (e.g. on their loopback).
 
 With no connection at all under the default id, the hook uses the worker's environment
 (``FLUVIO_CONNECTORS_HOME``, ``FLUVIO_ENDPOINT``, ``FLUVIO_CONNECTORS_RUNTIME``), which by default
@@ -67,8 +69,9 @@ _FIELDS = (
     "in_cluster",
     "image_registry",
     "image_tag",
+    "host_network",
 )
-_BOOL_FIELDS = ("use_fluvio_profile", "in_cluster")
+_BOOL_FIELDS = ("use_fluvio_profile", "in_cluster", "host_network")
 _MQTT_TLS_EXTRAS = (
     ("ca_cert", "MQTT_CA_CERT"),
     ("client_cert", "MQTT_CLIENT_CERT"),
@@ -128,6 +131,7 @@ class FluvioHook(BaseHook):
     :param image_registry: Registry prefix of the connector images.
     :param image_tag: Image tag every connector runs instead of its config's ``version``
         (Kubernetes runtime).
+    :param host_network: Run the connector pods on their node's network (Kubernetes runtime).
     """
 
     conn_name_attr = "fluvio_conn_id"
@@ -151,6 +155,7 @@ class FluvioHook(BaseHook):
         in_cluster: bool | str | None = None,
         image_registry: str | None = None,
         image_tag: str | None = None,
+        host_network: bool | str | None = None,
         logger_name: str | None = None,
     ) -> None:
         super().__init__(logger_name=logger_name)
@@ -168,6 +173,7 @@ class FluvioHook(BaseHook):
             "in_cluster": in_cluster,
             "image_registry": image_registry,
             "image_tag": image_tag,
+            "host_network": host_network,
         }
         # Primitives only: a trigger serializes these to rebuild the same hook in the triggerer.
         self.hook_params: dict[str, Any] = {k: v for k, v in given.items() if v is not None and v != ""}
@@ -327,6 +333,7 @@ class FluvioHook(BaseHook):
             "in_cluster": in_cluster,
             "registry": self._get_field("image_registry"),
             "image_tag": self._get_field("image_tag"),
+            "host_network": self._get_bool("host_network") or None,
         }
         return {k: v for k, v in options.items() if v is not None}
 
