@@ -117,6 +117,9 @@ def produce(topic_name: str, key_separator: str | None, fixed_key: str | None) -
 @click.option("-k", "--key-value", is_flag=True, help="Print each record's key too ([key] value).")
 @click.option("-O", "--output", type=click.Choice(["text", "json"]), default="text",
               help="text: the value, one a line; json: one object a line.")
+@click.option("-c", "--consumer", "consumer_name", default=None, metavar="NAME",
+              help="Resume from NAME's committed position and commit what is printed "
+                   "(-B/-o only choose where a new consumer starts).")
 def consume(
     topic_name: str,
     from_beginning: bool,
@@ -126,11 +129,24 @@ def consume(
     num_records: int | None,
     key_value: bool,
     output: str,
+    consumer_name: str | None,
 ) -> None:
     """Print records of TOPIC; by default new ones only, following the log."""
     if from_beginning and offset is not None:
         raise click.UsageError("use either -B or -o, not both")
     with _topics() as topics:
+        if consumer_name is not None:
+            from airflow_provider_fluvio.cli.consumer_cmds import consume_named
+
+            first = 0 if from_beginning else offset
+            if first is not None and first < 0:
+                first = max(0, topics.end_offset(topic_name, partition) + first)
+            consume_named(
+                topics, topic_name, consumer_name, partition=partition, first_position=first,
+                follow=not disable_continuous, num_records=num_records,
+                show=lambda record: _print_record(record, output, key_value),
+            )
+            return
         if from_beginning:
             start = 0
         elif offset is not None and offset >= 0:
@@ -161,6 +177,9 @@ def _print_record(record: Record, output: str, key_value: bool) -> None:
 
 def register(cli: click.Group) -> None:
     """Add the topic commands to the ``fluvio-connector`` group."""
+    from airflow_provider_fluvio.cli.consumer_cmds import register as register_consumers
+
     cli.add_command(topic)
     cli.add_command(produce)
     cli.add_command(consume)
+    register_consumers(cli)
