@@ -98,9 +98,9 @@ def test_delete_consumer_on_one_topic_or_all(topics: EmbeddedTopics) -> None:
     assert topics.consumer_position("gone", "t1") is None and topics.consumer_position("gone", "t2") == 1
     assert topics.delete_consumer("gone") == 1
     assert [p.consumer for p in topics.list_consumers()] == ["kept", "kept"]
-    with pytest.raises(ConsumerNotFoundError, match="^consumer gone has no committed position$"):
+    with pytest.raises(ConsumerNotFoundError, match=r"^consumer gone has no committed position$"):
         topics.delete_consumer("gone")
-    with pytest.raises(ConsumerNotFoundError, match="^consumer kept has no committed position on topic t3$"):
+    with pytest.raises(ConsumerNotFoundError, match=r"^consumer kept has no committed position on topic t3$"):
         topics.delete_consumer("kept", "t3")
 
 
