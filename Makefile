@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 1500
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,messaging]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,0 +1,111 @@
+"""The shared-stream producer of ``FluvioRecordTrigger`` (Airflow 3.3+): commits only what Airflow stored.
+
+The triggerer's shared-stream manager (``airflow.triggers.shared_stream``, "ack mode") drives it:
+
+1. ``open_stream`` reads the partition from the named consumer's committed position and yields each
+   record with its offset;
+2. the subscribed triggers turn records into ``TriggerEvent``s (``filter_shared_stream``); the
+   triggerer stores them as asset events and confirms each one back;
+3. ``advance`` gets, in order, batches of records whose events are all stored (``acked``), that a
+   subscriber refused (``rejected``: the record filter raised; committed past and logged), or that
+   failed (``failed``: a store never confirmed, an ack timeout, an overflow) or reached nobody. It
+   commits the consumer's position through the last record before the first failed one, and reads
+   again from that failed record, so it is delivered again in this session; after a crash of the
+   triggerer it is read again from the committed position anyway. Records can therefore arrive
+   twice, never not at all.
+
+At most ``max_in_flight`` records are out (yielded, not yet advanced) at any time, so a long backlog
+never overflows the triggerer's per-subscriber queue (``[triggerer]
+shared_stream_subscriber_queue_size``, 1024 by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
+
+from airflow_provider_fluvio.triggers.record_source import RecordSource
+from fluvio_connectors.topics import Record
+
+log = logging.getLogger(__name__)
+
+
+class FluvioRecordStreamProducer(SharedStreamProducer):
+    """Owns the topic reader and the consumer's commits for one shared stream.
+
+    :param kwargs: The ``FluvioRecordTrigger`` arguments (only those in its shared-stream key are used).
+    """
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self.source = RecordSource(
+            topic=kwargs["topic"],
+            partition=kwargs["partition"],
+            consumer=kwargs["consumer"],
+            start=kwargs["start"],
+            fluvio_conn_id=kwargs["fluvio_conn_id"],
+            hook_params=dict(kwargs["hook_params"]),
+            poll_interval=kwargs["poll_interval"],
+        )
+        self.max_in_flight = max(1, int(kwargs["max_in_flight"]))
+        self._in_flight = 0
+        self._room = asyncio.Event()
+        self._next: int | None = None  # the offset open_stream reads from next
+        self._committed: int | None = None
+        self._rewind: int | None = None  # read again from here (a failed record)
+        self._floor: int | None = None  # never commit past this failed record until it is stored
+
+    async def open_stream(self) -> AsyncIterator[tuple[Record, int]]:
+        self._next = self._committed = await self.source.open()
+        while True:
+            if self._rewind is not None:
+                self._next, self._rewind = self._rewind, None
+            room = self.max_in_flight - self._in_flight
+            if room <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            self._next, batch = await self.source.next_batch(self._next, room)
+            for record in batch:
+                if self._rewind is not None:
+                    break
+                self._in_flight += 1
+                self._next = record.offset + 1
+                yield record, record.offset
+
+    async def advance(self, batch: Sequence[AdvanceItem]) -> None:
+        self._in_flight -= len(batch)
+        self._room.set()
+        through: int | None = None
+        for item in batch:
+            offset: int = item.broker_payload
+            outcome = item.outcome
+            if outcome.failed or not (outcome.acked or outcome.rejected):
+                self._hold(offset, outcome)
+                break
+            if outcome.rejected:
+                log.warning("Record %s@%d was refused by a subscriber; committing past it", self.source.topic, offset)
+            if offset == self._floor:
+                self._floor = None  # the record that failed before has now been stored
+            through = offset
+        if through is None:
+            return
+        target = through + 1 if self._floor is None else min(through + 1, self._floor)
+        if self._committed is None or target > self._committed:
+            await self.source.commit(target)
+            self._committed = target
+
+    def _hold(self, offset: int, outcome: Any) -> None:
+        self._floor = offset if self._floor is None else min(self._floor, offset)
+        self._rewind = self._floor
+        reason = "reached no subscriber" if not outcome.failed else "was not stored (ack timeout or overflow)"
+        log.warning("Record %s@%d %s; reading again from offset %d", self.source.topic, offset, reason, self._floor)
+
+    async def aclose(self) -> None:
+        await self.source.aclose()
+
+
+__all__ = ["FluvioRecordStreamProducer"]
