@@ -22,6 +22,7 @@ shared_stream_subscriber_queue_size``, 1024 by default).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -52,7 +53,7 @@ class FluvioRecordStreamProducer(SharedStreamProducer):
         )
         self.max_in_flight = max(1, int(kwargs["max_in_flight"]))
         self._in_flight = 0
-        self._room = asyncio.Event()
+        self._wake = asyncio.Event()  # set by advance(): room was freed, or a record must be read again
         self._next: int | None = None  # the offset open_stream reads from next
         self._committed: int | None = None
         self._rewind: int | None = None  # read again from here (a failed record)
@@ -64,11 +65,15 @@ class FluvioRecordStreamProducer(SharedStreamProducer):
             if self._rewind is not None:
                 self._next, self._rewind = self._rewind, None
             room = self.max_in_flight - self._in_flight
-            if room <= 0:
-                self._room.clear()
-                await self._room.wait()
+            batch: list[Record] = []
+            if room > 0:
+                self._next, batch = await self.source.next_batch(self._next, room, wait=0)
+            if not batch:
+                # Nothing to read (or no room): sleep a poll interval, or less if advance() wakes us.
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.source.poll_interval if room > 0 else None)
                 continue
-            self._next, batch = await self.source.next_batch(self._next, room)
             for record in batch:
                 if self._rewind is not None:
                     break
@@ -78,7 +83,7 @@ class FluvioRecordStreamProducer(SharedStreamProducer):
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:
         self._in_flight -= len(batch)
-        self._room.set()
+        self._wake.set()
         through: int | None = None
         for item in batch:
             offset: int = item.broker_payload

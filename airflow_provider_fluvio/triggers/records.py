@@ -242,7 +242,7 @@ class FluvioRecordTrigger(BaseEventTrigger):
         return await apply_filter(self._filter, payload, self.apply_function_args, self.apply_function_kwargs)
 
     def _log_filter_error(self, record: Record, exc: Exception) -> None:
-        self.log.error(
+        log.error(
             "Record %s@%d skipped: the record filter %s failed: %s: %s",
             self.topic, record.offset, self.apply_function, type(exc).__name__, exc,
         )
