@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/runtime_bench.py
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/mqtt_bench.py
+	$(BIN)/python bench/events_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
