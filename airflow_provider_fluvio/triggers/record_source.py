@@ -6,7 +6,9 @@ source sleeps ``poll_interval`` seconds: that sleep is what an idle watcher cost
 
 A topic that does not exist yet (the DAG that creates it has not run) is waited for, with one
 warning; its records are then read from its first, since all of them were written after the
-watcher started. A topic deleted while being watched is waited for the same way.
+watcher started. A topic deleted while being watched is waited for the same way, and a topic found
+shorter than the position (deleted and created again between two reads) is read from its first
+record.
 """
 
 from __future__ import annotations
@@ -92,6 +94,14 @@ class RecordSource:
                 records = await asyncio.to_thread(
                     self._backend().read, self.topic, position, partition=self.partition, max_records=limit
                 )
+                if not records and await asyncio.to_thread(
+                    self._backend().end_offset, self.topic, self.partition
+                ) < position:
+                    # Offsets never go back in a log: this is a new topic of the same name.
+                    log.warning("Topic %s was deleted and created again; reading it from its first record", self.topic)
+                    await self.commit(0)
+                    position = 0
+                    continue
             except TopicNotFoundError:
                 log.warning("Topic %s was deleted; waiting for it to be created again", self.topic)
                 position = await self._resume("beginning")

@@ -54,12 +54,13 @@ class FluvioRecordStreamProducer(SharedStreamProducer):
         self.max_in_flight = max(1, int(kwargs["max_in_flight"]))
         self._in_flight = 0
         self._wake = asyncio.Event()  # set by advance(): room was freed, or a record must be read again
+        self._generation = 0  # a topic deleted and created again is a new log: a new generation
         self._next: int | None = None  # the offset open_stream reads from next
         self._committed: int | None = None
         self._rewind: int | None = None  # read again from here (a failed record)
         self._floor: int | None = None  # never commit past this failed record until it is stored
 
-    async def open_stream(self) -> AsyncIterator[tuple[Record, int]]:
+    async def open_stream(self) -> AsyncIterator[tuple[Record, tuple[int, int]]]:
         self._next = self._committed = await self.source.open()
         while True:
             if self._rewind is not None:
@@ -67,7 +68,11 @@ class FluvioRecordStreamProducer(SharedStreamProducer):
             room = self.max_in_flight - self._in_flight
             batch: list[Record] = []
             if room > 0:
-                self._next, batch = await self.source.next_batch(self._next, room, wait=0)
+                asked = self._next
+                self._next, batch = await self.source.next_batch(asked, room, wait=0)
+                if self._next != asked:  # the topic was deleted and created again
+                    self._generation += 1
+                    self._committed, self._floor, self._rewind = self._next, None, None
             if not batch:
                 # Nothing to read (or no room): sleep a poll interval, or less if advance() wakes us.
                 self._wake.clear()
@@ -79,14 +84,16 @@ class FluvioRecordStreamProducer(SharedStreamProducer):
                     break
                 self._in_flight += 1
                 self._next = record.offset + 1
-                yield record, record.offset
+                yield record, (self._generation, record.offset)
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:
         self._in_flight -= len(batch)
         self._wake.set()
         through: int | None = None
         for item in batch:
-            offset: int = item.broker_payload
+            generation, offset = item.broker_payload
+            if generation != self._generation:
+                continue  # a record of the deleted topic: nothing to commit in the new one
             outcome = item.outcome
             if outcome.failed or not (outcome.acked or outcome.rejected):
                 self._hold(offset, outcome)

@@ -229,6 +229,28 @@ async def test_a_topic_created_after_the_watcher_started_is_read_from_its_first_
         await sub.stop()
 
 
+async def test_a_topic_deleted_and_created_again_is_read_from_its_first_record(manager: SharedStreamManager) -> None:
+    produce("events", ["old-0", "old-1", "old-2"])
+    sub = Subscriber(manager, trigger(), 1).start()
+    try:
+        await wait_until(lambda: len(sub.events) == 3, what="the old records")
+        sub.confirm()
+        await wait_until(lambda: position("test", "events") == 3, what="the old records committed")
+        topics = open_topics()
+        try:
+            topics.delete_topic("events")
+        finally:
+            topics.close()
+        produce("events", ["new-0"])
+        await wait_until(lambda: len(sub.events) == 4, what="the new topic's record")
+        assert sub.events[3].payload["value"] == "new-0" and sub.events[3].payload["offset"] == 0
+        sub.confirm()
+        await wait_until(lambda: position("test", "events") == 1, what="the new topic's position")
+        assert sub.error is None
+    finally:
+        await sub.stop()
+
+
 async def test_binary_and_oversized_values(manager: SharedStreamManager) -> None:
     blob = bytes([0xFF, 0x00, 0x80, 0x41])  # not UTF-8
     produce("events", [blob, b"x" * 101, "é"])

@@ -30,11 +30,22 @@ def asset(api: AirflowApi, uri: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def asset_events(api: AirflowApi, asset_id: int) -> list[dict[str, Any]]:
-    """Every event of the asset, oldest first."""
+def asset_events(api: AirflowApi, asset_id: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Every event of the asset, oldest first.
+
+    Airflow 3.3.2's ``/assets/events`` answers 500 while a run an event created is still queued
+    (its ``start_date`` is null and the response model refuses that); such a page is asked again
+    until the run has started, within ``timeout``."""
     events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
     while True:
-        page = api.get("/assets/events", asset_id=asset_id, limit=100, offset=len(events), order_by="timestamp")["asset_events"]
+        params = {"asset_id": asset_id, "limit": 100, "offset": len(events), "order_by": "timestamp"}
+        response = api.client.get("/assets/events", params=params)
+        if response.status_code == 500 and time.monotonic() < deadline:
+            time.sleep(0.5)  # polling interval while the run starts
+            continue
+        assert response.status_code == 200, f"GET /assets/events -> {response.status_code}: {response.text[:300]}"
+        page = response.json()["asset_events"]
         events += page
         if len(page) < 100:
             return events

@@ -127,18 +127,18 @@ def test_a_record_too_large_for_an_event_is_read_from_the_topic(airflow: Airflow
 
 
 def test_a_triggerer_killed_mid_stream_loses_no_record(airflow: AirflowCluster, api: AirflowApi, orders: dict[str, Any]) -> None:
-    count = 60
+    count = 100  # written over 20 s, so the kill lands while records are still coming
     values = [json.dumps({"order": i, "crash": True}).encode() for i in range(count)]
     with deployment_log(airflow) as topics:
         start = topics.end_offset(TOPIC)
     offsets = range(start, start + count)
-    writer = threading.Thread(target=_produce, args=(airflow, values, 0.1), name="producer")
+    writer = threading.Thread(target=_produce, args=(airflow, values, 0.2), name="producer")
     writer.start()
     try:
         # Kill once some events of this stream are stored and more records are still coming.
         wait_for(
             "the first events of the stream",
-            lambda: len(record_payloads(asset_events(api, orders["id"]), offsets)) >= 10,
+            lambda: len(record_payloads(asset_events(api, orders["id"]), offsets)) >= 5,
             timeout=120,
             interval=0.5,
         )
@@ -161,7 +161,7 @@ def test_a_triggerer_killed_mid_stream_loses_no_record(airflow: AirflowCluster, 
     results = _processed_for(airflow, api, offsets, timeout=240)
     assert {r["offset"] for r in results} == set(offsets)
     with deployment_log(airflow) as topics:
-        assert topics.consumer_position(CONSUMER, TOPIC) == offsets.stop
+        assert (topics.consumer_position(CONSUMER, TOPIC) or 0) >= offsets.stop  # later records: nudges
 
 
 def test_the_asset_links_the_topic_to_its_producer_and_watcher(airflow: AirflowCluster, api: AirflowApi, orders: dict[str, Any]) -> None:
