@@ -77,6 +77,22 @@ def measure_cpu(pid: int, seconds: float) -> float:
     return (tree_cpu(pid) - before) / (time.monotonic() - start)
 
 
+def fired_times(log: Path, topic: str) -> dict[int, float]:
+    """offset -> when the triggerer logged "Trigger fired event" for that record of ``topic``."""
+    import re
+
+    fired: dict[int, float] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if "Trigger fired event" not in line or f"'{topic}'" not in line.replace("\\'", "'"):
+            continue
+        when = re.match(r"(\S+Z)", line)
+        offset = re.search(r"offset\\?': (\d+)", line)
+        if when and offset:
+            stamp = datetime.fromisoformat(when.group(1).replace("Z", "+00:00")).timestamp()
+            fired.setdefault(int(offset.group(1)), stamp)
+    return fired
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=300)
@@ -144,6 +160,7 @@ def main() -> int:
     finally:
         topics.close()
         cluster.stop()
+    fired = fired_times(cluster.logs_dir / "triggerer.log", "bench-latency")
     produced: dict[int, float] = {}  # offset -> when the record was stored
     first: dict[int, float] = {}  # offset -> when its first asset event was stored
     for event in events:
@@ -153,11 +170,18 @@ def main() -> int:
         first[payload["offset"]] = min(first.get(payload["offset"], stored), stored)
     latency = [first[offset] - produced[offset] for offset in sorted(first)]
     p50, p99 = statistics.median(latency), percentile(latency, 0.99)
+    read = [fired[o] - produced[o] for o in sorted(first) if o in fired]  # the trigger's part
+    persist = [first[o] - fired[o] for o in sorted(first) if o in fired]  # the triggerer's sync and store
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nmachine: {os.cpu_count()} cores, load average {load}")
     print(f"poll interval (trigger default): {DEFAULT_POLL_INTERVAL:g} s; target p99 <= {DEFAULT_POLL_INTERVAL + 1:g} s")
     print(f"record stored -> asset event stored, {len(latency)} records at {args.rate:g}/s: "
           f"p50 {p50:.3f} s   p99 {p99:.3f} s   max {max(latency):.3f} s   min {min(latency):.3f} s")
+    if read:
+        print(f"  of which record stored -> event fired by the trigger: p50 {statistics.median(read):.3f} s   "
+              f"p99 {percentile(read, 0.99):.3f} s   max {max(read):.3f} s")
+        print(f"  and event fired -> event stored by the triggerer: p50 {statistics.median(persist):.3f} s   "
+              f"p99 {percentile(persist, 0.99):.3f} s   max {max(persist):.3f} s")
     print(f"duplicate events: {len(events) - len(first)}")
     print(f"triggerer CPU, no watcher: {baseline * 100:.2f} % of a core; with {len(idle)} idle watchers: "
           f"{with_idle * 100:.2f} %; one idle watcher: {per_watcher * 100:.3f} % of a core (target < 1 %)")
