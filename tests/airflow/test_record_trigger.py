@@ -338,6 +338,14 @@ async def test_the_backend_is_only_called_from_worker_threads(manager: SharedStr
     assert position("test", "events") == 1
 
 
+async def test_on_a_fluvio_cluster_the_watcher_fails_saying_named_consumers_are_not_there_yet(
+    manager: SharedStreamManager,
+) -> None:
+    sub = Subscriber(manager, trigger(hook_params={"host": "127.0.0.1", "port": 9}), 1).start()
+    await wait_until(lambda: sub.task is not None and sub.task.done(), what="the trigger to fail")
+    assert str(sub.error) == "named consumers are not supported by this backend yet (FluvioTopics('127.0.0.1:9'))"
+
+
 # -- standalone run(): Airflow 3.0-3.2, and a task deferring with a timeout ------------------------
 
 
