@@ -53,7 +53,7 @@ class FluvioRecordStreamProducer(SharedStreamProducer):
         )
         self.max_in_flight = max(1, int(kwargs["max_in_flight"]))
         self._in_flight = 0
-        self._wake = asyncio.Event()  # set by advance(): room was freed, or a record must be read again
+        self._wake = asyncio.Event()  # set by advance(): room after a full window, or a record to read again
         self._generation = 0  # a topic deleted and created again is a new log: a new generation
         self._next: int | None = None  # the offset open_stream reads from next
         self._committed: int | None = None
@@ -87,8 +87,11 @@ class FluvioRecordStreamProducer(SharedStreamProducer):
                 yield record, (self._generation, record.offset)
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:
+        if self._in_flight >= self.max_in_flight:
+            self._wake.set()  # room again: read on now rather than after a poll interval
         self._in_flight -= len(batch)
-        self._wake.set()
+        # Otherwise the reader keeps its own pace: waking it on every advance would lock its reads
+        # to just after the triggerer's state sync, so each event would wait a whole sync period.
         through: int | None = None
         for item in batch:
             generation, offset = item.broker_payload
@@ -113,6 +116,7 @@ class FluvioRecordStreamProducer(SharedStreamProducer):
     def _hold(self, offset: int, outcome: Any) -> None:
         self._floor = offset if self._floor is None else min(self._floor, offset)
         self._rewind = self._floor
+        self._wake.set()
         reason = "reached no subscriber" if not outcome.failed else "was not stored (ack timeout or overflow)"
         log.warning("Record %s@%d %s; reading again from offset %d", self.source.topic, offset, reason, self._floor)
 
