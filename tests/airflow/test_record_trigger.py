@@ -137,8 +137,7 @@ async def test_one_event_per_record_and_commits_only_what_was_confirmed(manager:
         }
         assert first["timestamp"] > 1_700_000_000
         assert [e.payload["value"] for e in sub.events] == ["r0", "r1", "r2", "r3", "r4"]
-        # Nothing confirmed stored yet: the position has not moved.
-        await asyncio.sleep(0.2)
+        # Nothing confirmed stored yet: emitting the events did not move the position.
         assert position("test", "events") == 0
         sub.confirm(3)
         await wait_until(lambda: position("test", "events") == 3, what="commit through offset 2")
@@ -192,13 +191,11 @@ async def test_records_beyond_max_in_flight_wait_for_confirmations(manager: Shar
     sub = Subscriber(manager, trigger(max_in_flight=5), 1).start()
     try:
         await wait_until(lambda: len(sub.events) == 5, what="five events")
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # an absence check: no sixth event while nothing is confirmed
         assert len(sub.events) == 5
         sub.confirm()
         await wait_until(lambda: len(sub.events) == 10, what="five more events")
-        while len(sub.events) < 20:
-            sub.confirm()
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: (sub.confirm(), len(sub.events) == 20)[1], what="all twenty events, confirming as they come")
         sub.confirm()
         await wait_until(lambda: position("test", "events") == 20, what="all committed")
         assert sub.offsets() == list(range(20))
@@ -218,10 +215,12 @@ async def test_start_latest_skips_what_was_there_before_the_first_start(manager:
         await sub.stop()
 
 
-async def test_a_topic_created_after_the_watcher_started_is_read_from_its_first_record(manager: SharedStreamManager) -> None:
+async def test_a_topic_created_after_the_watcher_started_is_read_from_its_first_record(
+    manager: SharedStreamManager, caplog: pytest.LogCaptureFixture
+) -> None:
     sub = Subscriber(manager, trigger(topic="later", start="latest"), 1).start()
     try:
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: "Topic later does not exist (yet)" in caplog.text, what="the watcher to wait for the topic")
         produce("later", ["a", "b"])
         await wait_until(lambda: len(sub.events) == 2, what="both records of the new topic")
         assert [e.payload["value"] for e in sub.events] == ["a", "b"]
