@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 1500
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,messaging]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/resume_bench.py
 	$(BIN)/python bench/images_bench.py
 	$(BIN)/python bench/real_pods_bench.py
+	$(BIN)/python bench/events_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

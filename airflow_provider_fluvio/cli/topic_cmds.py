@@ -129,6 +129,9 @@ def produce(topic_name: str, key_separator: str | None, fixed_key: str | None) -
 @click.option("-O", "--output", type=click.Choice(["text", "json", "raw"]), default="text",
               help="text: the value, one a line; json: one object a line; raw: the values' bytes exactly, "
                    "nothing added.")
+@click.option("-c", "--consumer", "consumer_name", default=None, metavar="NAME",
+              help="Resume from NAME's committed position and commit what is printed "
+                   "(-B/-o only choose where a new consumer starts).")
 def consume(
     topic_name: str,
     from_beginning: bool,
@@ -139,6 +142,7 @@ def consume(
     timeout: float | None,
     key_value: bool,
     output: str,
+    consumer_name: str | None,
 ) -> None:
     """Print records of TOPIC; by default new ones only, following the log."""
     if from_beginning and offset is not None:
@@ -146,20 +150,33 @@ def consume(
     if key_value and output == "raw":
         raise click.UsageError("-k/--key-value does not apply to -O raw (the values' bytes only)")
     printed = 0
+    deadline = None if timeout is None else time.monotonic() + timeout
     with _topics() as topics:
-        if from_beginning:
-            start = 0
-        elif offset is not None and offset >= 0:
-            start = offset
+        if consumer_name is not None:
+            from airflow_provider_fluvio.cli.consumer_cmds import consume_named
+
+            first = 0 if from_beginning else offset
+            if first is not None and first < 0:
+                first = max(0, topics.end_offset(topic_name, partition) + first)
+            start = topics.consumer_position(consumer_name, topic_name, partition) or first or 0
+            printed = consume_named(
+                topics, topic_name, consumer_name, partition=partition, first_position=first,
+                follow=not disable_continuous, num_records=num_records,
+                show=lambda record: _print_record(record, output, key_value), deadline=deadline,
+            )
         else:
-            end = topics.end_offset(topic_name, partition)
-            start = end if offset is None else max(0, end + offset)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for record in _records(topics, topic_name, start, partition, not disable_continuous, deadline):
-            _print_record(record, output, key_value)
-            printed += 1
-            if num_records is not None and printed >= num_records:
-                break
+            if from_beginning:
+                start = 0
+            elif offset is not None and offset >= 0:
+                start = offset
+            else:
+                end = topics.end_offset(topic_name, partition)
+                start = end if offset is None else max(0, end + offset)
+            for record in _records(topics, topic_name, start, partition, not disable_continuous, deadline):
+                _print_record(record, output, key_value)
+                printed += 1
+                if num_records is not None and printed >= num_records:
+                    break
     if timeout is not None and num_records is not None and printed < num_records:
         raise FluvioConnectorError(
             f"topic {topic_name}: {printed} of {num_records} records from offset {start} arrived within {timeout:g} s")
@@ -204,6 +221,9 @@ def _print_record(record: Record, output: str, key_value: bool) -> None:
 
 def register(cli: click.Group) -> None:
     """Add the topic commands to the ``fluvio-connector`` group."""
+    from airflow_provider_fluvio.cli.consumer_cmds import register as register_consumers
+
     cli.add_command(topic)
     cli.add_command(produce)
     cli.add_command(consume)
+    register_consumers(cli)

@@ -391,7 +391,11 @@ class FluvioHook(BaseHook):
         from fluvio_connectors.config import ConnectorConfig
 
         loaded = config if isinstance(config, ConnectorConfig) else self.load_config(config, secrets)
-        return self.runtime.create(loaded)
+        info = self.runtime.create(loaded)
+        from airflow_provider_fluvio.assets.lineage import connector_source_uris, report
+
+        report(self, inputs=connector_source_uris(loaded), outputs=[self.topic_asset_uri(loaded.topic)])
+        return info
 
     def delete_connector(self, name: str, *, ignore_missing: bool = False) -> bool:
         """Stop and remove a connector (its topic and records stay). Returns False when it did
@@ -511,12 +515,15 @@ class FluvioHook(BaseHook):
                 producer.flush()
             finally:
                 producer.close()
+        self._report_topic(outputs=[topic])
         return len(batch)
 
     def read_records(self, topic: str, offset: int = 0, max_records: int | None = None) -> list[Record]:
         """Records of ``topic`` from ``offset`` up to the current end (at most ``max_records``)."""
         with self.topics() as topics:
-            return topics.read(topic, offset, max_records=max_records)
+            records = topics.read(topic, offset, max_records=max_records)
+        self._report_topic(inputs=[topic])
+        return records
 
     def end_offset(self, topic: str) -> int:
         """The offset the next record of ``topic`` will get."""
@@ -540,7 +547,9 @@ class FluvioHook(BaseHook):
         with self.topics() as topics:
             while True:
                 try:
-                    records += topics.read(topic, offset + len(records), max_records=count - len(records))
+                    # Offsets may have gaps (Fluvio): continue after the last record, count records.
+                    start = records[-1].offset + 1 if records else offset
+                    records += topics.read(topic, start, max_records=count - len(records))
                     missing = None
                 except TopicNotFoundError as exc:
                     missing = exc
@@ -549,7 +558,37 @@ class FluvioHook(BaseHook):
                 time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
         if missing is not None:
             raise missing
+        self._report_topic(inputs=[topic])
         return records
+
+    # ------------------------------------------------------------------ named consumers
+
+    def consumer_position(self, topic: str, consumer: str) -> int | None:
+        """``consumer``'s committed position on ``topic`` (the offset it reads next), None before
+        its first commit. See topics/consumers.py."""
+        with self.topics() as topics:
+            return topics.consumer_position(consumer, topic)
+
+    def commit_consumer(self, topic: str, consumer: str, position: int) -> None:
+        """Make ``position`` (``record.offset + 1`` of the last record handled) ``consumer``'s position."""
+        with self.topics() as topics:
+            topics.commit(consumer, topic, position)
+
+    # ------------------------------------------------------------------ lineage
+
+    def topic_asset_uri(self, topic: str) -> str | None:
+        """The asset URI of ``topic`` where this connection keeps topics (``assets/fluvio.py``)."""
+        from airflow_provider_fluvio.assets.lineage import settings_topic_uri
+
+        try:
+            return settings_topic_uri(self.settings, topic)
+        except ValueError:
+            return None
+
+    def _report_topic(self, *, inputs: Iterable[str] = (), outputs: Iterable[str] = ()) -> None:
+        from airflow_provider_fluvio.assets.lineage import report
+
+        report(self, inputs=[self.topic_asset_uri(t) for t in inputs], outputs=[self.topic_asset_uri(t) for t in outputs])
 
     # ------------------------------------------------------------------ Airflow integration
 

@@ -64,6 +64,10 @@ def test_examples_parse_cleanly_without_io(monkeypatch: pytest.MonkeyPatch, fluv
         "example_fluvio_hook",
         "example_fluvio_kubernetes",
         "example_fluvio_mqtt",
+        "example_fluvio_mqtt_readings",
+        "example_fluvio_mqtt_to_topic",
+        "example_fluvio_orders_events",
+        "example_fluvio_orders_producer",
         "example_fluvio_test_connector",
     ]
     assert list(fluvio_home.iterdir()) == []

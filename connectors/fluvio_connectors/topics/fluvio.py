@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
 from fluvio_connectors.topics import Record
+from fluvio_connectors.topics.consumers import NoNamedConsumers
 from fluvio_connectors.topics.embedded import validate_topic_name
 
 if TYPE_CHECKING:
@@ -48,8 +49,11 @@ def _mentions(exc: BaseException, *markers: str) -> bool:
     return any(marker in text for marker in markers)
 
 
-class FluvioTopics:
-    """Topics in a Fluvio cluster at ``endpoint`` (``host:port``), or the profile's cluster."""
+class FluvioTopics(NoNamedConsumers):
+    """Topics in a Fluvio cluster at ``endpoint`` (``host:port``), or the profile's cluster.
+
+    Named consumers are not implemented here yet (NotSupportedError, one line); they will use the
+    cluster's own consumer offsets."""
 
     def __init__(
         self, endpoint: str | None = None, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
