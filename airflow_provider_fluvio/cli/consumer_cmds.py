@@ -86,7 +86,7 @@ def consumer() -> None:
 
 
 @consumer.command("list")
-@click.option("-t", "--topic", "topic_name", default=None, help="Only this topic's consumers.")
+@click.option("-t", "--topic", "topic_name", default=None, metavar="TOPIC", help="Only this topic's consumers.")
 @click.option("-O", "--output", type=OUTPUT_FORMATS, default="table", help="Output format.")
 def list_consumers(topic_name: str | None, output: str) -> None:
     """List committed positions: consumer, topic, partition, position and records left (LAG)."""
@@ -120,7 +120,7 @@ def list_consumers(topic_name: str | None, output: str) -> None:
 
 @consumer.command("delete")
 @click.argument("name")
-@click.option("-t", "--topic", "topic_name", default=None, help="Only its position on this topic.")
+@click.option("-t", "--topic", "topic_name", default=None, metavar="TOPIC", help="Only its position on this topic.")
 def delete_consumer(name: str, topic_name: str | None) -> None:
     """Delete consumer NAME's committed positions (its next `consume --consumer` starts afresh)."""
     topics = open_topics()
