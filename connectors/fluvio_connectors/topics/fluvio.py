@@ -42,6 +42,7 @@ FRAME_RECORDS = 2_000  # records a produce request carries at most
 MAX_UNCONFIRMED = 200_000  # sent records a producer keeps for a retry before it flushes by itself
 HELPER_LINGER_MS = 5  # with linger_ms the producer batches here; the client then sends at once
 MAX_PARTITIONS = 1_000
+DELETE_SETTLE_S = 1.0  # see delete_topic
 _NO_KEY = b"No key"
 
 Pair = tuple[bytes, bytes]
@@ -117,8 +118,13 @@ class FluvioTopics:
         return True
 
     def delete_topic(self, name: str) -> None:
+        """Delete ``name``. Returns ``DELETE_SETTLE_S`` after the cluster confirmed: Fluvio 0.18
+        (SC and SPU) leaves a topic created within a fraction of a second after a delete (of a
+        topic that had traffic) unprovisioned for 30 to 90 s, and nothing a client can see says
+        when the SPU is done removing the old one."""
         validate_topic_name(name)
         self._call(f"deleting topic {name}", "delete_topic", name, topic=name)
+        time.sleep(DELETE_SETTLE_S)
 
     def topic_exists(self, name: str) -> bool:
         validate_topic_name(name)
