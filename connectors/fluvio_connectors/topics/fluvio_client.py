@@ -245,9 +245,9 @@ class _Helper:
         self.broken = True
         with contextlib.suppress(OSError):
             self.process.kill()
+        self.sock.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=_REAP_TIMEOUT)
-        self.sock.close()
         self.errors.close()
 
     def exit_reason(self) -> str:
@@ -339,8 +339,11 @@ class Session:
     def handle(self, op: str, args: tuple[Any, ...]) -> Any:
         method = getattr(self, f"op_{op}", None)
         if method is None:
-            raise ValueError(f"unknown request {op!r}")
-        return method(*args)
+            raise ClientError(FAILED, f"unknown request {op!r}")
+        try:
+            return method(*args)
+        except Exception as exc:
+            raise _client_error(exc) from None
 
     def _config(self) -> Any:
         return self.fluvio.FluvioConfig.new(self.endpoint)
@@ -438,41 +441,35 @@ class Session:
         stream from there returns them). So a jump in the offsets ends the stream and a new one
         starts where the jump began; a jump at a stream's first record is a real gap."""
         records: list[Any] = []
-        try:
-            while True:
-                first = True
-                for item in self._stream(topic, partition, self.fluvio.Offset.absolute(offset)):
-                    at = item.offset()
-                    if at < offset:
-                        continue
-                    if at != offset and not first:
-                        break  # skipped records: read again from ``offset``
-                    first = False
-                    records.append((at, bytes(item.key()), bytes(item.value()), item.timestamp()))
-                    offset = at + 1
-                    if len(records) >= limit:
-                        return records, False
-                else:
-                    return records, True
-        except Exception as exc:
-            raise _client_error(exc) from None
+        while True:
+            first = True
+            for item in self._stream(topic, partition, self.fluvio.Offset.absolute(offset)):
+                at = item.offset()
+                if at < offset:
+                    continue
+                if at != offset and not first:
+                    break  # skipped records: read again from ``offset``
+                first = False
+                records.append((at, bytes(item.key()), bytes(item.value()), item.timestamp()))
+                offset = at + 1
+                if len(records) >= limit:
+                    return records, False
+            else:
+                return records, True
 
     def op_last_offset(self, topic: str, partition: int) -> int | None:
         """The offset of the last record (``None`` if there is none), looking further back while
         the last offsets hold no readable record."""
         back = 1
-        try:
-            while True:
-                last = None
-                for item in self._stream(topic, partition, self.fluvio.Offset.from_end(back)):
-                    last = item.offset()
-                if last is not None:
-                    return int(last)
-                if next(iter(self._stream(topic, partition, self.fluvio.Offset.beginning())), None) is None:
-                    return None
-                back *= 16  # records exist, none in the last ``back`` offsets
-        except Exception as exc:
-            raise _client_error(exc) from None
+        while True:
+            last = None
+            for item in self._stream(topic, partition, self.fluvio.Offset.from_end(back)):
+                last = item.offset()
+            if last is not None:
+                return int(last)
+            if next(iter(self._stream(topic, partition, self.fluvio.Offset.beginning())), None) is None:
+                return None
+            back *= 16  # records exist, none in the last ``back`` offsets
 
 
 class _ProducerState:
