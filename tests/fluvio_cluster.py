@@ -103,6 +103,7 @@ def unpack(archive: Path, cache: Path = CACHE) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one unpacker at a time; the others find it done
         if not (target / "fluvio-run").is_file():
             partial = Path(tempfile.mkdtemp(dir=cache, prefix=".unpack-"))
+            partial.chmod(0o755)
             try:
                 with tarfile.open(archive) as tar:
                     tar.extractall(partial, filter="data")
