@@ -517,7 +517,9 @@ class FluvioHook(BaseHook):
         with self.topics() as topics:
             while True:
                 try:
-                    records += topics.read(topic, offset + len(records), max_records=count - len(records))
+                    # Offsets need not be consecutive: go on after the last record, count records.
+                    start = records[-1].offset + 1 if records else offset
+                    records += topics.read(topic, start, max_records=count - len(records))
                     missing = None
                 except TopicNotFoundError as exc:
                     missing = exc

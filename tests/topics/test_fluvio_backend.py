@@ -1,27 +1,22 @@
 """The fluvio backend's client session against ``create_autospec`` of the installed client.
 
 What the backend does is shown against a real cluster (test_contract.py, test_fluvio_bounds.py).
-Here the client's classes are replaced by autospecs (a wrong method name or argument count fails
-as it would on the real client) to reach what a healthy cluster does not show on demand: a
-stream that skips records, offsets with no record, refused writes, and the error texts the
-backend maps. ``in_thread_helper`` runs the client session in a thread of the test process
-instead of a helper process, so ``FluvioTopics`` (and what is built on it) can run against it.
+Here the client's classes are replaced by autospecs (tests/fluvio_fakes.py; a wrong method name or
+argument count fails as it would on the real client) to reach what a healthy cluster does not
+show on demand: a stream that skips records, offsets with no record, refused writes, and the
+error texts the backend maps.
 """
 
 from __future__ import annotations
 
 import inspect
-import socket
-import tempfile
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from types import SimpleNamespace
+from collections.abc import Callable
 from typing import Any
 from unittest.mock import create_autospec
 
 import fluvio
 import pytest
+from fluvio_fakes import FakeCluster, FakePartition, fake_cluster, in_thread_helper
 
 from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
 from fluvio_connectors.settings import Settings
@@ -31,140 +26,11 @@ from fluvio_connectors.topics.fluvio import FluvioTopics
 from fluvio_connectors.topics.fluvio_client import ClientError, Session
 
 ENDPOINT = "127.0.0.1:9003"
-STAMP_MS = 1_700_000_000_123
-
-
-@dataclass
-class FakePartition:
-    """A partition as the client would stream it. ``holes``: offsets with no record at all.
-    ``skip_after``/``skip``: a stream skips ``skip`` records after every ``skip_after`` it
-    returned, as the real client does where a fetch cuts a batch."""
-
-    records: dict[int, tuple[bytes | None, bytes]] = field(default_factory=dict)
-    skip_after: int | None = None
-    skip: int = 0
-    streams: list[int] = field(default_factory=list)  # where each stream started
-
-    def fill(self, count: int, holes: set[int] = frozenset()) -> None:  # type: ignore[assignment]
-        for offset in range(count):
-            if offset not in holes:
-                self.records[offset] = (None, f"v{offset}".encode())
-
-    def end(self) -> int:
-        return max(self.records, default=-1) + 1
-
-    def stream(self, start: tuple[str, int]) -> Iterator[Any]:
-        kind, n = start
-        at = max(0, self.end() - n) if kind == "end" else n
-        self.streams.append(at)
-        returned = 0
-        while at < self.end():
-            if at in self.records:
-                yield _record(at, *self.records[at])
-                returned += 1
-                if self.skip_after and returned % self.skip_after == 0:
-                    at += self.skip
-            at += 1
-
-
-class _Record:
-    """A record as the client streams it (``fluvio.Record``'s methods; checked below). Thousands
-    are made per test, too many for autospecs."""
-
-    def __init__(self, offset: int, key: bytes | None, value: bytes) -> None:
-        self._offset, self._key, self._value = offset, key, value
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> list[int]:
-        return list(self._key if self._key is not None else b"No key")  # the client's lists of ints
-
-    def value(self) -> list[int]:
-        return list(self._value)
-
-    def timestamp(self) -> int:
-        return STAMP_MS
-
-
-def _record(offset: int, key: bytes | None, value: bytes) -> Any:
-    return _Record(offset, key, value)
-
-
-def test_the_fake_record_has_the_real_records_methods() -> None:
-    for name in ("offset", "key", "value", "timestamp"):
-        assert list(inspect.signature(getattr(fluvio.Record, name)).parameters) == ["self"]
-
-
-@dataclass
-class FakeCluster:
-    module: Any
-    client: Any
-    admin: Any
-    topics: dict[str, FakePartition]
-    producers: list[Any] = field(default_factory=list)
 
 
 @pytest.fixture
 def cluster() -> FakeCluster:
-    client = create_autospec(fluvio.Fluvio, instance=True)
-    admin = create_autospec(fluvio.FluvioAdmin, instance=True)
-    client_cls = create_autospec(fluvio.Fluvio)
-    client_cls.connect_with_config.return_value = client
-    client_cls.connect.return_value = client
-    admin_cls = create_autospec(fluvio.FluvioAdmin)
-    # FluvioAdmin.connect* are plain functions called on the class, which autospec would take for
-    # methods (swallowing `config` as self): spec the functions themselves.
-    admin_cls.connect = create_autospec(fluvio.FluvioAdmin.__dict__["connect"], return_value=admin)
-    admin_cls.connect_with_config = create_autospec(fluvio.FluvioAdmin.__dict__["connect_with_config"],
-                                                    return_value=admin)
-    module = SimpleNamespace(
-        Fluvio=client_cls, FluvioAdmin=admin_cls, FluvioConfig=create_autospec(fluvio.FluvioConfig),
-        TopicSpec=fluvio.TopicSpec, TopicProducerConfigBuilder=fluvio.TopicProducerConfigBuilder,
-        ConsumerConfigExtBuilder=_builder,
-        Offset=SimpleNamespace(absolute=lambda n: ("abs", n), from_end=lambda n: ("end", n),
-                               beginning=lambda: ("abs", 0)),
-    )
-    state = FakeCluster(module, client, admin, topics={})
-
-    def spec(name: str) -> Any:
-        found = create_autospec(fluvio.MetadataTopicSpec, instance=True)
-        found.name.return_value = name
-        return found
-
-    admin.all_topics.side_effect = lambda: [spec(n) for n in state.topics]
-    admin.list_topics.side_effect = lambda names: [spec(n) for n in state.topics if n in names]
-
-    def consumer(config: dict[str, Any]) -> Iterator[Any]:
-        if config["topic"] not in state.topics:
-            raise fluvio.FluviorError(f"Topic not found: {config['topic']}")
-        if config["partition"] != 0:
-            raise fluvio.FluviorError(f"Partition not found: {config['topic']}-{config['partition']}")
-        return state.topics[config["topic"]].stream(config["start"])
-
-    client.consumer_with_config.side_effect = consumer
-
-    def producer(topic: str) -> Any:
-        inner = create_autospec(fluvio.TopicProducer, instance=True)
-        inner.send_all.side_effect = lambda records: [create_autospec(fluvio.ProduceOutput, instance=True)
-                                                      for _ in records]
-        state.producers.append(inner)
-        return inner
-
-    client.topic_producer.side_effect = producer
-    return state
-
-
-def _builder(topic: str) -> Any:
-    """An autospec of ``ConsumerConfigExtBuilder`` whose ``build()`` says what it was told."""
-    builder = create_autospec(fluvio.ConsumerConfigExtBuilder, instance=True)
-
-    def build() -> dict[str, Any]:
-        return {"topic": topic, "start": builder.offset_start.call_args.args[0],
-                "partition": builder.partition.call_args.args[0]}
-
-    builder.build.side_effect = build
-    return builder
+    return fake_cluster()
 
 
 @pytest.fixture
@@ -173,6 +39,11 @@ def session(cluster: FakeCluster) -> Session:
     session.handle("connect_admin", ())
     session.handle("connect_client", ())
     return session
+
+
+def test_the_fake_record_has_the_real_records_methods() -> None:
+    for name in ("offset", "key", "value", "timestamp"):
+        assert list(inspect.signature(getattr(fluvio.Record, name)).parameters) == ["self"]
 
 
 # -- reading: skipped records and offsets with no record ------------------------------------------------
@@ -301,38 +172,6 @@ def test_without_an_endpoint_the_users_profile_is_used(cluster: FakeCluster) -> 
 
 
 # -- FluvioTopics on the session, in a thread -------------------------------------------------------------
-
-
-class _ThreadProcess:
-    """What ``_Helper`` needs of a process, for a session served by a thread."""
-
-    def __init__(self, thread: threading.Thread) -> None:
-        self.thread = thread
-
-    def poll(self) -> int | None:
-        return None if self.thread.is_alive() else 0
-
-    def kill(self) -> None:
-        pass
-
-    def wait(self, timeout: float | None = None) -> int:
-        self.thread.join(timeout)
-        return 0
-
-
-def in_thread_helper(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster) -> None:
-    def start(endpoint: str | None) -> boundary._Helper:
-        ours, theirs = socket.socketpair()
-
-        def serve() -> None:
-            with theirs:
-                boundary.serve(theirs, Session(cluster.module, endpoint))
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        return boundary._Helper(_ThreadProcess(thread), ours, tempfile.TemporaryFile())  # type: ignore[arg-type]
-
-    monkeypatch.setattr(boundary._Helper, "start", staticmethod(start))
 
 
 @pytest.fixture
