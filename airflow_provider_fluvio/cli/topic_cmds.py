@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import chain
 
 import click
 
@@ -108,7 +109,7 @@ def produce(topic_name: str, key_separator: str | None, fixed_key: str | None) -
 @click.argument("topic_name", metavar="TOPIC")
 @click.option("-B", "--from-beginning", is_flag=True, help="Start at the first record.")
 @click.option("-o", "--offset", type=int, default=None,
-              help="Start at this offset; negative counts back from the end (-o -5: the last 5).")
+              help="Start at this offset; negative: the last records (-o -5: the last 5).")
 @click.option("-p", "--partition", type=click.IntRange(min=0), default=0, show_default=True,
               help="Partition to read.")
 @click.option("-d", "--disable-continuous", is_flag=True, help="Exit at the end of the log.")
@@ -131,18 +132,32 @@ def consume(
     if from_beginning and offset is not None:
         raise click.UsageError("use either -B or -o, not both")
     with _topics() as topics:
+        last: list[Record] = []
         if from_beginning:
             start = 0
         elif offset is not None and offset >= 0:
             start = offset
         else:
-            end = topics.end_offset(topic_name, partition)
-            start = end if offset is None else max(0, end + offset)
-        records = topics.stream(topic_name, start, partition=partition, follow=not disable_continuous)
+            start = topics.end_offset(topic_name, partition)
+            if offset is not None:
+                last = _last_records(topics, topic_name, partition, -offset, start)
+        records = chain(last, topics.stream(topic_name, start, partition=partition, follow=not disable_continuous))
         for count, record in enumerate(records, start=1):
             _print_record(record, output, key_value)
             if num_records is not None and count >= num_records:
                 break
+
+
+def _last_records(topics: Topics, topic: str, partition: int, count: int, end: int) -> list[Record]:
+    """The last ``count`` records before offset ``end``: counted, as offsets need not be
+    consecutive (a Fluvio partition can have offsets with no record)."""
+    window = count
+    while True:
+        first = max(0, end - window)
+        records = [r for r in topics.read(topic, first, partition=partition) if r.offset < end]
+        if len(records) >= count or first == 0:
+            return records[-count:] if count else []
+        window *= 4
 
 
 def _print_record(record: Record, output: str, key_value: bool) -> None:
