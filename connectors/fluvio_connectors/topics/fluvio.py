@@ -37,13 +37,12 @@ from fluvio_connectors.topics.fluvio_client import EXISTS, INVALID, NO_PARTITION
 
 DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_TIMEOUT = 30.0
-READ_CHUNK = 5_000  # records a read request returns at most
+READ_CHUNK = 100_000  # records a read request returns at most (the client process also stops at 8 MB)
 FRAME_RECORDS = 2_000  # records a produce request carries at most
 MAX_UNCONFIRMED = 200_000  # sent records a producer keeps for a retry before it flushes by itself
 HELPER_LINGER_MS = 5  # with linger_ms the producer batches here; the client then sends at once
 MAX_PARTITIONS = 1_000
 DELETE_SETTLE_S = 1.0  # see delete_topic
-_NO_KEY = b"No key"
 
 Pair = tuple[bytes, bytes]
 
@@ -401,14 +400,8 @@ def _as_bytes(value: object, what: str) -> bytes:
     raise ConfigError(f"a record {what} must be bytes or str, got {type(value).__name__}")
 
 
-def _to_record(row: tuple[int, bytes, bytes, int]) -> Record:
-    offset, key, value, stamp = row
-    return Record(
-        offset=offset,
-        key=None if key in (b"", _NO_KEY) else key,
-        value=value,
-        timestamp=stamp / 1000.0 if stamp >= 0 else 0.0,
-    )
+def _to_record(row: tuple[int, bytes | None, bytes, float]) -> Record:
+    return Record(*row)
 
 
 def _is_int(value: object) -> bool:
