@@ -106,7 +106,10 @@ def unpack(archive: Path, cache: Path = CACHE) -> Path:
             partial.chmod(0o755)
             try:
                 with tarfile.open(archive) as tar:
-                    tar.extractall(partial, filter="data")
+                    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+                        tar.extractall(partial, filter="data")
+                    else:
+                        tar.extractall(partial)  # our own archive (its sha256 names the folder)
                 found = {p.name: p for p in partial.rglob("*") if p.name in ("fluvio", "fluvio-run") and p.is_file()}
                 if set(found) != {"fluvio", "fluvio-run"}:
                     raise ClusterUnavailable(f"{archive} holds no fluvio and fluvio-run binaries")
