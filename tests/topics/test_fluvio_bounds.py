@@ -276,3 +276,30 @@ def _eventually(condition: Callable[[], bool], timeout: float = 60) -> bool:
                 return True
         time.sleep(0.2)
     return False
+
+
+def test_a_client_process_that_dies_is_reported_in_one_line_and_replaced(silent_endpoint: str) -> None:
+    topics = FluvioTopics(silent_endpoint, connect_timeout=5)
+    failure: list[BaseException] = []
+    caller = threading.Thread(target=lambda: _capture(topics.list_topics, failure))
+    caller.start()
+    deadline = time.monotonic() + 30
+    while topics._client._helper is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    helper = topics._client._helper
+    assert helper is not None
+    helper.process.kill()  # as the OOM killer would
+    caller.join(timeout=30)
+    [error] = failure
+    assert str(error) == f"cannot connect to Fluvio at {silent_endpoint}: the client process ended (killed by SIGKILL)"
+    with pytest.raises(BackendError, match="no answer within 5 s"):  # the next call: a new one
+        topics.list_topics()
+    assert topics._client.generation == 2
+    topics.close()
+
+
+def _capture(call: Callable[[], Any], into: list[BaseException]) -> None:
+    try:
+        call()
+    except BaseException as exc:
+        into.append(exc)

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -91,7 +92,6 @@ class FluvioClient:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._helper: _Helper | None = None
-        self._closed = False
 
     def call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
         bound = self.timeout if timeout is None else timeout
@@ -116,7 +116,6 @@ class FluvioClient:
         if os.getpid() != self._pid:
             return
         with self._lock:
-            self._closed = True
             helper, self._helper = self._helper, None
         if helper is not None:
             helper.stop()
@@ -138,13 +137,14 @@ class FluvioClient:
             self._lock.release()
 
     def _start(self) -> _Helper:
-        self._closed = False
         self.generation += 1
         try:
-            self._helper = _Helper.start(self.endpoint)
+            helper = _Helper.start(self.endpoint)
         except OSError as exc:
             raise BackendError(f"{self.where}: cannot start the client process: {exc}") from None
-        return self._helper
+        weakref.finalize(self, helper.stop)  # an object never closed does not leave its helper behind
+        self._helper = helper
+        return helper
 
     def _request(self, helper: _Helper, request: tuple[str, tuple[Any, ...], bool], timeout: float,
                  op: str | None) -> Any:
@@ -167,11 +167,13 @@ class FluvioClient:
     def _fail(self, helper: _Helper, op: str | None, exc: Exception, timeout: float) -> Any:
         """The helper missed a deadline or died: stop it and say so in one line."""
         self._helper = None
-        helper.stop()
         what = f"cannot connect to {self.where}" if op is None else f"{self.where}: {_describe(op)} failed"
         if isinstance(exc, _Timeout):
+            helper.stop()
             raise BackendError(f"{what}: no answer within {timeout:g} s") from None
-        raise BackendError(f"{what}: the client process ended ({helper.exit_reason()})") from None
+        reason = helper.exit_reason()
+        helper.stop()
+        raise BackendError(f"{what}: the client process ended ({reason})") from None
 
 
 def _describe(op: str) -> str:
@@ -244,7 +246,7 @@ class _Helper:
             raise _Gone() from None
 
     def stop(self) -> None:
-        """SIGKILL (it may hold its GIL inside the client), reap, close."""
+        """SIGKILL (it may hold its GIL inside the client), reap, close. Idempotent."""
         self.broken = True
         with contextlib.suppress(OSError):
             self.process.kill()
@@ -254,6 +256,9 @@ class _Helper:
         self.errors.close()
 
     def exit_reason(self) -> str:
+        """How the process ended (it closed its end of the socket: it is ending or has ended)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=1.0)
         code = self.process.poll()
         if code is None:
             reason = "it stopped answering"
