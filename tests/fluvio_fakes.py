@@ -22,8 +22,8 @@ from unittest.mock import create_autospec
 import fluvio
 import pytest
 
-from fluvio_connectors.topics import fluvio_client as boundary
-from fluvio_connectors.topics.fluvio_client import Session
+from fluvio_connectors.topics.fluvio_client import process, session
+from fluvio_connectors.topics.fluvio_client.session import Session
 
 STAMP_MS = 1_700_000_000_123
 
@@ -174,17 +174,17 @@ class _ThreadProcess:
 
 def in_thread_helper(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster) -> None:
     """Every ``FluvioTopics`` of the test talks to a session on ``cluster``, served by a thread."""
-    def start(endpoint: str | None) -> boundary._Helper:
+    def start(endpoint: str | None) -> process.HelperProcess:
         ours, theirs = socket.socketpair()
 
         def serve() -> None:
             with theirs:
-                boundary.serve(theirs, Session(cluster.module, endpoint))
+                session.serve(theirs, Session(cluster.module, endpoint))
 
         thread = threading.Thread(target=serve, daemon=True)
         thread.start()
-        return boundary._Helper(_ThreadProcess(thread), ours, tempfile.TemporaryFile())  # type: ignore[arg-type]
+        return process.HelperProcess(_ThreadProcess(thread), ours, tempfile.TemporaryFile())  # type: ignore[arg-type]
 
-    monkeypatch.setattr(boundary._Helper, "start", staticmethod(start))
+    monkeypatch.setattr(process.HelperProcess, "start", staticmethod(start))
 
 

@@ -21,9 +21,9 @@ from fluvio_fakes import FakeCluster, FakePartition, fake_cluster, in_thread_hel
 from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics import Record, open_topics
-from fluvio_connectors.topics import fluvio_client as boundary
 from fluvio_connectors.topics.fluvio import FluvioTopics
-from fluvio_connectors.topics.fluvio_client import ClientError, Session
+from fluvio_connectors.topics.fluvio_client import session as client_session
+from fluvio_connectors.topics.fluvio_client.session import ClientError, Session
 
 ENDPOINT = "127.0.0.1:9003"
 
@@ -87,10 +87,10 @@ def test_read_errors_say_what_is_missing(cluster: FakeCluster, session: Session)
     cluster.topics["t1"] = FakePartition()
     with pytest.raises(ClientError) as missing:
         session.handle("read", ("nope", 0, 0, 10))
-    assert missing.value.kind == boundary.NOT_FOUND
+    assert missing.value.kind == client_session.NOT_FOUND
     with pytest.raises(ClientError) as partition:
         session.handle("read", ("t1", 3, 0, 10))
-    assert partition.value.kind == boundary.NO_PARTITION
+    assert partition.value.kind == client_session.NO_PARTITION
 
 
 # -- producing --------------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def test_a_send_error_is_reported_by_the_next_flush(cluster: FakeCluster, sessio
 def test_a_producer_for_a_missing_topic(cluster: FakeCluster, session: Session) -> None:
     with pytest.raises(ClientError) as missing:
         session.handle("producer_open", ("nope", 0))
-    assert missing.value.kind == boundary.NOT_FOUND
+    assert missing.value.kind == client_session.NOT_FOUND
     cluster.client.topic_producer.assert_not_called()
 
 
@@ -143,11 +143,11 @@ def test_linger_uses_the_clients_producer_config(cluster: FakeCluster, session: 
 
 
 @pytest.mark.parametrize(("text", "kind"), [
-    ("Topic already exists", boundary.EXISTS),
-    ("Topic not found: t1", boundary.NOT_FOUND),
-    ("Partition not found: t1-3", boundary.NO_PARTITION),
-    ("Invalid topic name: topic name may only include lowercase letters", boundary.INVALID),
-    ("Socket io Timed out: 60 secs waiting for response. API_KEY=1001", boundary.FAILED),
+    ("Topic already exists", client_session.EXISTS),
+    ("Topic not found: t1", client_session.NOT_FOUND),
+    ("Partition not found: t1-3", client_session.NO_PARTITION),
+    ("Invalid topic name: topic name may only include lowercase letters", client_session.INVALID),
+    ("Socket io Timed out: 60 secs waiting for response. API_KEY=1001", client_session.FAILED),
 ])
 def test_client_errors_are_classified(cluster: FakeCluster, session: Session, text: str, kind: str) -> None:
     cluster.admin.create_topic.side_effect = fluvio.FluviorError(text)

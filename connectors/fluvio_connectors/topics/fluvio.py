@@ -1,7 +1,7 @@
 """The fluvio topics backend: a real Fluvio cluster through the official ``fluvio`` client.
 
 Every call into the client goes through ``fluvio_client.FluvioClient`` (a helper process; that
-module says why), so nothing here can freeze the calling process: each call waits at most
+package says why), so nothing here can freeze the calling process: each call waits at most
 ``timeout`` seconds (``connect_timeout`` to connect), then raises ``BackendError`` in one line.
 ``endpoint`` is the SC address (``host:port``); ``None`` uses the user's Fluvio profile
 (``~/.fluvio/config``), like the ``fluvio`` CLI.
