@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import chain
 
 import click
 
@@ -156,8 +157,10 @@ def consume(
             from airflow_provider_fluvio.cli.consumer_cmds import consume_named
 
             first = 0 if from_beginning else offset
-            if first is not None and first < 0:
-                first = max(0, topics.end_offset(topic_name, partition) + first)
+            if first is not None and first < 0:  # the last -first records, counted
+                end = topics.end_offset(topic_name, partition)
+                newest = _last_records(topics, topic_name, partition, -first, end)
+                first = newest[0].offset if newest else end
             start = topics.consumer_position(consumer_name, topic_name, partition) or first or 0
             printed = consume_named(
                 topics, topic_name, consumer_name, partition=partition, first_position=first,
@@ -165,14 +168,17 @@ def consume(
                 show=lambda record: _print_record(record, output, key_value), deadline=deadline,
             )
         else:
+            last: list[Record] = []
             if from_beginning:
                 start = 0
             elif offset is not None and offset >= 0:
                 start = offset
             else:
-                end = topics.end_offset(topic_name, partition)
-                start = end if offset is None else max(0, end + offset)
-            for record in _records(topics, topic_name, start, partition, not disable_continuous, deadline):
+                start = topics.end_offset(topic_name, partition)
+                if offset is not None:
+                    last = _last_records(topics, topic_name, partition, -offset, start)
+            records = chain(last, _records(topics, topic_name, start, partition, not disable_continuous, deadline))
+            for record in records:
                 _print_record(record, output, key_value)
                 printed += 1
                 if num_records is not None and printed >= num_records:
@@ -199,6 +205,18 @@ def _records(topics: Topics, topic: str, start: int, partition: int, follow: boo
                 return
         if not follow:
             return
+
+
+def _last_records(topics: Topics, topic: str, partition: int, count: int, end: int) -> list[Record]:
+    """The last ``count`` records before offset ``end``: counted, as offsets need not be
+    consecutive (a Fluvio partition can have offsets with no record)."""
+    window = count
+    while True:
+        first = max(0, end - window)
+        records = [r for r in topics.read(topic, first, partition=partition) if r.offset < end]
+        if len(records) >= count or first == 0:
+            return records[-count:] if count else []
+        window *= 4
 
 
 def _print_record(record: Record, output: str, key_value: bool) -> None:

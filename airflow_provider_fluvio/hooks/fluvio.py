@@ -547,7 +547,7 @@ class FluvioHook(BaseHook):
         with self.topics() as topics:
             while True:
                 try:
-                    # Offsets may have gaps (Fluvio): continue after the last record, count records.
+                    # Offsets need not be consecutive: go on after the last record, count records.
                     start = records[-1].offset + 1 if records else offset
                     records += topics.read(topic, start, max_records=count - len(records))
                     missing = None

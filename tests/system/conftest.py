@@ -1,7 +1,7 @@
 """System tests: a real Kubernetes API (k8s/up.sh: kube-apiserver, controller-manager, scheduler,
 kwok fake nodes and, where the machine can run one, a real node), one per pytest session, started
 on first use; a fresh namespace in it for each test module that asks for one; the real Fluvio
-cluster (fluvio_cluster.py); an MQTT broker on the host (tests/connectors' fixtures).
+cluster (the session fixture of tests/conftest.py); an MQTT broker on the host (tests/connectors' fixtures).
 
 The two kinds of node are kept apart: the real node is tainted ``fluvio.test/real-node:NoSchedule``
 and labelled ``fluvio.test/node=real``, the kwok nodes ``fluvio.test/node=kwok``. A namespace says
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fluvio_cluster import fluvio_cluster  # noqa: F401  (a fixture)
 from kube_cluster import make_kube_cluster_fixture, read_env
 
 # tests/connectors' real MQTT broker

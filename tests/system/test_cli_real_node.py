@@ -5,7 +5,7 @@ records are read back with the project's ``consume`` and with Fluvio's own ``flu
 
 The Fluvio cluster's SPU advertises ``localhost:9010``, which only the node's own network reaches,
 so the connector runs with ``--host-network``. Skipped without a real node (conftest.py) or a
-Fluvio cluster (fluvio_cluster.py).
+Fluvio cluster (tests/tests/fluvio_cluster.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ containerd (k8s/node.sh), in a namespace whose pods go there (conftest.py's ``re
 What kwok can only pretend is real here: the readiness probe runs in the container, ``logs`` is the
 container's log, a program that fails goes into the kubelet's CrashLoopBackOff, a deleted pod gets
 SIGTERM, the garbage collector removes what the Deployment owned, and records cross the real Fluvio
-cluster (tests that need it skip without one: fluvio_cluster.py).
+cluster (tests that need it skip without one: tests/fluvio_cluster.py).
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ class Topics(Protocol):
         """Records from ``offset``; with ``follow`` waits for new ones (until ``timeout`` s idle)."""
 
     def end_offset(self, topic: str, partition: int = 0) -> int:
-        """The offset the next record will get (the number of records when offsets start at 0)."""
+        """One past the last record's offset: where new records start. Not a count of records:
+        on a Fluvio partition offsets need not be consecutive (the embedded log's are)."""
 
     # Named consumers (see topics/consumers.py). A backend without them raises NotSupportedError.
 
