@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from pathlib import Path
 
 from fluvio_connectors.errors import BackendError, ConfigError
@@ -19,6 +20,8 @@ from fluvio_connectors.settings import HOME_ENV
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+# Held while a file is created (see private_file).
+_CREATING = threading.Lock()
 # What a wrong path, not a passing failure, makes mkdir/open fail with.
 _BAD_PATH = {errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT,
              errno.ELOOP, errno.ENAMETOOLONG, errno.EEXIST}
@@ -65,15 +68,31 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create ``path`` empty and 0600 if missing; tighten an existing file of ours to 0600."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
-    except OSError as exc:
-        raise unusable(path.parent, exc, f"open {path.name}") from None
-    try:
-        info = os.fstat(fd)
-        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
-            os.fchmod(fd, PRIVATE_FILE)
-    finally:
-        os.close(fd)
+    """Create ``path`` empty and 0600 if missing; tighten an existing file of ours to 0600.
+
+    An existing file is never opened here: ``path`` may be a SQLite database that this process
+    already has open, and closing *any* descriptor of a file drops every POSIX (fcntl) lock the
+    process holds on it, SQLite's included (its other connections would then write unlocked and
+    corrupt the file). A missing file is created, and its descriptor closed, under ``_CREATING``:
+    a connection of this process is opened only after a ``private_file`` call returned, so none
+    exists yet when that descriptor is closed."""
+    with _CREATING:
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            info = None
+        except OSError as exc:
+            raise unusable(path.parent, exc, f"open {path.name}") from None
+        if info is None:
+            try:
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE))
+            except FileExistsError:  # created meanwhile by another process: tighten it below
+                info = path.stat()
+            except OSError as exc:
+                raise unusable(path.parent, exc, f"open {path.name}") from None
+        if info is not None and info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            try:
+                os.chmod(path, PRIVATE_FILE)
+            except OSError as exc:
+                raise unusable(path.parent, exc, f"open {path.name}") from None
     return path
