@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fluvio_connectors.errors import ConfigError, NotSupportedError
+from fluvio_connectors.errors import ConfigError
 
 if TYPE_CHECKING:
     from fluvio_connectors.topics import Topics
@@ -74,29 +74,9 @@ def resume_position(topics: Topics, consumer: str, topic: str, *, partition: int
     return position
 
 
-class NoNamedConsumers:
-    """The named-consumer methods of a backend that does not have them yet: each says so in one line."""
-
-    def _no_named_consumers(self) -> NotSupportedError:
-        return NotSupportedError(f"named consumers are not supported by this backend yet ({self!r})")
-
-    def consumer_position(self, consumer: str, topic: str, partition: int = 0) -> int | None:
-        raise self._no_named_consumers()
-
-    def commit(self, consumer: str, topic: str, position: int, partition: int = 0) -> None:
-        raise self._no_named_consumers()
-
-    def list_consumers(self, topic: str | None = None) -> list[ConsumerPosition]:
-        raise self._no_named_consumers()
-
-    def delete_consumer(self, consumer: str, topic: str | None = None) -> int:
-        raise self._no_named_consumers()
-
-
 __all__ = [
     "START_POSITIONS",
     "ConsumerPosition",
-    "NoNamedConsumers",
     "resume_position",
     "validate_consumer_name",
     "validate_start",
