@@ -11,7 +11,12 @@ Fluvio partition some offsets have no readable record, so:
 * count records, never offsets: "the next 10 records" is ``read(topic, position, max_records=10)``,
   and ``end_offset - position`` is an upper bound of what is left, not a count;
 * commit only positions you were given: ``record.offset + 1`` of the last record handled, or a value
-  from ``consumer_position`` / ``end_offset``; never wait for a particular offset to arrive.
+  from ``consumer_position`` / ``end_offset``; never wait for a particular offset to arrive;
+* a Fluvio cluster may report a position below the one committed when the offsets between have no
+  readable record (it stores the last record handled): the same records are left to read.
+
+Where they are kept: the embedded log's ``consumers`` table; a Fluvio cluster's own consumer offsets
+(``fluvio_client/offsets.py`` says exactly what a commit stores there).
 
 ``resume_position`` is what every reader calls first: the committed position, or, for a consumer
 used for the first time, its start (``beginning``: offset 0; ``latest``: the current end), committed
