@@ -42,9 +42,13 @@ def session(cluster: FakeCluster) -> Session:
     return session
 
 
-def test_the_fake_record_has_the_real_records_methods() -> None:
+def test_the_fake_record_and_stream_have_the_real_ones_methods() -> None:
     for name in ("offset", "key", "value", "timestamp"):
         assert list(inspect.signature(getattr(fluvio.Record, name)).parameters) == ["self"]
+    for name in ("offset_commit", "offset_flush", "__next__"):
+        assert list(inspect.signature(getattr(fluvio.ConsumerIterator, name)).parameters) == ["self"]
+    assert list(inspect.signature(fluvio.Fluvio.delete_consumer_offset).parameters) == ["self", "consumer", "topic",
+                                                                                         "partition"]
 
 
 # -- reading: skipped records and offsets with no record ------------------------------------------------
