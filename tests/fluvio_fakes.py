@@ -3,7 +3,9 @@ client's classes, and a way to serve them to ``FluvioTopics`` without a helper p
 
 ``FakePartition`` streams records as the real client does, including what a healthy cluster does
 not show on demand: offsets with no record (``holes``) and a stream that skips the records of a
-batch cut by a fetch (``skip_after``/``skip``). ``fake_cluster()`` builds the client module;
+batch cut by a fetch (``skip_after``/``skip``). Consumer offsets behave as measured on a real
+cluster (fluvio_client/offsets.py): a stream of a consumer commits the offset of the last record it
+yielded, stored at ``offset_flush``. ``fake_cluster()`` builds the client module;
 ``in_thread_helper(monkeypatch, cluster)`` makes every ``FluvioTopics`` of the test talk to a
 client session served by a thread of the test process.
 """
@@ -92,6 +94,33 @@ class FakeCluster:
     admin: Any
     topics: dict[str, FakePartition]
     producers: list[Any] = field(default_factory=list)
+    # (consumer, topic, partition) -> stored offset: the cluster's consumer offsets
+    offsets: dict[tuple[str, str, int], int] = field(default_factory=dict)
+
+
+class _ConsumerStream:
+    """A stream as ``consumer_with_config`` returns it (``ConsumerIterator``: iteration, and the
+    commit of the last record yielded for a stream of a named consumer)."""
+
+    def __init__(self, cluster: FakeCluster, config: dict[str, Any], records: Iterator[Any]) -> None:
+        self.cluster, self.config, self.records = cluster, config, records
+        self.last: int | None = None
+        self.committed: int | None = None
+
+    def __iter__(self) -> _ConsumerStream:
+        return self
+
+    def __next__(self) -> Any:
+        record = next(self.records)
+        self.last = record.offset()
+        return record
+
+    def offset_commit(self) -> None:
+        self.committed = self.last
+
+    def offset_flush(self) -> None:
+        if self.config.get("consumer") is not None and self.committed is not None:
+            self.cluster.offsets[(self.config["consumer"], self.config["topic"], self.config["partition"])] = self.committed
 
 
 def fake_cluster() -> FakeCluster:
@@ -109,7 +138,7 @@ def fake_cluster() -> FakeCluster:
     module = SimpleNamespace(
         Fluvio=client_cls, FluvioAdmin=admin_cls, FluvioConfig=create_autospec(fluvio.FluvioConfig),
         TopicSpec=fluvio.TopicSpec, TopicProducerConfigBuilder=fluvio.TopicProducerConfigBuilder,
-        ConsumerConfigExtBuilder=_builder,
+        ConsumerConfigExtBuilder=_builder, OffsetManagementStrategy=fluvio.OffsetManagementStrategy,
         Offset=SimpleNamespace(absolute=lambda n: ("abs", n), from_end=lambda n: ("end", n),
                                beginning=lambda: ("abs", 0)),
     )
@@ -123,19 +152,34 @@ def fake_cluster() -> FakeCluster:
     admin.all_topics.side_effect = lambda: [spec(n) for n in state.topics]
     admin.list_topics.side_effect = lambda names: [spec(n) for n in state.topics if n in names]
 
-    def consumer(config: dict[str, Any]) -> Iterator[Any]:
+    def consumer(config: dict[str, Any]) -> Any:
         if config["topic"] not in state.topics:
             raise fluvio.FluviorError(f"Topic not found: {config['topic']}")
         if config["partition"] != 0:
             raise fluvio.FluviorError(f"Partition not found: {config['topic']}-{config['partition']}")
-        return state.topics[config["topic"]].stream(config["start"])
+        return _ConsumerStream(state, config, state.topics[config["topic"]].stream(config["start"]))
 
     client.consumer_with_config.side_effect = consumer
+
+    def offsets() -> list[Any]:
+        return [SimpleNamespace(consumer_id=c, topic=t, partition=p, offset=o, modified_time=STAMP_MS // 1000)
+                for (c, t, p), o in state.offsets.items()]
+
+    client.consumer_offsets.side_effect = offsets
+    client.delete_consumer_offset.side_effect = lambda c, t, p: state.offsets.pop((c, t, p), None)
+    admin.create_topic.side_effect = lambda name, spec: state.topics.setdefault(name, FakePartition())
 
     def producer(topic: str) -> Any:
         inner = create_autospec(fluvio.TopicProducer, instance=True)
         inner.send_all.side_effect = lambda records: [create_autospec(fluvio.ProduceOutput, instance=True)
                                                       for _ in records]
+
+        def send(key: bytes, value: bytes) -> Any:  # stored at once (a record-by-record producer)
+            partition = state.topics[topic]
+            partition.records = {**partition.records, partition.end(): (key or None, value)}
+            return create_autospec(fluvio.ProduceOutput, instance=True)
+
+        inner.send.side_effect = send
         state.producers.append(inner)
         return inner
 
@@ -148,8 +192,9 @@ def _builder(topic: str) -> Any:
     builder = create_autospec(fluvio.ConsumerConfigExtBuilder, instance=True)
 
     def build() -> dict[str, Any]:
+        named = builder.offset_consumer.call_args
         return {"topic": topic, "start": builder.offset_start.call_args.args[0],
-                "partition": builder.partition.call_args.args[0]}
+                "partition": builder.partition.call_args.args[0], "consumer": named.args[0] if named else None}
 
     builder.build.side_effect = build
     return builder

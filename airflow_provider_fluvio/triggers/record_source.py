@@ -7,8 +7,8 @@ source sleeps ``poll_interval`` seconds: that sleep is what an idle watcher cost
 A topic that does not exist yet (the DAG that creates it has not run) is waited for, with one
 warning; its records are then read from its first, since all of them were written after the
 watcher started. A topic deleted while being watched is waited for the same way, and a topic found
-shorter than the position (deleted and created again between two reads) is read from its first
-record.
+shorter than the position (deleted and created again between two reads: the consumer's position
+went with it) is read from its first record.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class RecordSource:
         self.hook_params = hook_params
         self.poll_interval = poll_interval
         self._topics: Topics | None = None
+        self._short_log_warned = False
 
     async def open(self) -> int:
         """Resolve the connection, open the backend, and return the position to read from."""
@@ -94,13 +95,11 @@ class RecordSource:
                 records = await asyncio.to_thread(
                     self._backend().read, self.topic, position, partition=self.partition, max_records=limit
                 )
-                if not records and await asyncio.to_thread(
-                    self._backend().end_offset, self.topic, self.partition
-                ) < position:
-                    # Offsets never go back in a log: this is a new topic of the same name.
-                    log.warning("Topic %s was deleted and created again; reading it from its first record", self.topic)
-                    await self.commit(0)
-                    position = 0
+                replaced_at = None if records else await self._replaced_at(position)
+                if replaced_at is not None:
+                    log.warning("Topic %s was deleted and created again; reading it from offset %d", self.topic, replaced_at)
+                    await self.commit(replaced_at)
+                    position = replaced_at
                     continue
             except TopicNotFoundError:
                 log.warning("Topic %s was deleted; waiting for it to be created again", self.topic)
@@ -112,6 +111,30 @@ class RecordSource:
                 return position, []
             pause = self.poll_interval if deadline is None else min(self.poll_interval, deadline - loop.time())
             await asyncio.sleep(max(0.0, pause))
+
+    async def _replaced_at(self, position: int) -> int | None:
+        """Where to read a topic that is a new one of the same name, or None if it is not.
+
+        A new topic ends before ``position`` (offsets never go back in a log) *and* has none of the
+        old one's committed position (both backends forget the positions of a deleted topic): it is
+        read from its first record. A log that merely looks shorter while the position is still
+        there is waited out, never read again from its start (that would repeat every record); one
+        whose committed position is still inside it is read again from that position."""
+        end = await asyncio.to_thread(self._backend().end_offset, self.topic, self.partition)
+        if end >= position:
+            return None
+        committed = await asyncio.to_thread(self._backend().consumer_position, self.consumer, self.topic, self.partition)
+        if committed is None:
+            return 0
+        if committed <= end:
+            return committed
+        if not self._short_log_warned:
+            log.warning(
+                "Topic %s ends at offset %d, before consumer %s's committed position %d; waiting for it",
+                self.topic, end, self.consumer, committed,
+            )
+            self._short_log_warned = True
+        return None
 
     async def commit(self, position: int) -> None:
         """Make ``position`` the consumer's committed position (durable when this returns)."""

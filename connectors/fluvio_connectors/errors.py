@@ -52,10 +52,6 @@ class BackendError(FluvioConnectorError):
     """The topics backend or the connector runtime could not be reached or refused a call."""
 
 
-class NotSupportedError(BackendError):
-    """The topics backend in use does not offer this feature (yet)."""
-
-
 class ConsumerNotFoundError(FluvioConnectorError):
     """No committed position for this named consumer (on this topic)."""
 

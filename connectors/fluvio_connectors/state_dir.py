@@ -20,11 +20,9 @@ from fluvio_connectors.settings import HOME_ENV
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
-# Held while a file is created (see private_file).
-_CREATING = threading.Lock()
 # What a wrong path, not a passing failure, makes mkdir/open fail with.
 _BAD_PATH = {errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT,
-             errno.ELOOP, errno.ENAMETOOLONG, errno.EEXIST}
+             errno.ELOOP, errno.ENAMETOOLONG, errno.EEXIST, errno.EINVAL}
 
 
 def unusable(path: Path, exc: OSError, action: str) -> ConfigError | BackendError:
@@ -67,32 +65,39 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+# Serialises private_file() within the process (see there).
+_create_lock = threading.Lock()
+
+
 def private_file(path: Path) -> Path:
     """Create ``path`` empty and 0600 if missing; tighten an existing file of ours to 0600.
 
-    An existing file is never opened here: ``path`` may be a SQLite database that this process
-    already has open, and closing *any* descriptor of a file drops every POSIX (fcntl) lock the
-    process holds on it, SQLite's included (its other connections would then write unlocked and
-    corrupt the file). A missing file is created, and its descriptor closed, under ``_CREATING``:
-    a connection of this process is opened only after a ``private_file`` call returned, so none
-    exists yet when that descriptor is closed."""
-    with _CREATING:
+    An existing file is never opened, only looked at and changed by its path: a process loses
+    every POSIX (``fcntl``) lock it holds on a file when it closes *any* descriptor of that file,
+    and the embedded log's SQLite connections hold such locks. Opening and closing ``topics.db``
+    beside them let another process take itself for the log's last user, checkpoint and delete
+    the WAL under them: their later commits were invisible to every other process and their reads
+    inconsistent. A file this call creates (``O_EXCL``) is new, so no lock is on it yet; the
+    module lock keeps the process's other threads from opening it until that descriptor is closed.
+    """
+    with _create_lock:
         try:
-            info = path.stat()
-        except FileNotFoundError:
-            info = None
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
+        except FileExistsError:
+            pass
         except OSError as exc:
-            raise unusable(path.parent, exc, f"open {path.name}") from None
-        if info is None:
-            try:
-                os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE))
-            except FileExistsError:  # created meanwhile by another process: tighten it below
-                info = path.stat()
-            except OSError as exc:
-                raise unusable(path.parent, exc, f"open {path.name}") from None
-        if info is not None and info.st_mode & 0o077 and info.st_uid == os.geteuid():
-            try:
-                os.chmod(path, PRIVATE_FILE)
-            except OSError as exc:
-                raise unusable(path.parent, exc, f"open {path.name}") from None
+            raise unusable(path.parent, exc, f"create {path.name}") from None
+        else:
+            os.close(fd)
+            return path
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            os.chmod(path, PRIVATE_FILE)
+    except OSError as exc:
+        raise unusable(path.parent, exc, f"open {path.name}") from None
     return path

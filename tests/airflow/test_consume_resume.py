@@ -1,8 +1,10 @@
-"""FluvioConsumeOperator(consumer=...) in real DAG runs (dag.test on SQLite, the embedded log):
-successive runs get the next records, a failure before the commit repeats them on the retry."""
+"""FluvioConsumeOperator(consumer=...) in real DAG runs (dag.test on SQLite; the embedded log, and a
+real Fluvio cluster where the test takes ``topics_backend``): successive runs get the next records,
+a failure before the commit repeats them on the retry."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,26 +16,29 @@ from airflow_provider_fluvio.operators.connector import FluvioConsumeOperator
 from fluvio_connectors.errors import BackendError
 
 
-def consume_dag(dag_id: str, **operator_kwargs: Any) -> DAG:
+def consume_dag(dag_id: str, topic: str = "daily", **operator_kwargs: Any) -> DAG:
     with DAG(dag_id, schedule=None, start_date=datetime(2024, 1, 1), catchup=False) as dag:
-        FluvioConsumeOperator(task_id="next_records", topic="daily", consumer="daily-report", **operator_kwargs)
+        FluvioConsumeOperator(task_id="next_records", topic=topic, consumer="daily-report", **operator_kwargs)
     return dag
 
 
-def test_each_run_gets_the_next_records_exactly_once(run_dag: Any) -> None:
+def test_each_run_gets_the_next_records_exactly_once(run_dag: Any, topics_backend: str, topic_name: Callable[[str], str]) -> None:
+    daily = topic_name("daily")
     hook = FluvioHook()
-    hook.produce("daily", [f"r{i}" for i in range(7)], create_topic=True)
-    dag = consume_dag("fluvio_test_resume_count", count=3, timeout=5)
+    hook.produce(daily, [f"r{i}" for i in range(7)], create_topic=True)
+    dag = consume_dag("fluvio_test_resume_count", daily, count=3, timeout=5)
     first = run_dag(dag)
     second = run_dag(dag, register=False)
     assert first.xcom("next_records") == ["r0", "r1", "r2"]
     assert second.xcom("next_records") == ["r3", "r4", "r5"]
-    assert hook.consumer_position("daily", "daily-report") == 6
+    sixth = hook.consumer_position(daily, "daily-report")
+    with hook.topics() as topics:
+        assert sixth is not None and [r.value for r in topics.read(daily, sixth)] == [b"r6"]
 
     third = run_dag(dag, register=False)  # only one record left: the run fails and commits nothing
     assert third.task_states["next_records"] == "failed"
-    assert hook.consumer_position("daily", "daily-report") == 6
-    hook.produce("daily", ["r7", "r8"])
+    assert hook.consumer_position(daily, "daily-report") == sixth
+    hook.produce(daily, ["r7", "r8"])
     assert run_dag(dag, register=False).xcom("next_records") == ["r6", "r7", "r8"]
 
 

@@ -1,4 +1,5 @@
-"""FluvioRecordTrigger on the embedded log, driven by Airflow 3.3's own shared-stream manager.
+"""FluvioRecordTrigger driven by Airflow 3.3's own shared-stream manager, on the embedded log and
+(the tests taking ``topics_backend``) on a real Fluvio cluster too.
 
 What a user relies on: one event per record with the documented payload; the consumer's position
 committed only after Airflow confirmed the events stored; unconfirmed or failed events delivered
@@ -12,6 +13,7 @@ import asyncio
 import base64
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -41,6 +43,12 @@ def position(consumer: str, topic: str) -> int | None:
         return topics.consumer_position(consumer, topic)
     finally:
         topics.close()
+
+
+@pytest.fixture
+def events(topic_name: Callable[[str], str]) -> str:
+    """The topic of a test: ``events``, made unique on a Fluvio cluster."""
+    return topic_name("events")
 
 
 def trigger(**kwargs: Any) -> FluvioRecordTrigger:
@@ -125,43 +133,51 @@ def test_message_queue_trigger_with_scheme_fluvio_is_this_trigger() -> None:
 # -- events and commits through the shared stream ------------------------------------------------
 
 
-async def test_one_event_per_record_and_commits_only_what_was_confirmed(manager: SharedStreamManager) -> None:
-    produce("events", ["r0", "r1", "r2", "r3", "r4"], key=b"k")
-    sub = Subscriber(manager, trigger(), 1).start()
+async def test_one_event_per_record_and_commits_only_what_was_confirmed(
+    manager: SharedStreamManager, topics_backend: str, events: str
+) -> None:
+    produce(events, ["r0", "r1", "r2", "r3", "r4"], key=b"k")
+    sub = Subscriber(manager, trigger(topic=events), 1).start()
     try:
         await wait_until(lambda: len(sub.events) == 5, what="five events")
         first = sub.events[0].payload
         assert {k: v for k, v in first.items() if k != "timestamp"} == {
-            "topic": "events", "partition": 0, "offset": 0, "key": "k", "key_encoding": "utf-8",
+            "topic": events, "partition": 0, "offset": 0, "key": "k", "key_encoding": "utf-8",
             "value": "r0", "value_encoding": "utf-8", "value_size": 2,
         }
         assert first["timestamp"] > 1_700_000_000
         assert [e.payload["value"] for e in sub.events] == ["r0", "r1", "r2", "r3", "r4"]
         # Nothing confirmed stored yet: emitting the events did not move the position.
-        assert position("test", "events") == 0
+        assert position("test", events) == 0
+        third, last = (sub.events[i].payload["offset"] + 1 for i in (2, 4))
         sub.confirm(3)
-        await wait_until(lambda: position("test", "events") == 3, what="commit through offset 2")
+        await wait_until(lambda: position("test", events) == third, what="commit through the third record")
         sub.confirm()
-        await wait_until(lambda: position("test", "events") == 5, what="commit through offset 4")
-        produce("events", ["r5"])
+        await wait_until(lambda: position("test", events) == last, what="commit through the fifth record")
+        produce(events, ["r5"])
         await wait_until(lambda: len(sub.events) == 6, what="the new record")
+        assert sub.events[5].payload["value"] == "r5"
         assert sub.error is None
     finally:
         await sub.stop()
 
 
-async def test_a_restart_delivers_again_what_was_never_confirmed(manager: SharedStreamManager) -> None:
-    produce("events", [f"r{i}" for i in range(6)])
-    sub = Subscriber(manager, trigger(), 1).start()
+async def test_a_restart_delivers_again_what_was_never_confirmed(
+    manager: SharedStreamManager, topics_backend: str, events: str
+) -> None:
+    produce(events, [f"r{i}" for i in range(6)])
+    sub = Subscriber(manager, trigger(topic=events), 1).start()
     await wait_until(lambda: len(sub.events) == 6, what="six events")
     sub.confirm(2)
-    await wait_until(lambda: position("test", "events") == 2, what="commit through offset 1")
+    second = sub.events[1].payload["offset"] + 1
+    await wait_until(lambda: position("test", events) == second, what="commit through the second record")
     await sub.stop()  # the triggerer went away with four events unconfirmed
 
-    again = Subscriber(SharedStreamManager(), trigger(), 7).start()
+    again = Subscriber(SharedStreamManager(), trigger(topic=events), 7).start()
     try:
         await wait_until(lambda: len(again.events) == 4, what="the unconfirmed events again")
-        assert again.offsets() == [2, 3, 4, 5]
+        assert [e.payload["value"] for e in again.events] == ["r2", "r3", "r4", "r5"]
+        assert again.offsets() == [e.payload["offset"] for e in sub.events[2:]]
     finally:
         await again.stop()
 
@@ -203,25 +219,44 @@ async def test_records_beyond_max_in_flight_wait_for_confirmations(manager: Shar
         await sub.stop()
 
 
-async def test_start_latest_skips_what_was_there_before_the_first_start(manager: SharedStreamManager) -> None:
-    produce("events", ["old"])
-    sub = Subscriber(manager, trigger(start="latest"), 1).start()
+async def test_start_latest_skips_what_was_there_before_the_first_start(
+    manager: SharedStreamManager, topics_backend: str, events: str
+) -> None:
+    produce(events, ["old"])
+    sub = Subscriber(manager, trigger(topic=events, start="latest"), 1).start()
     try:
-        await wait_until(lambda: position("test", "events") == 1, what="the start committed")
-        produce("events", ["new"])
+        await wait_until(lambda: position("test", events) == 1, what="the start committed")
+        produce(events, ["new"])
         await wait_until(lambda: len(sub.events) == 1, what="the new record")
         assert sub.events[0].payload["value"] == "new"
     finally:
         await sub.stop()
 
 
-async def test_a_topic_created_after_the_watcher_started_is_read_from_its_first_record(
-    manager: SharedStreamManager, caplog: pytest.LogCaptureFixture
+async def test_start_latest_on_an_empty_topic_keeps_what_comes_while_the_triggerer_is_away(
+    manager: SharedStreamManager, topics_backend: str, events: str
 ) -> None:
-    sub = Subscriber(manager, trigger(topic="later", start="latest"), 1).start()
+    produce(events, [])
+    first = Subscriber(manager, trigger(topic=events, start="latest"), 1).start()
+    await wait_until(lambda: position("test", events) == 0, what="the start committed")
+    await first.stop()
+    produce(events, ["while-away"])  # no watcher runs
+    again = Subscriber(SharedStreamManager(), trigger(topic=events, start="latest"), 2).start()
     try:
-        await wait_until(lambda: "Topic later does not exist (yet)" in caplog.text, what="the watcher to wait for the topic")
-        produce("later", ["a", "b"])
+        await wait_until(lambda: len(again.events) == 1, what="the record written while away")
+        assert again.events[0].payload["value"] == "while-away"
+    finally:
+        await again.stop()
+
+
+async def test_a_topic_created_after_the_watcher_started_is_read_from_its_first_record(
+    manager: SharedStreamManager, caplog: pytest.LogCaptureFixture, topics_backend: str, topic_name: Callable[[str], str]
+) -> None:
+    later = topic_name("later")
+    sub = Subscriber(manager, trigger(topic=later, start="latest"), 1).start()
+    try:
+        await wait_until(lambda: f"Topic {later} does not exist (yet)" in caplog.text, what="the watcher to wait for the topic")
+        produce(later, ["a", "b"])
         await wait_until(lambda: len(sub.events) == 2, what="both records of the new topic")
         assert [e.payload["value"] for e in sub.events] == ["a", "b"]
     finally:
@@ -246,6 +281,34 @@ async def test_a_topic_deleted_and_created_again_is_read_from_its_first_record(m
         sub.confirm()
         await wait_until(lambda: position("test", "events") == 1, what="the new topic's position")
         assert sub.error is None
+    finally:
+        await sub.stop()
+
+
+async def test_a_log_that_looks_shorter_while_the_position_is_kept_is_waited_out_not_read_again(
+    manager: SharedStreamManager, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What turned a broken view of the embedded log (its SQLite locks lost) into every record
+    delivered again: an empty read and an end before the position were taken for a new topic."""
+    produce("events", ["r0", "r1", "r2"])
+    sub = Subscriber(manager, trigger(), 1).start()
+    try:
+        await wait_until(lambda: len(sub.events) == 3, what="three events")
+        sub.confirm()
+        await wait_until(lambda: position("test", "events") == 3, what="the records committed")
+        broken = {"on": True}
+        real_read, real_end = EmbeddedTopics.read, EmbeddedTopics.end_offset
+        monkeypatch.setattr(EmbeddedTopics, "read", lambda self, *a, **k: [] if broken["on"] else real_read(self, *a, **k))
+        monkeypatch.setattr(EmbeddedTopics, "end_offset", lambda self, *a, **k: 0 if broken["on"] else real_end(self, *a, **k))
+        await wait_until(lambda: "ends at offset 0, before consumer test's committed position 3" in caplog.text,
+                         what="the watcher to wait out the short log")
+        broken["on"] = False
+        produce("events", ["r3"])
+        await wait_until(lambda: len(sub.events) == 4, what="the next record")
+        sub.confirm()
+        await wait_until(lambda: position("test", "events") == 4, what="the next record committed")
+        assert sub.offsets() == [0, 1, 2, 3]
+        assert "was deleted and created again" not in caplog.text
     finally:
         await sub.stop()
 
@@ -313,36 +376,55 @@ async def test_a_filter_that_cannot_be_loaded_skips_records_with_the_reason_logg
     assert any(message in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
 
 
-async def test_the_backend_is_only_called_from_worker_threads(manager: SharedStreamManager, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_backend_is_only_called_from_worker_threads_and_the_loop_keeps_running(
+    manager: SharedStreamManager, monkeypatch: pytest.MonkeyPatch, topics_backend: str, events: str
+) -> None:
+    from fluvio_connectors.topics.fluvio import FluvioTopics
+
+    backend_class = FluvioTopics if topics_backend == "fluvio" else EmbeddedTopics
     loop_thread = threading.get_ident()
     calls: list[tuple[str, bool]] = []
     for name in ("read", "commit", "consumer_position", "end_offset"):
-        original = getattr(EmbeddedTopics, name)
+        original = getattr(backend_class, name)
 
-        def spy(self: EmbeddedTopics, *args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
+        def spy(self: Any, *args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
             calls.append((_name, threading.get_ident() == loop_thread))
             return _original(self, *args, **kwargs)
 
-        monkeypatch.setattr(EmbeddedTopics, name, spy)
-    produce("events", ["r0"])
-    sub = Subscriber(manager, trigger(), 1).start()
+        monkeypatch.setattr(backend_class, name, spy)
+    ticks = 0
+
+    async def tick() -> None:  # another coroutine of the triggerer's event loop
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    produce(events, ["r0"])
+    sub = Subscriber(manager, trigger(topic=events), 1).start()
     try:
         await wait_until(lambda: len(sub.events) == 1, what="one event")
         sub.confirm()
         await wait_until(lambda: [name for name, _ in calls].count("commit") == 2, what="the commit after the start")
+        # Reading on at the end of the topic: the loop must keep turning while the reads wait.
+        reads = [name for name, _ in calls].count("read")
+        at_start = ticks
+        await wait_until(lambda: [name for name, _ in calls].count("read") >= reads + 10, what="ten more reads")
+        assert ticks - at_start >= 10, f"the event loop turned only {ticks - at_start} times during ten reads"
     finally:
+        ticker.cancel()
         await sub.stop()
     assert {name for name, _ in calls} >= {"read", "commit", "consumer_position"}
     assert not [name for name, on_loop in calls if on_loop], calls
-    assert position("test", "events") == 1
+    assert position("test", events) == sub.events[0].payload["offset"] + 1
 
 
-async def test_on_a_fluvio_cluster_the_watcher_fails_saying_named_consumers_are_not_there_yet(
-    manager: SharedStreamManager,
-) -> None:
+async def test_a_fluvio_endpoint_nobody_listens_on_fails_the_watcher_in_one_line(manager: SharedStreamManager) -> None:
     sub = Subscriber(manager, trigger(hook_params={"host": "127.0.0.1", "port": 9}), 1).start()
     await wait_until(lambda: sub.task is not None and sub.task.done(), what="the trigger to fail")
-    assert str(sub.error) == "named consumers are not supported by this backend yet (FluvioTopics('127.0.0.1:9'))"
+    assert str(sub.error).startswith("cannot connect to Fluvio at 127.0.0.1:9")
+    assert "\n" not in str(sub.error)
 
 
 # -- standalone run(): Airflow 3.0-3.2, and a task deferring with a timeout ------------------------
@@ -357,16 +439,16 @@ async def test_run_with_a_timeout_ends_with_a_timeout_event() -> None:
     }
 
 
-async def test_run_with_a_timeout_returns_the_next_record_and_commits_it() -> None:
-    produce("events", ["r0", "r1"])
-    first = trigger(timeout=10, consumer="once")
+async def test_run_with_a_timeout_returns_the_next_record_and_commits_it(topics_backend: str, events: str) -> None:
+    produce(events, ["r0", "r1"])
+    first = trigger(topic=events, timeout=30, consumer="once")
     run = first.run()
-    event = await asyncio.wait_for(run.__anext__(), 20)
+    event = await asyncio.wait_for(run.__anext__(), 60)
     with pytest.raises(StopAsyncIteration):
-        await asyncio.wait_for(run.__anext__(), 20)
+        await asyncio.wait_for(run.__anext__(), 60)
     assert event.payload["value"] == "r0"
-    assert position("once", "events") == 1
-    event = await asyncio.wait_for(trigger(timeout=10, consumer="once").run().__anext__(), 20)
+    assert position("once", events) == event.payload["offset"] + 1
+    event = await asyncio.wait_for(trigger(topic=events, timeout=30, consumer="once").run().__anext__(), 60)
     assert event.payload["value"] == "r1"
 
 

@@ -1,5 +1,6 @@
 """What the event tests read from a running Airflow: the topic's asset, its record events, the runs
-of the DAG scheduled on it and what they processed; and the deployment's embedded log itself."""
+of the DAG scheduled on it and what they processed; and the deployment's topics themselves (its
+embedded log, or the Fluvio cluster its ``FLUVIO_ENDPOINT`` names)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ from typing import Any
 from airflow_api import AirflowApi
 from airflow_cluster import AirflowCluster
 
+from fluvio_connectors.topics import Topics
 from fluvio_connectors.topics.embedded import EmbeddedTopics
+from fluvio_connectors.topics.fluvio import FluvioTopics
 
 
 @contextmanager
-def deployment_log(airflow: AirflowCluster) -> Iterator[EmbeddedTopics]:
-    """The embedded topic log every process of the deployment uses."""
-    topics = EmbeddedTopics(airflow.fluvio_home / "topics.db")
+def deployment_log(airflow: AirflowCluster) -> Iterator[Topics]:
+    """The topics every process of the deployment uses: the Fluvio cluster of its
+    ``FLUVIO_ENDPOINT``, else its embedded log."""
+    endpoint = airflow.extra_env.get("FLUVIO_ENDPOINT")
+    topics: Topics = FluvioTopics(endpoint) if endpoint else EmbeddedTopics(airflow.fluvio_home / "topics.db")
     try:
         yield topics
     finally:
@@ -103,7 +108,9 @@ def wait_processed(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {dag_id} to process the records")
         if idle and time.monotonic() - last_nudge > 5:
-            with deployment_log(airflow) as topics, topics.producer(nudge[0]) as producer:
+            with deployment_log(airflow) as topics:
+                producer = topics.producer(nudge[0])
                 producer.send(None, nudge[1])
+                producer.close()
             last_nudge = time.monotonic()
         time.sleep(0.5)  # polling interval

@@ -233,6 +233,48 @@ def _child_produces(topics: EmbeddedTopics) -> None:
         producer.send(None, b"from-child")
 
 
+_OTHER_PROCESS = """
+import sys
+from fluvio_connectors.topics.embedded import EmbeddedTopics
+topics = EmbeddedTopics(sys.argv[1])
+if sys.argv[2] == "write":
+    with topics.producer("t1") as producer:
+        producer.send(None, b"from-other-process")
+else:
+    print(",".join(r.value.decode() for r in topics.read("t1")))
+topics.close()
+"""
+
+
+def test_a_new_connection_keeps_the_locks_of_the_processs_other_connections(
+    topics: EmbeddedTopics, log_path: Path
+) -> None:
+    """SQLite's locks are POSIX locks, which a process loses on a file when it closes *any*
+    descriptor of it. Opening a connection must never do that to the connections already open:
+    another process would take itself for the last user, checkpoint and delete the WAL under them,
+    and what they write next would be invisible to every other process (and reads inconsistent)."""
+    import subprocess
+    import sys
+
+    def other(action: str) -> str:
+        done = subprocess.run([sys.executable, "-c", _OTHER_PROCESS, str(log_path), action],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    topics.create_topic("t1")
+    with topics.producer("t1") as producer:
+        producer.send(None, b"first")
+    opened = threading.Thread(target=topics.list_topics)  # a second connection, from another thread
+    opened.start()
+    opened.join(timeout=30)
+    other("write")  # opens, writes and closes the last connection of its process
+    with topics.producer("t1") as producer:  # the first connection writes on
+        producer.send(None, b"after")
+    assert other("read") == "first,from-other-process,after"
+    assert values(topics.read("t1")) == ["first", "from-other-process", "after"]
+
+
 def test_settings_choose_the_log_file(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "elsewhere")
     topics = open_topics(settings)

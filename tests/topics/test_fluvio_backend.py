@@ -16,12 +16,13 @@ from unittest.mock import create_autospec
 
 import fluvio
 import pytest
-from fluvio_fakes import FakeCluster, FakePartition, fake_cluster, in_thread_helper
+from fluvio_fakes import STAMP_MS, FakeCluster, FakePartition, fake_cluster, in_thread_helper
 
-from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
+from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics import Record, open_topics
 from fluvio_connectors.topics.fluvio import FluvioTopics
+from fluvio_connectors.topics.fluvio_client import offsets
 from fluvio_connectors.topics.fluvio_client import session as client_session
 from fluvio_connectors.topics.fluvio_client.session import ClientError, Session
 
@@ -41,9 +42,13 @@ def session(cluster: FakeCluster) -> Session:
     return session
 
 
-def test_the_fake_record_has_the_real_records_methods() -> None:
+def test_the_fake_record_and_stream_have_the_real_ones_methods() -> None:
     for name in ("offset", "key", "value", "timestamp"):
         assert list(inspect.signature(getattr(fluvio.Record, name)).parameters) == ["self"]
+    for name in ("offset_commit", "offset_flush", "__next__"):
+        assert list(inspect.signature(getattr(fluvio.ConsumerIterator, name)).parameters) == ["self"]
+    assert list(inspect.signature(fluvio.Fluvio.delete_consumer_offset).parameters) == ["self", "consumer", "topic",
+                                                                                         "partition"]
 
 
 # -- reading: skipped records and offsets with no record ------------------------------------------------
@@ -91,6 +96,76 @@ def test_read_errors_say_what_is_missing(cluster: FakeCluster, session: Session)
     with pytest.raises(ClientError) as partition:
         session.handle("read", ("t1", 3, 0, 10))
     assert partition.value.kind == client_session.NO_PARTITION
+
+
+# -- named consumers: offsets with no record ----------------------------------------------------------
+
+
+def test_a_commit_where_the_offset_below_has_no_record_stores_the_last_record_before_it(
+    cluster: FakeCluster, session: Session
+) -> None:
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(10, holes={4, 5})
+    session.handle("consumer_commit", ("c", "t1", 0, 6))  # 6 from end_offset-like arithmetic: 5 has no record
+    assert cluster.offsets == {("c", "t1", 0): 3}  # r3 is the last record below 6
+    position = session.handle("consumer_position", ("c", "t1", 0))
+    assert position == 4
+    rows, _ = session.handle("read", ("t1", 0, position, 100))
+    assert [row[0] for row in rows] == [6, 7, 8, 9]  # the same records as from 6
+
+
+def test_a_position_before_the_first_readable_record_is_a_start_marker(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(10, holes=set(range(5)))  # the first records are gone (retention)
+    session.handle("consumer_commit", ("c", "t1", 0, 3))
+    assert ("c", "t1", 0) not in cluster.offsets
+    assert cluster.offsets[("c/t1/0", offsets.MARKER_TOPIC, 0)] == 0
+    assert cluster.topics[offsets.MARKER_TOPIC].records[0][1] == offsets.MARKER_VALUE
+    assert session.handle("consumer_position", ("c", "t1", 0)) == 0
+    assert session.handle("consumer_list", ("t1",)) == [("c", "t1", 0, 0, STAMP_MS // 1000)]
+    session.handle("consumer_commit", ("c", "t1", 0, 7))  # a record below: the marker goes
+    assert cluster.offsets == {("c", "t1", 0): 6}
+    assert session.handle("consumer_list", ("t1",)) == [("c", "t1", 0, 7, STAMP_MS // 1000)]
+
+
+def test_a_marker_left_beside_an_offset_loses_to_it_and_dies_with_its_topic(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(4)
+    session.handle("consumer_commit", ("c", "t1", 0, 0))
+    cluster.offsets[("c", "t1", 0)] = 2  # e.g. ``fluvio consume -c c`` committed meanwhile
+    assert session.handle("consumer_position", ("c", "t1", 0)) == 3
+    assert session.handle("consumer_list", (None,)) == [("c", "t1", 0, 3, STAMP_MS // 1000)]
+    cluster.admin.delete_topic.side_effect = lambda name: cluster.topics.pop(name)
+    session.handle("delete_topic", ("t1",))
+    assert ("c/t1/0", offsets.MARKER_TOPIC, 0) not in cluster.offsets
+
+
+def test_a_commit_past_the_end_is_refused_and_stores_nothing(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(3)
+    with pytest.raises(ClientError) as refused:
+        session.handle("consumer_commit", ("c", "t1", 0, 4))
+    assert refused.value.kind == client_session.REFUSED
+    assert str(refused.value) == "cannot commit position 4 for consumer c: topic t1 partition 0 ends at offset 3"
+    assert cluster.offsets == {}
+
+
+def test_named_consumer_errors_through_the_backend(cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    in_thread_helper(monkeypatch, cluster)
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(3)
+    with FluvioTopics(ENDPOINT) as topics:
+        with pytest.raises(ConfigError, match=r"^cannot commit position 9 for consumer c: topic t1 partition 0 ends at offset 3$"):
+            topics.commit("c", "t1", 9)
+        with pytest.raises(TopicNotFoundError, match=r"^topic nope not found$"):
+            topics.consumer_position("c", "nope")
+        with pytest.raises(ConfigError, match=r"^topic t1 has no partition 2$"):
+            topics.commit("c", "t1", 0, partition=2)
+        with pytest.raises(ConsumerNotFoundError, match=r"^consumer c has no committed position$"):
+            topics.delete_consumer("c")
+        topics.commit("c", "t1", 3)
+        assert topics.consumer_position("c", "t1") == 3
+        assert topics.delete_consumer("c") == 1
 
 
 # -- producing --------------------------------------------------------------------------------------

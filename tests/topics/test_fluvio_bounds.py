@@ -99,14 +99,19 @@ def one_line_failure(call: Callable[[], Any], *, within: float) -> str:
 # -- a peer that accepts and never answers ----------------------------------------------------------
 
 
+ARGS: dict[str, tuple[Any, ...]] = {"list_topics": (), "list_consumers": (), "consumer_position": ("c", "t1"),
+                                    "commit": ("c", "t1", 0), "delete_consumer": ("c",)}
+
+
 @pytest.mark.parametrize("operation", ["list_topics", "create_topic", "topic_exists", "delete_topic", "producer",
-                                       "read", "end_offset", "stream"])
+                                       "read", "end_offset", "stream", "consumer_position", "commit", "list_consumers",
+                                       "delete_consumer"])
 def test_a_silent_endpoint_fails_within_connect_timeout_and_the_process_runs_on(
     silent_endpoint: str, operation: str
 ) -> None:
     topics = FluvioTopics(silent_endpoint, connect_timeout=2, timeout=2)
     call = getattr(topics, operation)
-    args = () if operation == "list_topics" else ("t1",)
+    args = ARGS.get(operation, ("t1",))
     with runs_beside():
         message = one_line_failure(lambda: call(*args), within=2 + 8)  # 2 s, plus a loaded machine's slack
     assert message == f"cannot connect to Fluvio at {silent_endpoint}: no answer within 2 s"

@@ -85,7 +85,7 @@ class Topics(Protocol):
         """One past the last record's offset: where new records start. Not a count of records:
         on a Fluvio partition offsets need not be consecutive (the embedded log's are)."""
 
-    # Named consumers (see topics/consumers.py). A backend without them raises NotSupportedError.
+    # Named consumers (see topics/consumers.py).
 
     def consumer_position(self, consumer: str, topic: str, partition: int = 0) -> int | None:
         """``consumer``'s committed position on the partition (the offset it reads next), or None

@@ -11,7 +11,12 @@ Fluvio partition some offsets have no readable record, so:
 * count records, never offsets: "the next 10 records" is ``read(topic, position, max_records=10)``,
   and ``end_offset - position`` is an upper bound of what is left, not a count;
 * commit only positions you were given: ``record.offset + 1`` of the last record handled, or a value
-  from ``consumer_position`` / ``end_offset``; never wait for a particular offset to arrive.
+  from ``consumer_position`` / ``end_offset``; never wait for a particular offset to arrive;
+* a Fluvio cluster may report a position below the one committed when the offsets between have no
+  readable record (it stores the last record handled): the same records are left to read.
+
+Where they are kept: the embedded log's ``consumers`` table; a Fluvio cluster's own consumer offsets
+(``fluvio_client/offsets.py`` says exactly what a commit stores there).
 
 ``resume_position`` is what every reader calls first: the committed position, or, for a consumer
 used for the first time, its start (``beginning``: offset 0; ``latest``: the current end), committed
@@ -24,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fluvio_connectors.errors import ConfigError, NotSupportedError
+from fluvio_connectors.errors import ConfigError
 
 if TYPE_CHECKING:
     from fluvio_connectors.topics import Topics
@@ -74,29 +79,9 @@ def resume_position(topics: Topics, consumer: str, topic: str, *, partition: int
     return position
 
 
-class NoNamedConsumers:
-    """The named-consumer methods of a backend that does not have them yet: each says so in one line."""
-
-    def _no_named_consumers(self) -> NotSupportedError:
-        return NotSupportedError(f"named consumers are not supported by this backend yet ({self!r})")
-
-    def consumer_position(self, consumer: str, topic: str, partition: int = 0) -> int | None:
-        raise self._no_named_consumers()
-
-    def commit(self, consumer: str, topic: str, position: int, partition: int = 0) -> None:
-        raise self._no_named_consumers()
-
-    def list_consumers(self, topic: str | None = None) -> list[ConsumerPosition]:
-        raise self._no_named_consumers()
-
-    def delete_consumer(self, consumer: str, topic: str | None = None) -> int:
-        raise self._no_named_consumers()
-
-
 __all__ = [
     "START_POSITIONS",
     "ConsumerPosition",
-    "NoNamedConsumers",
     "resume_position",
     "validate_consumer_name",
     "validate_start",

@@ -29,11 +29,19 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
-from fluvio_connectors.topics import Record
-from fluvio_connectors.topics.consumers import NoNamedConsumers
+from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
+from fluvio_connectors.topics import ConsumerPosition, Record
+from fluvio_connectors.topics.consumers import validate_consumer_name
 from fluvio_connectors.topics.embedded import validate_topic_name
-from fluvio_connectors.topics.fluvio_client import EXISTS, INVALID, NO_PARTITION, NOT_FOUND, ClientError, FluvioClient
+from fluvio_connectors.topics.fluvio_client import (
+    EXISTS,
+    INVALID,
+    NO_PARTITION,
+    NOT_FOUND,
+    REFUSED,
+    ClientError,
+    FluvioClient,
+)
 from fluvio_connectors.topics.fluvio_producer import FluvioProducer
 
 DEFAULT_CONNECT_TIMEOUT = 15.0
@@ -43,11 +51,11 @@ MAX_PARTITIONS = 1_000
 DELETE_SETTLE_S = 1.0  # see delete_topic
 
 
-class FluvioTopics(NoNamedConsumers):
+class FluvioTopics:
     """Topics in a Fluvio cluster at ``endpoint`` (``host:port``), or the profile's cluster.
 
-    Named consumers are not implemented here yet (NotSupportedError, one line); they will use the
-    cluster's own consumer offsets.
+    Named consumers are the cluster's own consumer offsets (``fluvio_client/offsets.py`` says
+    exactly what is stored), so ``fluvio consume --consumer NAME`` and the project resume each other.
 
     :param connect_timeout: Seconds to start the client and connect (a peer that accepts and never
         answers fails after this long).
@@ -97,6 +105,8 @@ class FluvioTopics(NoNamedConsumers):
                 raise TopicNotFoundError(topic) from None
             if exc.kind == NO_PARTITION and topic is not None:
                 raise ConfigError(f"topic {topic} has no partition {partition}") from None
+            if exc.kind == REFUSED:
+                raise ConfigError(str(exc)) from None
             raise BackendError(f"{self._where}: {what} failed: {exc}") from None
 
     # -- admin -----------------------------------------------------------------------------
@@ -226,6 +236,50 @@ class FluvioTopics(NoNamedConsumers):
                 time.sleep(max(0.0, pause))  # poll interval between reads at the end of the log
             limit = READ_CHUNK if left is None else min(READ_CHUNK, left)
             rows, at_end = self._read(topic, partition, offset, limit)
+
+
+    # -- named consumers (topics/consumers.py; fluvio_client/offsets.py: how they are stored) -------
+
+    def consumer_position(self, consumer: str, topic: str, partition: int = 0) -> int | None:
+        """The offset ``consumer`` reads next: the stored offset + 1, 0 for a start marker, None
+        when it has none. Where offsets just below a committed position have no readable record,
+        this is below the position committed, with the same records left to read."""
+        self._check_consumer(consumer, topic, partition)
+        position = self._call(f"reading the position of consumer {consumer} on {topic}", "consumer_position",
+                              consumer, topic, partition, topic=topic, partition=partition)
+        return None if position is None else int(position)
+
+    def commit(self, consumer: str, topic: str, position: int, partition: int = 0) -> None:
+        """Store ``position`` as the cluster's consumer offset ``position - 1`` (the last record
+        handled), or as a start marker when no readable record is below it; durable when it
+        returns (the SPU confirmed it)."""
+        self._check_consumer(consumer, topic, partition)
+        _check_offset(position)
+        self._call(f"committing the position of consumer {consumer} on {topic}", "consumer_commit",
+                   consumer, topic, partition, position, topic=topic, partition=partition)
+
+    def list_consumers(self, topic: str | None = None) -> list[ConsumerPosition]:
+        """Every consumer offset of the cluster (of ``topic`` only, when given) and the project's
+        start markers, by consumer, topic, partition; ``updated_at`` has whole seconds."""
+        if topic is not None:
+            validate_topic_name(topic)
+        rows = self._call("listing consumers", "consumer_list", topic)
+        return [ConsumerPosition(c, t, int(p), int(o), float(u)) for c, t, p, o, u in rows]
+
+    def delete_consumer(self, consumer: str, topic: str | None = None) -> int:
+        validate_consumer_name(consumer)
+        if topic is not None:
+            validate_topic_name(topic)
+        deleted = int(self._call(f"deleting consumer {consumer}", "consumer_delete", consumer, topic))
+        if not deleted:
+            raise ConsumerNotFoundError(consumer, topic)
+        return deleted
+
+    @staticmethod
+    def _check_consumer(consumer: str, topic: str, partition: int) -> None:
+        validate_consumer_name(consumer)
+        validate_topic_name(topic)
+        _check_partition(partition)
 
 
 def _to_record(row: tuple[int, bytes | None, bytes, float]) -> Record:

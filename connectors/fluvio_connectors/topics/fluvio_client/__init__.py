@@ -40,6 +40,7 @@ from fluvio_connectors.topics.fluvio_client.session import (
     NEEDS,
     NO_PARTITION,
     NOT_FOUND,
+    REFUSED,
     ClientError,
 )
 
@@ -149,5 +150,4 @@ def _describe(op: str) -> str:
     return op.replace("_", " ")
 
 
-
-__all__ = ["EXISTS", "FAILED", "INVALID", "NOT_FOUND", "NO_PARTITION", "ClientError", "FluvioClient"]
+__all__ = ["EXISTS", "FAILED", "INVALID", "NOT_FOUND", "NO_PARTITION", "REFUSED", "ClientError", "FluvioClient"]

@@ -5,16 +5,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import socket
 from collections.abc import Iterator
 from typing import Any
 
-from fluvio_connectors.errors import BackendError
+from fluvio_connectors.topics.fluvio_client.errors import (
+    EXISTS,
+    FAILED,
+    INVALID,
+    NO_PARTITION,
+    NOT_FOUND,
+    REFUSED,
+    ClientError,
+    client_error,
+    first_line,
+    kind_of,
+)
+from fluvio_connectors.topics.fluvio_client.offsets import ConsumerOffsets
 from fluvio_connectors.topics.fluvio_client.process import HEADER
-
-# Error kinds a failed request reports (from the client's own messages).
-EXISTS, NOT_FOUND, NO_PARTITION, INVALID, FAILED = "exists", "not_found", "no_partition", "invalid", "failed"
 
 # The fetch size of reads: the client skips the rest of a batch cut by a fetch boundary (records
 # it never returns although they are stored); reads restart at such a gap, and a large fetch
@@ -25,26 +35,22 @@ READ_REPLY_BYTES = 8 * 1024 * 1024
 _NO_KEYS = (b"", b"No key")  # how the client returns a record without a key, and what it writes for one
 
 
-class ClientError(BackendError):
-    """The client refused a request; ``kind`` says how (``exists``, ``not_found``, ...)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
 # The connections each request needs, made first within ``connect_timeout``.
 NEEDS: dict[str, tuple[str, ...]] = {
     "create_topic": ("admin",),
-    "delete_topic": ("admin",),
+    "delete_topic": ("admin", "client"),
     "topic_names": ("admin",),
     "producer_open": ("admin", "client"),
     "read": ("admin", "client"),
     "last_offset": ("admin", "client"),
+    "consumer_position": ("admin", "client"),
+    "consumer_commit": ("admin", "client"),
+    "consumer_list": ("admin", "client"),
+    "consumer_delete": ("admin", "client"),
 }
 
 
-class Session:
+class Session(ConsumerOffsets):
     """What the helper process holds: the connections and the open producers.
 
     Each ``op_*`` method is one request. Built with the ``fluvio`` module, so a test can give it
@@ -66,7 +72,7 @@ class Session:
         try:
             return method(*args)
         except Exception as exc:
-            raise _client_error(exc) from None
+            raise client_error(exc) from None
 
     def _config(self) -> Any:
         return self.fluvio.FluvioConfig.new(self.endpoint)
@@ -87,6 +93,8 @@ class Session:
 
     def op_delete_topic(self, name: str) -> None:
         self.admin.delete_topic(name)
+        with contextlib.suppress(Exception):  # a marker left behind only means position 0
+            self.forget_markers(name)
 
     def op_topic_names(self, names: list[str] | None) -> list[str]:
         found = self.admin.all_topics() if names is None else self.admin.list_topics(names)
@@ -239,31 +247,6 @@ def _items(stream: Any) -> Iterator[Any]:
         yield item
 
 
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
-
-
-def _client_error(exc: Exception) -> ClientError:
-    if isinstance(exc, ClientError):
-        return exc
-    message = first_line(exc)
-    return ClientError(kind_of(message), message)
-
-
-def kind_of(message: str) -> str:
-    text = message.lower()
-    if "already exists" in text:
-        return EXISTS
-    if "partition not found" in text:
-        return NO_PARTITION
-    if "not found" in text:
-        return NOT_FOUND
-    if "invalid" in text:
-        return INVALID
-    return FAILED
-
-
 def serve(sock: socket.socket, session: Session) -> None:
     """Answer requests until the caller closes the socket."""
     reader = sock.makefile("rb")
@@ -285,3 +268,7 @@ def serve(sock: socket.socket, session: Session) -> None:
         if reply:
             data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
             sock.sendall(HEADER.pack(len(data)) + data)
+
+
+__all__ = ["EXISTS", "FAILED", "INVALID", "NEEDS", "NOT_FOUND", "NO_PARTITION", "REFUSED", "ClientError", "Session",
+           "first_line", "kind_of", "serve"]
