@@ -10,6 +10,7 @@ error texts the backend maps.
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable
 from typing import Any
 from unittest.mock import create_autospec
@@ -22,7 +23,7 @@ from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundErr
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics import Record, open_topics
 from fluvio_connectors.topics.fluvio import FluvioTopics
-from fluvio_connectors.topics.fluvio_client import producing
+from fluvio_connectors.topics.fluvio_client import frames, producing
 from fluvio_connectors.topics.fluvio_client import session as client_session
 from fluvio_connectors.topics.fluvio_client.session import ClientError, Session
 
@@ -108,8 +109,8 @@ def _outputs(count: int, refused: set[int] = frozenset()) -> list[Any]:  # type:
 def test_a_refused_batch_fails_the_flush_and_the_producer_is_dropped(cluster: FakeCluster, session: Session) -> None:
     cluster.topics["t1"] = FakePartition()
     producer_id = session.handle("producer_open", ("t1",))
-    session.handle("produce", (producer_id, None, [b"a", b"b"]))
-    session.handle("produce", (producer_id, [b"", b"k"], [b"c", b"d"]))
+    session.handle("produce", (producer_id, None, [b"a", b"b"], [2]))
+    session.handle("produce", (producer_id, [b"", b"k"], [b"c", b"d"], [2]))
     [inner] = cluster.producers
     assert [c.args[0] for c in inner.send_all.call_args_list] == [[(b"", b"a"), (b"", b"b")],
                                                                   [(b"", b"c"), (b"k", b"d")]]
@@ -117,7 +118,7 @@ def test_a_refused_batch_fails_the_flush_and_the_producer_is_dropped(cluster: Fa
     inner.flush.assert_called_once_with()
 
     inner.send_all.side_effect = [_outputs(3, refused={2})]
-    session.handle("produce", (producer_id, None, [b"x"] * 3))
+    session.handle("produce", (producer_id, None, [b"x"] * 3, [3]))
     with pytest.raises(ClientError, match="the message is too large"):
         session.handle("producer_flush", (producer_id,))
     with pytest.raises(ClientError, match="the producer is gone"):  # the caller opens another one
@@ -138,7 +139,8 @@ def test_flush_reads_one_result_a_call_and_every_batch_on_one_partition(cluster:
         return results[-1]
 
     inner.send_all.side_effect = send_all
-    session.handle("produce", (producer_id, None, values))
+    [(_, _, ends)] = frames.frames(None, values)
+    session.handle("produce", (producer_id, None, values, ends))
     calls = [c.args[0] for c in inner.send_all.call_args_list]
     assert [record for call in calls for record in call] == [(b"", v) for v in values] and len(calls) == 3
     assert all(sum(len(v) + producing.RECORD_OVERHEAD for _, v in call) <= producing.CALL_BYTES for call in calls)
@@ -153,32 +155,38 @@ def test_on_several_partitions_flush_reads_every_result(cluster: FakeCluster, se
     producer_id = session.handle("producer_open", ("t1",))
     [inner] = cluster.producers
     inner.send_all.side_effect = [_outputs(50, refused={7})]
-    session.handle("produce", (producer_id, None, [bytes(1_000)] * 50))
+    session.handle("produce", (producer_id, None, [bytes(1_000)] * 50, [14, 28, 42, 50]))
     assert inner.send_all.call_count == 1  # the partitioner spreads them: batches are per partition
     with pytest.raises(ClientError, match="the message is too large"):
         session.handle("producer_flush", (producer_id,))
 
 
-@pytest.mark.parametrize("sizes", [[100] * 1_000, [15_000, 10, 20_000, 10, 10], [16_000] * 3, [1] * 5, []])
-def test_calls_hold_what_fits_in_one_batch_and_every_record_once(sizes: list[int]) -> None:
+@pytest.mark.parametrize("sizes", [[100] * 5_000, [15_000, 10, 20_000, 10, 10], [16_000] * 3, [1] * 5, [],
+                                   [200_000, 100, 100]])
+def test_frames_carry_every_record_once_in_calls_that_fit_one_batch(sizes: list[int]) -> None:
     values = [bytes(n) for n in sizes]
-    ends = producing.call_ends(None, values)
-    starts = [0, *ends][:len(ends)]
-    assert ends == sorted(set(ends)) and (ends[-1] if ends else 0) == len(values)
-    for start, end in zip(starts, ends, strict=True):
-        size = sum(len(v) + producing.RECORD_OVERHEAD for v in values[start:end])
-        assert size <= producing.CALL_BYTES or end - start == 1
-        if end < len(values):  # and as much as fits
-            assert size + len(values[end]) + producing.RECORD_OVERHEAD > producing.CALL_BYTES
-    keyed = producing.call_ends([bytes(8_000)] * 4, [b"v"] * 4)
-    assert keyed == [1, 2, 3, 4]
+    cut = frames.frames(None, values)
+    assert [v for _, frame_values, _ in cut for v in frame_values] == values
+    for keys, frame_values, ends in cut:
+        assert keys is None and ends[-1] == len(frame_values) and ends == sorted(set(ends))
+        assert len(frame_values) <= frames.FRAME_RECORDS
+        assert sum(map(len, frame_values)) <= frames.FRAME_BYTES or len(ends) == 1
+        for start, end in zip([0, *ends[:-1]], ends, strict=True):
+            size = sum(len(v) + producing.RECORD_OVERHEAD for v in frame_values[start:end])
+            assert size <= producing.CALL_BYTES or end - start == 1
+    calls = [[len(v) for v in frame_values[start:end]]
+             for _, frame_values, ends in cut for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+    for call, following in itertools.pairwise(calls):  # and each call holds as much as fits
+        assert sum(n + producing.RECORD_OVERHEAD for n in [*call, following[0]]) > producing.CALL_BYTES
+    [(keys, _, ends)] = frames.frames([bytes(8_000)] * 4, [b"v"] * 4)
+    assert keys == [bytes(8_000)] * 4 and ends == [1, 2, 3, 4]  # keys count too
 
 
 def test_a_send_error_is_reported_by_the_next_flush(cluster: FakeCluster, session: Session) -> None:
     cluster.topics["t1"] = FakePartition()
     producer_id = session.handle("producer_open", ("t1",))
     cluster.producers[0].send_all.side_effect = fluvio.FluviorError("the SPU is offline")
-    session.handle("produce", (producer_id, None, [b"a"]))
+    session.handle("produce", (producer_id, None, [b"a"], [1]))
     with pytest.raises(ClientError, match="the SPU is offline"):
         session.handle("producer_flush", (producer_id,))
 

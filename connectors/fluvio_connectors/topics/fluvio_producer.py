@@ -1,30 +1,25 @@
-"""The Fluvio backend's producer: records cross to the client process in frames (a list of values
-and, when any record has one, a list of keys), and ``flush`` returns once the cluster stored every
-record sent (``fluvio_client/producing.py`` says what confirms one; ``fluvio.py`` is the backend).
-The records sent since the last good flush stay here, to be sent again when the client process is
-replaced or a flush fails."""
+"""The Fluvio backend's producer: records cross to the client process in frames
+(``fluvio_client/frames.py``), and ``flush`` returns once the cluster stored every record sent
+(``fluvio_client/producing.py`` says what confirms one; ``fluvio.py`` is the backend). The records
+sent since the last good flush stay here, to be sent again when the client process is replaced or
+a flush fails."""
 
 from __future__ import annotations
 
-import operator
 import threading
 import time
-from bisect import bisect_right
 from collections.abc import Iterable
-from itertools import accumulate, repeat
+from itertools import repeat
 from typing import TYPE_CHECKING
 
-from fluvio_connectors.errors import BackendError, ConfigError, FluvioConnectorError
+from fluvio_connectors.errors import BackendError, FluvioConnectorError
+from fluvio_connectors.topics.fluvio_client import frames
+from fluvio_connectors.topics.fluvio_client.frames import Frame
 
 if TYPE_CHECKING:
     from fluvio_connectors.topics.fluvio import FluvioTopics
 
-FRAME_RECORDS = 5_000  # records a produce request carries at most
-FRAME_BYTES = 4 * 1024 * 1024  # and bytes of keys and values (one record more when it alone is larger)
 MAX_UNCONFIRMED = 200_000  # sent records a producer keeps for a retry before it flushes by itself
-
-Frame = tuple[list[bytes] | None, list[bytes]]  # (keys, or None when no record has one; values)
-_NONE = type(None)
 
 
 class FluvioProducer:
@@ -68,7 +63,7 @@ class FluvioProducer:
         self.send_many(((key, value),))
 
     def send_many(self, records: Iterable[tuple[bytes | None, bytes]]) -> None:
-        keys, values = _split(records)
+        keys, values = frames.columns(records)  # all or nothing: a bad record fails before any is queued
         if not values:
             return
         with self._cond:
@@ -77,13 +72,12 @@ class FluvioProducer:
             if not self._values:
                 self._first_queued = time.monotonic()
                 self._cond.notify_all()
-            if keys is not None or self._keys is not None:
-                if self._keys is None:
-                    self._keys = [b""] * len(self._values)
-                self._keys.extend(repeat(b"", len(values)) if keys is None else keys)
-            self._values.extend(values)
-            if len(self._values) >= self._batch_size:
-                self._ship()
+            # A frame's worth at a time, so the client process starts on the first one early.
+            step = frames.FRAME_RECORDS
+            for start in range(0, len(values), step):
+                self._queue(None if keys is None else keys[start:start + step], values[start:start + step])
+                if len(self._values) >= self._batch_size:
+                    self._ship()
 
     def flush(self) -> None:
         with self._cond:
@@ -103,12 +97,19 @@ class FluvioProducer:
 
     # -- under the lock
 
+    def _queue(self, keys: list[bytes] | None, values: list[bytes]) -> None:
+        if keys is not None or self._keys is not None:
+            if self._keys is None:
+                self._keys = [b""] * len(self._values)
+            self._keys.extend(repeat(b"", len(values)) if keys is None else keys)
+        self._values.extend(values)
+
     def _ship(self) -> None:
         """Send the buffer to the client process (no acknowledgement yet)."""
         keys, values = self._keys, self._values
         self._keys, self._values = None, []
         self._first_queued = None
-        for frame in _frames(keys, values):
+        for frame in frames.frames(keys, values):
             self._unconfirmed.append(frame)
             self._unconfirmed_count += len(frame[1])
             self._post(frame)
@@ -178,62 +179,3 @@ class FluvioProducer:
                 except Exception:
                     # The records stay unconfirmed; the next flush sends them again and reports.
                     backoff = min(max(backoff * 2, 0.5), 30.0)
-
-
-def _split(records: Iterable[tuple[bytes | None, bytes]]) -> Frame:
-    """``(key, value)`` pairs as the client process takes them: a list of values (bytes) and a
-    list of keys (bytes, empty for none), or None for the keys when no record has one. The common
-    case (bytes and None) is checked without a Python step per record."""
-    pairs = records if isinstance(records, list) else list(records)
-    if not pairs:
-        return None, []
-    if set(map(type, pairs)) == {tuple} and set(map(len, pairs)) == {2}:
-        keys, values = zip(*pairs, strict=True)
-        if set(map(type, values)) == {bytes}:
-            key_types = set(map(type, keys))
-            if key_types == {_NONE}:
-                return None, list(values)
-            if key_types == {bytes}:
-                return list(keys), list(values)
-            if key_types == {bytes, _NONE}:
-                return [b"" if key is None else key for key in keys], list(values)
-    return _split_slowly(pairs)
-
-
-def _split_slowly(pairs: list[tuple[bytes | None, bytes]]) -> Frame:
-    keys: list[bytes] = []
-    values: list[bytes] = []
-    keyed = False
-    for key, value in pairs:
-        values.append(value if type(value) is bytes else _as_bytes(value, "value"))
-        if key is None:
-            keys.append(b"")
-        else:
-            keys.append(key if type(key) is bytes else _as_bytes(key, "key"))
-            keyed = True
-    return (keys if keyed else None), values
-
-
-def _frames(keys: list[bytes] | None, values: list[bytes]) -> list[Frame]:
-    """``keys`` and ``values`` cut into frames of at most ``FRAME_RECORDS`` records and
-    ``FRAME_BYTES`` bytes (a larger record alone)."""
-    sizes = map(len, values) if keys is None else map(operator.add, map(len, keys), map(len, values))
-    totals = list(accumulate(sizes))
-    if len(values) <= FRAME_RECORDS and totals[-1] <= FRAME_BYTES:
-        return [(keys, values)]
-    frames: list[Frame] = []
-    start, before = 0, 0
-    while start < len(values):
-        end = min(bisect_right(totals, before + FRAME_BYTES, start), start + FRAME_RECORDS)
-        end = max(end, start + 1)
-        frames.append((None if keys is None else keys[start:end], values[start:end]))
-        before, start = totals[end - 1], end
-    return frames
-
-
-def _as_bytes(value: object, what: str) -> bytes:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    raise ConfigError(f"a record {what} must be bytes or str, got {type(value).__name__}")

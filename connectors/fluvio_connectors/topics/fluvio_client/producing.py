@@ -10,21 +10,22 @@ gives the evidence, from the client's source and from a real cluster):
   an error code that only ``ProduceOutput.wait`` of one of its records reports; every record of a
   batch shares that one outcome, and after the flush ``wait`` returns at once.
 - So one ``wait`` per batch is needed after the flush, and enough. The client decides where its
-  batches end; here it can only end them by size (a record that no longer fits in
-  ``CLIENT_BATCH_BYTES``) or at our flush, never by time (``CLIENT_LINGER_MS`` is a day), and each
-  ``send_all`` call carries records that fit together in one batch (``CALL_BYTES``). A batch that
-  began during a call therefore cannot end during the same call before its last record, so every
-  batch holds the last record of some call: waiting on each call's last output reads every batch.
-  That needs one partition (the batches are per partition): a producer for a one-partition topic
-  writes to partition 0 explicitly, and for a topic with more partitions every output is waited on.
+  batches end: when the next record does not fit in ``CLIENT_BATCH_BYTES``, at a flush, or when
+  the batch is older than the linger (here ``CLIENT_LINGER_MS``, a day). Each ``send_all`` call
+  here carries records that fit together in one batch (``CALL_BYTES``; ``frames.py`` cuts the
+  calls on the caller's side) or a single record, and flushes come between calls. So a batch that
+  began during a call cannot end during that call before its last record (its records and the
+  one that did not fit would all be the call's), and every batch holds the last record of some
+  call: waiting on each call's last output reads the outcome of every batch.
+- Batches are per partition: a producer for a one-partition topic writes to partition 0
+  explicitly (a partition added later gets nothing from it), and on a topic with more partitions
+  every output is waited on.
 """
 
 from __future__ import annotations
 
-import operator
-from bisect import bisect_right
 from collections.abc import Sequence
-from itertools import accumulate, repeat
+from itertools import repeat
 from typing import Any
 
 CLIENT_BATCH_BYTES = 16_384  # the client's default batch size, set explicitly: the reasoning needs it
@@ -62,8 +63,9 @@ class ClientProducer:
         self.outputs: list[Any] = []  # what the next flush waits on
         self.error: Exception | None = None  # the first send error since the last flush
 
-    def send(self, keys: Sequence[bytes] | None, values: Sequence[bytes]) -> None:
-        """Queue ``values`` (with ``keys``, or an empty key each); an error waits for ``flush``."""
+    def send(self, keys: Sequence[bytes] | None, values: Sequence[bytes], ends: Sequence[int]) -> None:
+        """Queue ``values`` (with ``keys``, or an empty key each) in client calls ending at ``ends``;
+        an error waits for ``flush``."""
         if self.error is not None:
             return
         key_list = repeat(b"", len(values)) if keys is None else keys
@@ -78,7 +80,7 @@ class ClientProducer:
                 self.outputs.extend(send_all(records))
                 return
             start = 0
-            for end in call_ends(keys, values):
+            for end in ends:
                 self.outputs.append(send_all(records[start:end])[-1])
                 start = end
         except Exception as exc:
@@ -97,17 +99,3 @@ class ClientProducer:
         except Exception as exc:
             return exc
         return None
-
-
-def call_ends(keys: Sequence[bytes] | None, values: Sequence[bytes], budget: int = CALL_BYTES) -> list[int]:
-    """Where consecutive ``send_all`` calls end: each holds records whose encoded size (key, value
-    and ``RECORD_OVERHEAD``) adds up to at most ``budget``, or a single record."""
-    sizes = map(len, values) if keys is None else map(operator.add, map(len, keys), map(len, values))
-    totals = list(accumulate(map(operator.add, sizes, repeat(RECORD_OVERHEAD))))
-    ends: list[int] = []
-    start, before = 0, 0
-    while start < len(totals):
-        end = max(bisect_right(totals, before + budget, start), start + 1)
-        ends.append(end)
-        before, start = totals[end - 1], end
-    return ends

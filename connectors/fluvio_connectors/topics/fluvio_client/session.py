@@ -5,13 +5,12 @@
 
 from __future__ import annotations
 
-import pickle
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 from fluvio_connectors.errors import BackendError
-from fluvio_connectors.topics.fluvio_client.process import HEADER
+from fluvio_connectors.topics.fluvio_client.process import HEADER, decode, frame
 from fluvio_connectors.topics.fluvio_client.producing import ClientProducer, producer_config
 
 # Error kinds a failed request reports (from the client's own messages).
@@ -117,10 +116,10 @@ class Session:
                    if name.startswith(prefix))
         return sum(1 for n in numbers if n.isdigit() and int(n) > 0)
 
-    def op_produce(self, producer_id: int, keys: list[bytes] | None, values: list[bytes]) -> None:
+    def op_produce(self, producer_id: int, keys: list[bytes] | None, values: list[bytes], ends: list[int]) -> None:
         state = self.producers.get(producer_id)
         if state is not None:  # else the next flush reports the unknown producer
-            state.send(keys, values)
+            state.send(keys, values, ends)
 
     def op_producer_flush(self, producer_id: int) -> None:
         state = self.producers.get(producer_id)
@@ -240,7 +239,7 @@ def serve(sock: socket.socket, session: Session) -> None:
         if len(header) < HEADER.size:
             return
         (size,) = HEADER.unpack(header)
-        op, args, reply = pickle.loads(reader.read(size))
+        op, args, reply = decode(reader.read(size))
         try:
             answer: tuple[Any, ...] = ("ok", session.handle(op, args))
         except ClientError as exc:
@@ -251,5 +250,4 @@ def serve(sock: socket.socket, session: Session) -> None:
             message = first_line(exc)
             answer = ("error", kind_of(message), message)
         if reply:
-            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-            sock.sendall(HEADER.pack(len(data)) + data)
+            sock.sendall(frame(answer))
