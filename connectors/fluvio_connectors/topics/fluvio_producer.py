@@ -35,7 +35,7 @@ class FluvioProducer:
         self._linger = linger_ms / 1000.0
         self._keys: list[bytes] | None = None  # the buffer: keys (None while no record has one)
         self._values: list[bytes] = []  # and values
-        self._first_queued: float | None = None
+        self._first_unflushed: float | None = None  # when the oldest record not flushed yet came
         self._unconfirmed: list[Frame] = []  # sent since the last good flush
         self._unconfirmed_count = 0
         self._resend = False  # a flush failed: send the unconfirmed records again
@@ -69,8 +69,8 @@ class FluvioProducer:
         with self._cond:
             if self._closed:
                 raise BackendError(f"the producer for topic {self.topic} is closed")
-            if not self._values:
-                self._first_queued = time.monotonic()
+            if self._first_unflushed is None:
+                self._first_unflushed = time.monotonic()
                 self._cond.notify_all()
             # A frame's worth at a time, so the client process starts on the first one early.
             step = frames.FRAME_RECORDS
@@ -108,7 +108,6 @@ class FluvioProducer:
         """Send the buffer to the client process (no acknowledgement yet)."""
         keys, values = self._keys, self._values
         self._keys, self._values = None, []
-        self._first_queued = None
         for frame in frames.frames(keys, values):
             self._unconfirmed.append(frame)
             self._unconfirmed_count += len(frame[1])
@@ -156,17 +155,18 @@ class FluvioProducer:
                     raise
                 continue  # the client process was replaced meanwhile: once more on the new one
             self._unconfirmed, self._unconfirmed_count = [], 0
+            self._first_unflushed = None
             return
 
     def _linger_loop(self) -> None:
         backoff = 0.0  # after a failed send, wait longer before the next attempt
         while True:
             with self._cond:
-                while not self._closed and self._first_queued is None:
+                while not self._closed and self._first_unflushed is None:
                     self._cond.wait()
                 if self._closed:
                     return  # close() sends what is left
-                first = self._first_queued
+                first = self._first_unflushed
                 if first is None:
                     continue
                 remaining = first + self._linger + backoff - time.monotonic()
