@@ -6,12 +6,14 @@ the caller's process), so they pay neither our process boundary nor our checks. 
 client's records from the same list of distinct values (the conversion is part of the work):
 
 - with the project's guarantee (a flush reports every batch the cluster refused):
-  ``wait_each``: ``send_all`` in calls of 2,000, ``flush``, ``wait`` on every record's result;
-  ``wait_batches``: what ``fluvio_client/producing.py`` does: one partition, batches cut by size
-  only, calls that fit in one batch, ``flush``, ``wait`` on the last result of each call;
+  ``wait_each``: ``send_all`` in calls of 2,000 with the client's default config, ``flush``,
+  ``wait`` on every record's result; ``wait_batches``: what ``fluvio_client/producing.py`` does:
+  its batch size, one partition, batches cut by size only, calls that fit in one batch, ``flush``,
+  ``wait`` on the last result of each call;
 - without it (``flush`` alone misses a batch the SPU refused): ``flush_only``: ``send_all`` in
-  calls of 2,000 with the client's default config, then ``flush``; ``async_flush_only``: the same
-  with ``async_send_all`` and ``async_flush``.
+  calls of 2,000 with the client's default config, then ``flush``; ``flush_only_big``: the same
+  with the project's batch size; ``async_flush_only``: ``async_send_all`` and ``async_flush``
+  with the default config.
 
 Each variant runs ``rounds`` times, interleaved (the machine is shared), into a fresh topic; the
 figures are records per second from the first send to the flush's end, best and median, and the
@@ -32,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fluvio_connectors.topics.fluvio import FluvioTopics
+from fluvio_connectors.topics.fluvio_client import producing
 
 # The bare client: prints "<variant> <seconds>" for each "<variant> <topic>" line it reads.
 BARE = r'''
@@ -39,7 +42,7 @@ import asyncio, sys, time
 from itertools import repeat
 import fluvio
 
-endpoint, count, value_size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+endpoint, count, value_size, batch_bytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 client = fluvio.Fluvio.connect_with_config(fluvio.FluvioConfig.new(endpoint))
 values = [b"%0*d" % (value_size, i) for i in range(count)]
 Record = fluvio._ProducerBatchRecord
@@ -49,13 +52,16 @@ def native(topic, config=None):
     producer = client.topic_producer(topic) if config is None else client.topic_producer_with_config(topic, config)
     return producer._inner
 
-def flush_only(topic):
-    producer = native(topic)
+def flush_only(topic, config=None):
+    producer = native(topic, config)
     started = time.perf_counter()
     for i in range(0, count, FRAME):
         producer.send_all(list(map(Record, repeat(b""), values[i:i + FRAME])))
     producer.flush()
     return time.perf_counter() - started
+
+def flush_only_big(topic):
+    return flush_only(topic, fluvio.TopicProducerConfigBuilder().batch_size(batch_bytes).build())
 
 def wait_each(topic):
     producer = native(topic)
@@ -69,11 +75,11 @@ def wait_each(topic):
     return time.perf_counter() - started
 
 def wait_batches(topic):
-    # 16 KB batches, a day of linger (cut by size only), partition 0; each call fits in a batch
-    config = (fluvio.TopicProducerConfigBuilder().batch_size(16_384).linger(86_400_000)
+    # the project's batches, a day of linger (cut by size only), partition 0; each call fits in a batch
+    config = (fluvio.TopicProducerConfigBuilder().batch_size(batch_bytes).linger(86_400_000)
               .set_specific_partitioner(0).build())
     producer = native(topic, config)
-    per_call = max(1, (16_384 - 1_024) // (value_size + 64))
+    per_call = max(1, (batch_bytes - 1_024) // (value_size + 64))
     started = time.perf_counter()
     last = []
     for i in range(0, count, FRAME):
@@ -112,7 +118,7 @@ for line in sys.stdin:
 '''
 
 SAME_GUARANTEE = ("wait_each", "wait_batches")
-WEAKER = ("flush_only", "async_flush_only")
+WEAKER = ("flush_only", "flush_only_big", "async_flush_only")
 
 
 def run(endpoint: str, *, count: int, value_size: int, batch: int, rounds: int, fluvio_bin: str | None) -> None:
@@ -125,7 +131,8 @@ def run(endpoint: str, *, count: int, value_size: int, batch: int, rounds: int, 
         made.append(name)
         return name
 
-    bare = subprocess.Popen([sys.executable, "-c", BARE, endpoint, str(count), str(value_size)],
+    bare = subprocess.Popen([sys.executable, "-c", BARE, endpoint, str(count), str(value_size),
+                             str(producing.CLIENT_BATCH_BYTES)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     cpu_used: list[float] = []  # the CPU seconds of the last measurement
 

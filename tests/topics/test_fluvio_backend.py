@@ -131,7 +131,8 @@ def test_flush_reads_one_result_a_call_and_every_batch_on_one_partition(cluster:
     cluster.topics["t1"] = FakePartition()
     producer_id = session.handle("producer_open", ("t1",))
     [inner] = cluster.producers
-    values = [bytes(1_000)] * 40  # about three of the client's 16 KB batches
+    per_call = 13
+    values = [bytes(producing.CALL_BYTES // per_call - producing.RECORD_OVERHEAD)] * 40  # calls of 13, 13, 13, 1
     results: list[list[Any]] = []
 
     def send_all(records: list[Any]) -> list[Any]:
@@ -139,15 +140,15 @@ def test_flush_reads_one_result_a_call_and_every_batch_on_one_partition(cluster:
         return results[-1]
 
     inner.send_all.side_effect = send_all
-    [(_, _, ends)] = frames.frames(None, values)
-    session.handle("produce", (producer_id, None, values, ends))
+    for frame in frames.frames(None, values):
+        session.handle("produce", (producer_id, *frame))
     calls = [c.args[0] for c in inner.send_all.call_args_list]
-    assert [record for call in calls for record in call] == [(b"", v) for v in values] and len(calls) == 3
-    assert all(sum(len(v) + producing.RECORD_OVERHEAD for _, v in call) <= producing.CALL_BYTES for call in calls)
+    assert [record for call in calls for record in call] == [(b"", v) for v in values]
+    assert [len(call) for call in calls] == [per_call] * 3 + [1]
     results[1][-1].wait.side_effect = fluvio.FluviorError("the message is too large to send")
     with pytest.raises(ClientError, match="the message is too large"):
         session.handle("producer_flush", (producer_id,))
-    assert [[o.wait.call_count for o in call] for call in results][:2] == [[0] * 13 + [1], [0] * 13 + [1]]
+    assert [[o.wait.call_count for o in call] for call in results[:2]] == [[0] * (per_call - 1) + [1]] * 2
 
 
 def test_on_several_partitions_flush_reads_every_result(cluster: FakeCluster, session: Session) -> None:
@@ -161,8 +162,8 @@ def test_on_several_partitions_flush_reads_every_result(cluster: FakeCluster, se
         session.handle("producer_flush", (producer_id,))
 
 
-@pytest.mark.parametrize("sizes", [[100] * 5_000, [15_000, 10, 20_000, 10, 10], [16_000] * 3, [1] * 5, [],
-                                   [200_000, 100, 100]])
+@pytest.mark.parametrize("sizes", [[100] * 5_000, [15_000, 10, 70_000, 10, 10], [60_000] * 3, [1] * 5, [],
+                                   [200_000, 100, 100], [550] * 3_000])
 def test_frames_carry_every_record_once_in_calls_that_fit_one_batch(sizes: list[int]) -> None:
     values = [bytes(n) for n in sizes]
     cut = frames.frames(None, values)
@@ -178,8 +179,9 @@ def test_frames_carry_every_record_once_in_calls_that_fit_one_batch(sizes: list[
              for _, frame_values, ends in cut for start, end in zip([0, *ends[:-1]], ends, strict=True)]
     for call, following in itertools.pairwise(calls):  # and each call holds as much as fits
         assert sum(n + producing.RECORD_OVERHEAD for n in [*call, following[0]]) > producing.CALL_BYTES
-    [(keys, _, ends)] = frames.frames([bytes(8_000)] * 4, [b"v"] * 4)
-    assert keys == [bytes(8_000)] * 4 and ends == [1, 2, 3, 4]  # keys count too
+    big_key = bytes(producing.CALL_BYTES // 2)
+    [(keys, _, ends)] = frames.frames([big_key] * 4, [b"v"] * 4)
+    assert keys == [big_key] * 4 and ends == [1, 2, 3, 4]  # keys count too
 
 
 def test_a_send_error_is_reported_by_the_next_flush(cluster: FakeCluster, session: Session) -> None:

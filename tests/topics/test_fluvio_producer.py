@@ -19,6 +19,7 @@ from fluvio_cluster import FluvioCluster
 
 from fluvio_connectors.errors import BackendError, FluvioConnectorError
 from fluvio_connectors.topics.fluvio import FluvioTopics
+from fluvio_connectors.topics.fluvio_client import producing
 
 pytestmark = pytest.mark.fluvio
 
@@ -38,19 +39,22 @@ def _name(prefix: str) -> str:
 
 def test_a_refused_batch_fails_the_flush_even_when_the_last_batch_is_stored(fluvio_cluster: FluvioCluster) -> None:
     topic = _name("segments")
-    subprocess.run([sys.executable, "-c", CREATE_WITH_SEGMENT_SIZE, fluvio_cluster.endpoint, topic, "8192"],
+    segment = producing.CLIENT_BATCH_BYTES // 2
+    subprocess.run([sys.executable, "-c", CREATE_WITH_SEGMENT_SIZE, fluvio_cluster.endpoint, topic, str(segment)],
                    check=True, timeout=120, stdin=subprocess.DEVNULL)
     with FluvioTopics(fluvio_cluster.endpoint) as topics:
         producer = topics.producer(topic)
         producer.send_many((None, b"small-%d" % i) for i in range(5))
         producer.flush()
-        # About 38 KB: the client's batches of 16 KB are refused, its last one (under 8 KB) is stored.
-        producer.send_many((None, b"%0100d" % i) for i in range(360))
+        # Records of about 110 B encoded: two full batches of the client, refused (larger than a
+        # segment), then one of about a quarter of a batch, which fits in a segment and is stored.
+        count = (2 * producing.CLIENT_BATCH_BYTES + segment // 2) // 110
+        producer.send_many((None, b"%0100d" % i) for i in range(count))
         with pytest.raises(BackendError, match=f"storing records in {topic} failed: .*the message is too large"):
             producer.flush()
         stored = [r.value for r in topics.read(topic)]
         assert stored[:5] == [b"small-%d" % i for i in range(5)]
-        assert 5 < len(stored) < 5 + 360  # some of the 360 are there, the flush said they are not all
+        assert 5 < len(stored) < 5 + count  # some of them are there, the flush said they are not all
         with pytest.raises(BackendError, match="the message is too large"):
             producer.flush()  # the unconfirmed records went again, and were refused again
         with pytest.raises(BackendError, match="the message is too large"):
