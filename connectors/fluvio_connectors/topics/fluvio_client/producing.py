@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
 
-CLIENT_BATCH_BYTES = 65_536  # 4 times the client's default: a third of its and the SPU's CPU a record of 550 B
+CLIENT_BATCH_BYTES = 65_536  # 4 times the client's default: half the client's and the SPU's CPU a 550-byte record
 CLIENT_LINGER_MS = 86_400_000  # a day: a batch is never sent because of its age (see above)
 # Bytes the client's encoding adds to a record's key and value: at most 41 (length, attributes,
 # timestamp and offset deltas as varints, key and value lengths, header count), rounded up.
