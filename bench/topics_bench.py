@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--fluvio-bin", default=os.environ.get("FLUVIO_BIN_DIR"), metavar="DIR",
                         help="folder of the fluvio CLI, for `fluvio produce -f` (default FLUVIO_BIN_DIR)")
     parser.add_argument("--fluvio-records", type=int, default=100_000)
-    parser.add_argument("--fluvio-rounds", type=int, default=3)
+    parser.add_argument("--fluvio-rounds", type=int, default=5)
     parser.add_argument("--only", choices=["embedded", "fluvio"], default=None)
     args = parser.parse_args()
 

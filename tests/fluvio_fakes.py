@@ -40,6 +40,7 @@ class FakePartition:
     skip_after: int | None = None
     skip: int = 0
     streams: list[int] = field(default_factory=list)  # where each stream started
+    partitions: int = 1  # how many the topic has (only partition 0 holds records)
 
     def fill(self, count: int, holes: set[int] = frozenset(), start: int = 0) -> None:  # type: ignore[assignment]
         """Records ``v{offset}`` at ``start`` .. ``count - 1`` but ``holes`` (safe while a stream reads)."""
@@ -152,6 +153,15 @@ def fake_cluster() -> FakeCluster:
     admin.all_topics.side_effect = lambda: [spec(n) for n in state.topics]
     admin.list_topics.side_effect = lambda names: [spec(n) for n in state.topics if n in names]
 
+    def partition(name: str) -> Any:
+        found = create_autospec(fluvio.MetadataPartitionSpec, instance=True)
+        found.name.return_value = name
+        return found
+
+    # as fluvio 0.21 does: every partition of the cluster, whatever the filter
+    admin.list_partitions.side_effect = lambda names: [partition(f"{t}-{n}") for t, part in state.topics.items()
+                                                       for n in range(part.partitions)]
+
     def consumer(config: dict[str, Any]) -> Any:
         if config["topic"] not in state.topics:
             raise fluvio.FluviorError(f"Topic not found: {config['topic']}")
@@ -169,7 +179,8 @@ def fake_cluster() -> FakeCluster:
     client.delete_consumer_offset.side_effect = lambda c, t, p: state.offsets.pop((c, t, p), None)
     admin.create_topic.side_effect = lambda name, spec: state.topics.setdefault(name, FakePartition())
 
-    def producer(topic: str) -> Any:
+    def producer(topic: str, config: Any = None) -> Any:  # topic_producer, or topic_producer_with_config
+        assert config is None or isinstance(config, fluvio.TopicProducerConfig)
         inner = create_autospec(fluvio.TopicProducer, instance=True)
         inner.send_all.side_effect = lambda records: [create_autospec(fluvio.ProduceOutput, instance=True)
                                                       for _ in records]
@@ -184,6 +195,7 @@ def fake_cluster() -> FakeCluster:
         return inner
 
     client.topic_producer.side_effect = producer
+    client.topic_producer_with_config.side_effect = producer
     return state
 
 

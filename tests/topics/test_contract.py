@@ -196,6 +196,17 @@ def test_with_linger_records_are_stored_without_flush(
     assert values(backend.read(topic)) == ["lingered", "second"]
 
 
+def test_with_linger_a_full_batch_is_stored_without_flush_too(
+    backend: Topics, topic_name: Name, wait_until: Callable[..., bool]
+) -> None:
+    topic = topic_name("t1")
+    backend.create_topic(topic)
+    producer = backend.producer(topic, batch_size=2, linger_ms=50)
+    producer.send_many([(None, b"a"), (None, b"b")])  # a full batch: on its way at once
+    assert wait_until(lambda: values(backend.read(topic)) == ["a", "b"], timeout=10)
+    producer.close()
+
+
 def test_a_closed_producer_refuses_sends(backend: Topics, topic_name: Name) -> None:
     topic = topic_name("t1")
     backend.create_topic(topic)

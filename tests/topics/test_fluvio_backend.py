@@ -10,6 +10,7 @@ error texts the backend maps.
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable
 from typing import Any
 from unittest.mock import create_autospec
@@ -22,7 +23,7 @@ from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFound
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics import Record, open_topics
 from fluvio_connectors.topics.fluvio import FluvioTopics
-from fluvio_connectors.topics.fluvio_client import offsets
+from fluvio_connectors.topics.fluvio_client import frames, offsets, producing
 from fluvio_connectors.topics.fluvio_client import session as client_session
 from fluvio_connectors.topics.fluvio_client.session import ClientError, Session
 
@@ -171,47 +172,106 @@ def test_named_consumer_errors_through_the_backend(cluster: FakeCluster, monkeyp
 # -- producing --------------------------------------------------------------------------------------
 
 
-def test_flush_waits_for_every_record_and_reports_a_refused_one(cluster: FakeCluster, session: Session) -> None:
+def _outputs(count: int, refused: set[int] = frozenset()) -> list[Any]:  # type: ignore[assignment]
+    """Results of ``send_all`` as the client returns them; those at ``refused`` fail their wait."""
+    outputs = [create_autospec(fluvio.ProduceOutput, instance=True) for _ in range(count)]
+    for index in refused:
+        outputs[index].wait.side_effect = fluvio.FluviorError("the message is too large to send")
+    return outputs
+
+
+def test_a_refused_batch_fails_the_flush_and_the_producer_is_dropped(cluster: FakeCluster, session: Session) -> None:
     cluster.topics["t1"] = FakePartition()
-    producer_id = session.handle("producer_open", ("t1", 0))
-    session.handle("produce", (producer_id, [(b"", b"a"), (b"k", b"b")]))
+    producer_id = session.handle("producer_open", ("t1",))
+    session.handle("produce", (producer_id, None, [b"a", b"b"], [2]))
+    session.handle("produce", (producer_id, [b"", b"k"], [b"c", b"d"], [2]))
     [inner] = cluster.producers
-    inner.send_all.assert_called_once_with([(b"", b"a"), (b"k", b"b")])
+    assert [c.args[0] for c in inner.send_all.call_args_list] == [[(b"", b"a"), (b"", b"b")],
+                                                                  [(b"", b"c"), (b"k", b"d")]]
     session.handle("producer_flush", (producer_id,))
     inner.flush.assert_called_once_with()
 
-    outputs = [create_autospec(fluvio.ProduceOutput, instance=True) for _ in range(3)]
-    outputs[1].wait.side_effect = fluvio.FluviorError("the message is too large to send")
-    inner.send_all.side_effect = None
-    inner.send_all.return_value = outputs
-    session.handle("produce", (producer_id, [(b"", b"x")] * 3))
+    inner.send_all.side_effect = [_outputs(3, refused={2})]
+    session.handle("produce", (producer_id, None, [b"x"] * 3, [3]))
     with pytest.raises(ClientError, match="the message is too large"):
         session.handle("producer_flush", (producer_id,))
-    session.handle("producer_flush", (producer_id,))  # reported once; the caller sends again
+    with pytest.raises(ClientError, match="the producer is gone"):  # the caller opens another one
+        session.handle("producer_flush", (producer_id,))
+
+
+def test_flush_reads_one_result_a_call_and_every_batch_on_one_partition(cluster: FakeCluster, session: Session) -> None:
+    """A call's records fit in one of the client's batches: the last result of each call is
+    enough (producing.py says why), and a refused one fails the flush."""
+    cluster.topics["t1"] = FakePartition()
+    producer_id = session.handle("producer_open", ("t1",))
+    [inner] = cluster.producers
+    per_call = 13
+    values = [bytes(producing.CALL_BYTES // per_call - producing.RECORD_OVERHEAD)] * 40  # calls of 13, 13, 13, 1
+    results: list[list[Any]] = []
+
+    def send_all(records: list[Any]) -> list[Any]:
+        results.append(_outputs(len(records)))
+        return results[-1]
+
+    inner.send_all.side_effect = send_all
+    for frame in frames.frames(None, values):
+        session.handle("produce", (producer_id, *frame))
+    calls = [c.args[0] for c in inner.send_all.call_args_list]
+    assert [record for call in calls for record in call] == [(b"", v) for v in values]
+    assert [len(call) for call in calls] == [per_call] * 3 + [1]
+    results[1][-1].wait.side_effect = fluvio.FluviorError("the message is too large to send")
+    with pytest.raises(ClientError, match="the message is too large"):
+        session.handle("producer_flush", (producer_id,))
+    assert [[o.wait.call_count for o in call] for call in results[:2]] == [[0] * (per_call - 1) + [1]] * 2
+
+
+def test_on_several_partitions_flush_reads_every_result(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = FakePartition(partitions=3)
+    producer_id = session.handle("producer_open", ("t1",))
+    [inner] = cluster.producers
+    inner.send_all.side_effect = [_outputs(50, refused={7})]
+    session.handle("produce", (producer_id, None, [bytes(1_000)] * 50, [14, 28, 42, 50]))
+    assert inner.send_all.call_count == 1  # the partitioner spreads them: batches are per partition
+    with pytest.raises(ClientError, match="the message is too large"):
+        session.handle("producer_flush", (producer_id,))
+
+
+@pytest.mark.parametrize("sizes", [[100] * 5_000, [15_000, 10, 70_000, 10, 10], [60_000] * 3, [1] * 5, [],
+                                   [200_000, 100, 100], [550] * 3_000])
+def test_frames_carry_every_record_once_in_calls_that_fit_one_batch(sizes: list[int]) -> None:
+    values = [bytes(n) for n in sizes]
+    cut = frames.frames(None, values)
+    assert [v for _, frame_values, _ in cut for v in frame_values] == values
+    for keys, frame_values, ends in cut:
+        assert keys is None and ends[-1] == len(frame_values) and ends == sorted(set(ends))
+        assert len(frame_values) <= frames.FRAME_RECORDS
+        assert sum(map(len, frame_values)) <= frames.FRAME_BYTES or len(ends) == 1
+        for start, end in zip([0, *ends[:-1]], ends, strict=True):
+            size = sum(len(v) + producing.RECORD_OVERHEAD for v in frame_values[start:end])
+            assert size <= producing.CALL_BYTES or end - start == 1
+    calls = [[len(v) for v in frame_values[start:end]]
+             for _, frame_values, ends in cut for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+    for call, following in itertools.pairwise(calls):  # and each call holds as much as fits
+        assert sum(n + producing.RECORD_OVERHEAD for n in [*call, following[0]]) > producing.CALL_BYTES
+    big_key = bytes(producing.CALL_BYTES // 2)
+    [(keys, _, ends)] = frames.frames([big_key] * 4, [b"v"] * 4)
+    assert keys == [big_key] * 4 and ends == [1, 2, 3, 4]  # keys count too
 
 
 def test_a_send_error_is_reported_by_the_next_flush(cluster: FakeCluster, session: Session) -> None:
     cluster.topics["t1"] = FakePartition()
-    producer_id = session.handle("producer_open", ("t1", 0))
+    producer_id = session.handle("producer_open", ("t1",))
     cluster.producers[0].send_all.side_effect = fluvio.FluviorError("the SPU is offline")
-    session.handle("produce", (producer_id, [(b"", b"a")]))
+    session.handle("produce", (producer_id, None, [b"a"], [1]))
     with pytest.raises(ClientError, match="the SPU is offline"):
         session.handle("producer_flush", (producer_id,))
 
 
 def test_a_producer_for_a_missing_topic(cluster: FakeCluster, session: Session) -> None:
     with pytest.raises(ClientError) as missing:
-        session.handle("producer_open", ("nope", 0))
+        session.handle("producer_open", ("nope",))
     assert missing.value.kind == client_session.NOT_FOUND
-    cluster.client.topic_producer.assert_not_called()
-
-
-def test_linger_uses_the_clients_producer_config(cluster: FakeCluster, session: Session) -> None:
-    cluster.topics["t1"] = FakePartition()
-    cluster.client.topic_producer_with_config.return_value = create_autospec(fluvio.TopicProducer, instance=True)
-    session.handle("producer_open", ("t1", 5))
-    topic, config = cluster.client.topic_producer_with_config.call_args.args
-    assert topic == "t1" and isinstance(config, fluvio.TopicProducerConfig)
+    cluster.client.topic_producer_with_config.assert_not_called()
 
 
 # -- the error texts of the client, mapped -----------------------------------------------------------
@@ -302,6 +362,19 @@ def test_a_refused_record_surfaces_at_flush_and_is_sent_again_by_the_next(served
         producer.flush()  # on a producer opened again
         sent = [c.args[0] for inner in served.producers for c in inner.send_all.call_args_list]
         assert sent == [[(b"", b"too big")]] * 2
+
+
+def test_keys_values_and_their_order_reach_the_client_as_sent(served: FakeCluster) -> None:
+    served.topics["t1"] = FakePartition()
+    with FluvioTopics(ENDPOINT) as topics, topics.producer("t1") as producer:
+        producer.send_many([(None, b"a"), (None, b"b")])
+        producer.send_many([(b"k", b"c"), (None, b"d")])
+        producer.send_many(iter([("clé", "välue"), (bytearray(b"k2"), memoryview(b"e"))]))  # type: ignore[arg-type]
+        producer.flush()
+        [inner] = served.producers
+        sent = [record for c in inner.send_all.call_args_list for record in c.args[0]]
+    assert sent == [(b"", b"a"), (b"", b"b"), (b"k", b"c"), (b"", b"d"), ("clé".encode(), "välue".encode()),
+                    (b"k2", b"e")]
 
 
 def test_a_producer_sends_once_a_batch_is_full_and_the_rest_at_flush(served: FakeCluster,

@@ -16,11 +16,17 @@ Mapping to the port:
 - ``read`` and ``stream(follow=False)`` stop at the end of the partition as it was when they
   started reading; ``stream(follow=True)`` reads again every ``poll_interval`` when it is at the
   end, like the embedded log;
-- a producer with no ``linger_ms`` sends records in batches as ``batch_size`` fill; ``flush``
-  waits for the cluster's acknowledgement of every record sent since the last flush. A failed
-  flush keeps those records and sends them again at the next ``flush`` (at-least-once: a retried
-  record may be stored twice).
-- multi-partition topics: the client's partitioner spreads keyless records over the partitions.
+- a producer sends records to the client process as ``batch_size`` fill, and the client sends
+  them to the cluster as its 16 KB batches fill and at ``flush``; ``flush`` returns once the
+  cluster stored every record sent since the last flush and fails when it refused any
+  (``fluvio_client/producing.py`` says what confirms a record); with ``linger_ms`` a background
+  thread flushes at the latest ``linger_ms`` after a record was queued. A failed flush keeps
+  those records and sends them again at the next ``flush`` (at-least-once: a retried record may
+  be stored twice).
+- partitions: on a topic with one partition a producer writes to partition 0 (one added later
+  gets nothing from it until the producer is opened again); on a topic with several the client's
+  partitioner picks by key, and keyless records, written with an empty key, all go to the
+  partition the empty key hashes to.
 """
 
 from __future__ import annotations

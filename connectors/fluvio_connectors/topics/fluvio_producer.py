@@ -1,28 +1,31 @@
-"""The Fluvio backend's producer: records cross to the client process in batches, and ``flush``
-waits for the cluster's acknowledgement of each (see ``fluvio.py`` for the backend)."""
+"""The Fluvio backend's producer: records cross to the client process in frames
+(``fluvio_client/frames.py``), and ``flush`` returns once the cluster stored every record sent
+(``fluvio_client/producing.py`` says what confirms one; ``fluvio.py`` is the backend). The records
+sent since the last good flush stay here, to be sent again when the client process is replaced or
+a flush fails."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterable
+from itertools import repeat
 from typing import TYPE_CHECKING
 
-from fluvio_connectors.errors import BackendError, ConfigError, FluvioConnectorError
+from fluvio_connectors.errors import BackendError, FluvioConnectorError
+from fluvio_connectors.topics.fluvio_client import frames
+from fluvio_connectors.topics.fluvio_client.frames import Frame
 
 if TYPE_CHECKING:
     from fluvio_connectors.topics.fluvio import FluvioTopics
 
-FRAME_RECORDS = 2_000  # records a produce request carries at most
 MAX_UNCONFIRMED = 200_000  # sent records a producer keeps for a retry before it flushes by itself
-HELPER_LINGER_MS = 5  # with linger_ms the producer batches here; the client then sends at once
-
-Pair = tuple[bytes, bytes]
 
 
 class FluvioProducer:
-    """Sends records through the client process in batches; ``flush`` waits for every
-    acknowledgement (see the module docstring). Thread-safe; each sender's order is kept."""
+    """Sends records through the client process in frames; ``flush`` returns once every record sent
+    is stored (see the module docstring). With ``linger_ms`` a background thread flushes at the
+    latest ``linger_ms`` after a record was queued. Thread-safe; each sender's order is kept."""
 
     def __init__(self, topics: FluvioTopics, topic: str, *, linger_ms: float, batch_size: int) -> None:
         self.topic = topic
@@ -30,9 +33,10 @@ class FluvioProducer:
         self._client = topics._client
         self._batch_size = batch_size
         self._linger = linger_ms / 1000.0
-        self._buffer: list[Pair] = []
-        self._first_queued: float | None = None
-        self._unconfirmed: list[list[Pair]] = []  # sent since the last acknowledged flush
+        self._keys: list[bytes] | None = None  # the buffer: keys (None while no record has one)
+        self._values: list[bytes] = []  # and values
+        self._first_unflushed: float | None = None  # when the oldest record not flushed yet came
+        self._unconfirmed: list[Frame] = []  # sent since the last good flush
         self._unconfirmed_count = 0
         self._resend = False  # a flush failed: send the unconfirmed records again
         self._cond = threading.Condition(threading.RLock())
@@ -51,27 +55,29 @@ class FluvioProducer:
         self.close()
 
     def _open(self) -> None:
-        helper_linger = HELPER_LINGER_MS if self._linger > 0 else 0
         producer_id = self._topics._call(f"opening a producer for {self.topic}", "producer_open", self.topic,
-                                         helper_linger, topic=self.topic)
+                                         topic=self.topic)
         self._handle = (self._client.generation, producer_id)
 
     def send(self, key: bytes | None, value: bytes) -> None:
         self.send_many(((key, value),))
 
     def send_many(self, records: Iterable[tuple[bytes | None, bytes]]) -> None:
-        pairs = _pairs(records)
-        if not pairs:
+        keys, values = frames.columns(records)  # all or nothing: a bad record fails before any is queued
+        if not values:
             return
         with self._cond:
             if self._closed:
                 raise BackendError(f"the producer for topic {self.topic} is closed")
-            if not self._buffer:
-                self._first_queued = time.monotonic()
+            if self._first_unflushed is None:
+                self._first_unflushed = time.monotonic()
                 self._cond.notify_all()
-            self._buffer.extend(pairs)
-            if len(self._buffer) >= self._batch_size:
-                self._ship()
+            # A frame's worth at a time, so the client process starts on the first one early.
+            step = frames.FRAME_RECORDS
+            for start in range(0, len(values), step):
+                self._queue(None if keys is None else keys[start:start + step], values[start:start + step])
+                if len(self._values) >= self._batch_size:
+                    self._ship()
 
     def flush(self) -> None:
         with self._cond:
@@ -91,24 +97,30 @@ class FluvioProducer:
 
     # -- under the lock
 
+    def _queue(self, keys: list[bytes] | None, values: list[bytes]) -> None:
+        if keys is not None or self._keys is not None:
+            if self._keys is None:
+                self._keys = [b""] * len(self._values)
+            self._keys.extend(repeat(b"", len(values)) if keys is None else keys)
+        self._values.extend(values)
+
     def _ship(self) -> None:
         """Send the buffer to the client process (no acknowledgement yet)."""
-        buffer, self._buffer = self._buffer, []
-        self._first_queued = None
-        for start in range(0, len(buffer), FRAME_RECORDS):
-            batch = buffer[start:start + FRAME_RECORDS]
-            self._unconfirmed.append(batch)
-            self._unconfirmed_count += len(batch)
-            self._post(batch)
+        keys, values = self._keys, self._values
+        self._keys, self._values = None, []
+        for frame in frames.frames(keys, values):
+            self._unconfirmed.append(frame)
+            self._unconfirmed_count += len(frame[1])
+            self._post(frame)
         if self._unconfirmed_count >= MAX_UNCONFIRMED:
             self._flush_locked()
 
-    def _post(self, batch: list[Pair]) -> None:
+    def _post(self, frame: Frame) -> None:
         if not self._current():
-            self._reopen()  # sends every unconfirmed batch, this one included
+            self._reopen()  # sends every unconfirmed frame, this one included
             return
         assert self._handle is not None
-        if self._client.post("produce", self._handle[1], batch) != self._handle[0]:
+        if self._client.post("produce", self._handle[1], *frame) != self._handle[0]:
             self._handle = None  # it reached a new client process: sent again from there
 
     def _current(self) -> bool:
@@ -121,11 +133,11 @@ class FluvioProducer:
         self._open()
         self._resend = False
         assert self._handle is not None
-        for batch in self._unconfirmed:
-            self._client.post("produce", self._handle[1], batch)
+        for frame in self._unconfirmed:
+            self._client.post("produce", self._handle[1], *frame)
 
     def _flush_locked(self) -> None:
-        if self._buffer:
+        if self._values:
             self._ship()
         for _attempt in range(2):
             if not self._current():
@@ -143,17 +155,18 @@ class FluvioProducer:
                     raise
                 continue  # the client process was replaced meanwhile: once more on the new one
             self._unconfirmed, self._unconfirmed_count = [], 0
+            self._first_unflushed = None
             return
 
     def _linger_loop(self) -> None:
         backoff = 0.0  # after a failed send, wait longer before the next attempt
         while True:
             with self._cond:
-                while not self._closed and self._first_queued is None:
+                while not self._closed and self._first_unflushed is None:
                     self._cond.wait()
                 if self._closed:
                     return  # close() sends what is left
-                first = self._first_queued
+                first = self._first_unflushed
                 if first is None:
                     continue
                 remaining = first + self._linger + backoff - time.monotonic()
@@ -161,31 +174,8 @@ class FluvioProducer:
                     self._cond.wait(timeout=remaining)
                     continue
                 try:
-                    self._ship()
+                    self._flush_locked()
                     backoff = 0.0
                 except Exception:
-                    # The records stay unconfirmed; flush() or close() sends them again and reports.
+                    # The records stay unconfirmed; the next flush sends them again and reports.
                     backoff = min(max(backoff * 2, 0.5), 30.0)
-
-
-def _pairs(records: Iterable[tuple[bytes | None, bytes]]) -> list[Pair]:
-    """``(key, value)`` as the client takes them: bytes, and an empty key for none."""
-    out: list[Pair] = []
-    append = out.append
-    for key, value in records:
-        if type(value) is not bytes:
-            value = _as_bytes(value, "value")
-        if key is None:
-            key = b""
-        elif type(key) is not bytes:
-            key = _as_bytes(key, "key")
-        append((key, value))
-    return out
-
-
-def _as_bytes(value: object, what: str) -> bytes:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    raise ConfigError(f"a record {what} must be bytes or str, got {type(value).__name__}")

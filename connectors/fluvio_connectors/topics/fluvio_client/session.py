@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import contextlib
-import pickle
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +23,8 @@ from fluvio_connectors.topics.fluvio_client.errors import (
     kind_of,
 )
 from fluvio_connectors.topics.fluvio_client.offsets import ConsumerOffsets
-from fluvio_connectors.topics.fluvio_client.process import HEADER
+from fluvio_connectors.topics.fluvio_client.process import HEADER, decode, frame
+from fluvio_connectors.topics.fluvio_client.producing import ClientProducer, producer_config
 
 # The fetch size of reads: the client skips the rest of a batch cut by a fetch boundary (records
 # it never returns although they are stored); reads restart at such a gap, and a large fetch
@@ -62,7 +62,7 @@ class Session(ConsumerOffsets):
         self.endpoint = endpoint
         self.admin: Any = None
         self.client: Any = None
-        self.producers: dict[int, _ProducerState] = {}
+        self.producers: dict[int, ClientProducer] = {}
         self._next_id = 0
 
     def handle(self, op: str, args: tuple[Any, ...]) -> Any:
@@ -106,47 +106,39 @@ class Session(ConsumerOffsets):
 
     # -- producing
 
-    def op_producer_open(self, topic: str, linger_ms: float) -> int:
+    def op_producer_open(self, topic: str) -> int:
         self._require_topic(topic)
-        if linger_ms > 0:
-            config = self.fluvio.TopicProducerConfigBuilder().linger(max(1, int(linger_ms))).build()
-            producer = self.client.topic_producer_with_config(topic, config)
-        else:
-            producer = self.client.topic_producer(topic)
+        one_partition = self._partitions_above_zero(topic) == 0
+        config = producer_config(self.fluvio, one_partition=one_partition)
+        producer = self.client.topic_producer_with_config(topic, config)
         self._next_id += 1
-        self.producers[self._next_id] = _ProducerState(producer, getattr(self.fluvio, "_ProducerBatchRecord", None))
+        self.producers[self._next_id] = ClientProducer(producer, getattr(self.fluvio, "_ProducerBatchRecord", None),
+                                                       one_partition=one_partition)
         return self._next_id
 
-    def op_produce(self, producer_id: int, records: list[tuple[bytes, bytes]]) -> None:
+    def _partitions_above_zero(self, topic: str) -> int:
+        """How many partitions ``topic`` has besides partition 0, from the list of the cluster's
+        partitions (named TOPIC-N; fluvio 0.21 lists them all whatever filter it is given)."""
+        prefix = f"{topic}-"
+        numbers = (name[len(prefix):] for name in (p.name() for p in self.admin.list_partitions([]))
+                   if name.startswith(prefix))
+        return sum(1 for n in numbers if n.isdigit() and int(n) > 0)
+
+    def op_produce(self, producer_id: int, keys: list[bytes] | None, values: list[bytes], ends: list[int]) -> None:
         state = self.producers.get(producer_id)
-        if state is None or state.error is not None:
-            return  # the error (or the unknown producer) is reported by the next flush
-        try:
-            state.outputs.extend(state.send_all(records))
-        except Exception as exc:
-            state.error = first_line(exc)
+        if state is not None:  # else the next flush reports the unknown producer
+            state.send(keys, values, ends)
 
     def op_producer_flush(self, producer_id: int) -> None:
         state = self.producers.get(producer_id)
         if state is None:
-            raise ClientError(FAILED, "the producer is gone (the client process was restarted)")
-        outputs, state.outputs = state.outputs, []
-        error, state.error = state.error, None
-        if error is None:
-            try:
-                state.producer.flush()
-            except Exception as exc:
-                error = first_line(exc)
-        if error is None:
-            # After a flush every result is in: ``wait`` returns at once, no network wait.
-            for output in outputs:
-                try:
-                    output.wait()
-                except Exception as exc:
-                    error = first_line(exc)
-                    break
+            raise ClientError(FAILED, "the producer is gone (it failed, or the client process was restarted)")
+        error = state.flush()
         if error is not None:
-            raise ClientError(kind_of(error), error)
+            # The caller sends the unconfirmed records again on a new producer (the client keeps
+            # the error of a failed send in this one for good).
+            del self.producers[producer_id]
+            raise client_error(error)
 
     def op_producer_close(self, producer_id: int) -> None:
         try:
@@ -211,31 +203,6 @@ class Session(ConsumerOffsets):
             back *= 16  # records exist, none in the last ``back`` offsets
 
 
-class _ProducerState:
-    """An open producer, the results of the records sent since its last flush, its first error.
-
-    ``send_all`` goes through the client's native producer when the client exposes it (fluvio
-    0.21: ``TopicProducer._inner`` and ``_ProducerBatchRecord``): the public wrapper only adds a
-    Python object per record on the way in and per result on the way out, a fifth of the cost.
-    """
-
-    __slots__ = ("error", "native", "outputs", "producer", "record")
-
-    def __init__(self, producer: Any, record: Any) -> None:
-        self.producer = producer
-        native = getattr(producer, "_inner", None)
-        self.native = native if record is not None and hasattr(native, "send_all") else None
-        self.record = record
-        self.outputs: list[Any] = []
-        self.error: str | None = None
-
-    def send_all(self, records: list[tuple[bytes, bytes]]) -> list[Any]:
-        if self.native is None:
-            return list(self.producer.send_all(records))
-        make = self.record
-        return list(self.native.send_all([make(key, value) for key, value in records]))
-
-
 def _items(stream: Any) -> Iterator[Any]:
     """The records of a consumer stream, from the client's native stream when it is exposed
     (``ConsumerIterator.stream``; its records answer the same calls, without a wrapper each)."""
@@ -255,7 +222,7 @@ def serve(sock: socket.socket, session: Session) -> None:
         if len(header) < HEADER.size:
             return
         (size,) = HEADER.unpack(header)
-        op, args, reply = pickle.loads(reader.read(size))
+        op, args, reply = decode(reader.read(size))
         try:
             answer: tuple[Any, ...] = ("ok", session.handle(op, args))
         except ClientError as exc:
@@ -266,8 +233,7 @@ def serve(sock: socket.socket, session: Session) -> None:
             message = first_line(exc)
             answer = ("error", kind_of(message), message)
         if reply:
-            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-            sock.sendall(HEADER.pack(len(data)) + data)
+            sock.sendall(frame(answer))
 
 
 __all__ = ["EXISTS", "FAILED", "INVALID", "NEEDS", "NOT_FOUND", "NO_PARTITION", "REFUSED", "ClientError", "Session",
