@@ -4,14 +4,17 @@
 
 Record value: ``{"mqtt_topic": ..., "payload": ...}``, no key (``mqtt_records``).
 
-Delivery. Two threads: paho's network thread puts each message in a bounded inbox; the writer
-(the main thread) takes whatever has arrived (up to ``MAX_BATCH``), stores it as one batch, and
-only then acknowledges those messages to the broker (qos 1 PUBACK, qos 2 PUBREC, see
-``mqtt_client``). A connector killed at any moment therefore loses nothing at qos >= 1: the broker
-redelivers what was not acknowledged (duplicates are possible, losses are not). Nothing is ever
-dropped to relieve pressure: when the topic backend is slow the inbox fills, the network thread
-blocks on it and stops reading, and the broker holds the rest (for qos >= 1 it never sends more
-than the receive maximum we announce, or its own in-flight limit with MQTT 3.1.1).
+Delivery. Two threads: paho's network thread puts the messages it decodes in a bounded inbox; the
+writer (the main thread) takes whatever has arrived (up to ``MAX_BATCH``), stores it as one batch,
+and only then acknowledges those messages to the broker (qos 1 PUBACK, qos 2 PUBREC, see
+``mqtt_client``). Nothing waits for a batch to fill (``_next_batch``): an idle connector stores a
+lone message at once, and under load the messages that arrive while one batch is stored form the
+next, so batches grow with the load (a group commit). A connector killed at any moment therefore
+loses nothing at qos >= 1: the broker redelivers what was not acknowledged (duplicates are
+possible, losses are not). Nothing is ever dropped to relieve pressure: when the topic backend is
+slow the inbox fills, the network thread blocks on it and stops reading, and the broker holds the
+rest (for qos >= 1 it never sends more than the receive maximum we announce, or its own in-flight
+limit with MQTT 3.1.1).
 
 Sessions. The client id defaults to ``fluvio-<connector name>``, stable across restarts. With
 qos >= 1 the session is persistent (MQTT 5: clean start off and a session that never expires;
@@ -63,6 +66,7 @@ SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 DRAIN_SECONDS = 3.0  # a stop spends at most this long storing what has already arrived
 INVALID_JSON_LOG_INTERVAL = 60.0
 TAKE_TIMEOUT = 0.2  # how often the writer looks at the stop flag while idle
+IDLE_GAP = 0.001  # with a linger: no message for this long means the flow paused (store now)
 V5_ANSWER_SECONDS = 5.0  # an MQTT 3.1.1-only broker may not answer an MQTT 5 CONNECT at all
 
 # CONNACK refusals that retrying cannot fix (MQTT 5 reason codes; paho maps 3.1.1 codes to them).
@@ -144,9 +148,10 @@ class MqttSettings:
 class Inbox:
     """The bounded hand-over from the network thread to the writer.
 
-    ``put`` blocks while the inbox is full (that is the back-pressure: the network thread stops
-    reading); ``take`` returns everything that has arrived, up to a limit, waiting only while
-    nothing has. After ``close`` a blocked ``put`` gives up and returns False.
+    ``put_many`` blocks while the inbox is full (that is the back-pressure: the network thread
+    stops reading), then adds the whole run it was given (so the inbox may hold up to one run more
+    than its capacity); ``take`` returns everything that has arrived, up to a limit, waiting only
+    while nothing has. After ``close`` a blocked ``put_many`` gives up and returns False.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -159,13 +164,17 @@ class Inbox:
         return len(self._items)
 
     def put(self, item: Message) -> bool:
+        return self.put_many([item])
+
+    def put_many(self, items: list[Message]) -> bool:
         with self._cond:
             while len(self._items) >= self._capacity:
                 if self._closed:
                     return False
                 self._cond.wait(0.5)
-            self._items.append(item)
-            if len(self._items) == 1:
+            was_empty = not self._items
+            self._items.extend(items)
+            if was_empty:
                 self._cond.notify_all()
             return True
 
@@ -175,7 +184,11 @@ class Inbox:
                 self._cond.wait(timeout)
             items = self._items
             was_full = len(items) >= self._capacity
-            batch = [items.popleft() for _ in range(min(limit, len(items)))]
+            if len(items) <= limit:
+                batch = list(items)
+                items.clear()
+            else:
+                batch = [items.popleft() for _ in range(limit)]
             if was_full and batch:
                 self._cond.notify_all()
             return batch
@@ -231,11 +244,7 @@ class MqttSource:
         stopping = self.ctx.stopping
         while not stopping.is_set() and self._fatal is None and not self._switch_protocol:
             self.ctx.beat()
-            batch = self._inbox.take(MAX_BATCH, TAKE_TIMEOUT)
-            if batch and self._linger > 0:
-                deadline = time.monotonic() + self._linger
-                while len(batch) < MAX_BATCH and (left := deadline - time.monotonic()) > 0:
-                    batch += self._inbox.take(MAX_BATCH - len(batch), left)
+            batch = self._next_batch()
             if batch:
                 self._store(client, batch)
             elif self._invalid_since_log:
@@ -244,6 +253,26 @@ class MqttSource:
             unanswered = opened is not None and time.monotonic() - opened > V5_ANSWER_SECONDS
             if self._v5 and not self._v5_accepted and unanswered:
                 self._fall_back_to_311(f"no answer to an MQTT 5 CONNECT within {V5_ANSWER_SECONDS:g}s")
+
+    def _next_batch(self) -> list[Message]:
+        """The flush policy: whatever has arrived (up to ``MAX_BATCH``), at once. Messages that
+        arrive while a batch is being stored make up the next one, so batches grow with the load
+        by themselves and an idle connector stores a lone message without waiting. A configured
+        ``producer.linger`` lets the batch wait for more, at most that long, and only while more
+        keep coming: once none has arrived for ``IDLE_GAP`` the batch is stored."""
+        batch = self._inbox.take(MAX_BATCH, TAKE_TIMEOUT)
+        if not batch or self._linger <= 0:
+            return batch
+        deadline = time.monotonic() + self._linger
+        while len(batch) < MAX_BATCH:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            more = self._inbox.take(MAX_BATCH - len(batch), min(left, IDLE_GAP))
+            if not more:
+                break  # the flow paused: nothing more to wait for
+            batch += more
+        return batch
 
     def _store(self, client: StoreFirstClient | None, batch: Sequence[Message]) -> None:
         """Store ``batch`` as records, then acknowledge its messages (when ``client`` is given)."""
@@ -303,11 +332,10 @@ class MqttSource:
     # ---- the client
 
     def _start_client(self) -> StoreFirstClient:
-        import paho.mqtt.client as paho
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        from fluvio_connectors.mqtt_client import StoreFirstClient, tls_context
+        from fluvio_connectors.mqtt_client import StoreFirstClient, paho, tls_context  # paho's client: see there
 
         s = self.settings
         protocol = paho.MQTTv5 if self._v5 else paho.MQTTv311
@@ -377,6 +405,7 @@ class MqttSource:
         self._v5_accepted = self._v5
         with self._ack_lock:
             self._generation += 1
+            client.delivery_tag = self._generation  # messages of this connection carry it
         self._connections += 1
         self._failed_attempts = 0
         if self._connections > 1:
@@ -456,6 +485,7 @@ class MqttSource:
     def _on_disconnect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _props: Any) -> None:
         with self._ack_lock:
             self._generation += 1
+            client.delivery_tag = self._generation
         if self._closing or self._fatal or self._switch_protocol:
             return
         if self._v5 and not self._v5_accepted and client.socket_opened_at is not None:
@@ -466,8 +496,8 @@ class MqttSource:
                     self.settings.timeout)
         self.ctx.reconnecting(reason)
 
-    def _on_delivery(self, topic: str, payload: bytes, qos: int, mid: int, dup: bool) -> None:
-        self._inbox.put((self._generation, mid, qos, topic, payload, dup))
+    def _on_delivery(self, messages: list[Message]) -> None:
+        self._inbox.put_many(messages)
 
 
 def consume_mqtt(ctx: ConnectorContext) -> None:
