@@ -17,29 +17,33 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
-from airflow_provider_fluvio.hooks.fluvio import FluvioHook
-from fluvio_connectors.errors import (
-    ConfigError,
-    ConnectorExistsError,
-    ConnectorNotFoundError,
-    FluvioConnectorError,
-)
+from airflow_provider_fluvio import DEFAULT_CONN_ID
+from fluvio_connectors.errors import FluvioConnectorError
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_fluvio.hooks.fluvio import FluvioHook
     from fluvio_connectors.topics import Record
-
-_PERMANENT = (ConfigError, ConnectorExistsError, ConnectorNotFoundError)
 
 
 def task_error(exc: FluvioConnectorError, origin: str | None = None) -> AirflowException:
     """The Airflow exception for a project error: its one-line message, no retry when none helps."""
+    from fluvio_connectors.errors import ConfigError, ConnectorExistsError, ConnectorNotFoundError
+
     message = str(exc)
     if origin and message.startswith("<string>"):  # a rendered template file: name the file
         message = origin + message[len("<string>") :]
-    return AirflowFailException(message) if isinstance(exc, _PERMANENT) else AirflowException(message)
+    permanent = (ConfigError, ConnectorExistsError, ConnectorNotFoundError)
+    return AirflowFailException(message) if isinstance(exc, permanent) else AirflowException(message)
+
+
+def _hook(conn_id: str, params: Mapping[str, Any]) -> FluvioHook:
+    """The hook for a task (imported here, not at DAG-parse time)."""
+    from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+
+    return FluvioHook(conn_id, **params)
 
 
 def dns_label(text: Any, max_length: int = 63) -> str:
@@ -107,7 +111,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
         self,
         *,
         config: str | os.PathLike[str] | Mapping[str, Any],
-        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        fluvio_conn_id: str = DEFAULT_CONN_ID,
         secrets: Mapping[str, str] | None = None,
         mqtt_conn_id: str | None = None,
         wait_for_running: bool = False,
@@ -160,10 +164,10 @@ class FluvioCreateConnectorOperator(BaseOperator):
         return super().render_template(content, context, jinja_env, seen_oids)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        hook = _hook(self.fluvio_conn_id, self.hook_params)
         secrets: dict[str, str] = {}
         if self.mqtt_conn_id:
-            secrets.update(FluvioHook.mqtt_secrets_from_connection(self.mqtt_conn_id))
+            secrets.update(type(hook).mqtt_secrets_from_connection(self.mqtt_conn_id))
         secrets.update({str(k): str(v) for k, v in (self.secrets or {}).items()})
         try:
             config = hook.load_config(self.config, secrets)
@@ -216,7 +220,7 @@ class FluvioDeleteConnectorOperator(BaseOperator):
         *,
         connector_name: str,
         ignore_missing: bool = False,
-        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        fluvio_conn_id: str = DEFAULT_CONN_ID,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -227,7 +231,7 @@ class FluvioDeleteConnectorOperator(BaseOperator):
         self.hook_params = dict(hook_params or {})
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        hook = _hook(self.fluvio_conn_id, self.hook_params)
         try:
             deleted = hook.delete_connector(self.connector_name, ignore_missing=self.ignore_missing)
         except FluvioConnectorError as exc:
@@ -258,7 +262,7 @@ class FluvioProduceOperator(BaseOperator):
         topic: str,
         records: Sequence[Any] | str,
         create_topic: bool = False,
-        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        fluvio_conn_id: str = DEFAULT_CONN_ID,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -271,7 +275,7 @@ class FluvioProduceOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         records = self.records.splitlines() if isinstance(self.records, str) else list(self.records)
-        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        hook = _hook(self.fluvio_conn_id, self.hook_params)
         try:
             count = hook.produce(self.topic, records, create_topic=self.create_topic)
         except FluvioConnectorError as exc:
@@ -312,7 +316,7 @@ class FluvioConsumeOperator(BaseOperator):
         max_records: int = 10_000,
         output_format: str = "values",
         poll_interval: float = 0.2,
-        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        fluvio_conn_id: str = DEFAULT_CONN_ID,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -332,7 +336,7 @@ class FluvioConsumeOperator(BaseOperator):
     def execute(self, context: Context) -> list[Any]:
         count = None if self.count in (None, "") else _whole(self.count, "count", 1)
         offset = _whole(self.offset, "offset", 0)
-        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        hook = _hook(self.fluvio_conn_id, self.hook_params)
         try:
             if count is None:
                 records = hook.read_records(self.topic, offset, max_records=self.max_records)
