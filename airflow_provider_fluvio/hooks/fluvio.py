@@ -380,14 +380,16 @@ class FluvioHook(BaseHook):
         return loaded
 
     def create_connector(
-        self, config: ConfigSource | ConnectorConfig, *, secrets: Mapping[str, str] | None = None
+        self, config: ConfigSource | ConnectorConfig, *, secrets: Mapping[str, str] | None = None,
+        replicas: int = 1,
     ) -> ConnectorInfo:
-        """Create a connector from a config (path, YAML string, dict or loaded config).
+        """Create a connector from a config (path, YAML string, dict or loaded config), as
+        ``replicas`` instances splitting its source (``fluvio_connectors.replicas``).
         ``ConfigError``, ``ConnectorExistsError`` or ``TopicMissingError`` and nothing created."""
         from fluvio_connectors.config import ConnectorConfig
 
         loaded = config if isinstance(config, ConnectorConfig) else self.load_config(config, secrets)
-        return self.runtime.create(loaded)
+        return self.runtime.create(loaded, replicas=replicas)
 
     def delete_connector(self, name: str, *, ignore_missing: bool = False) -> bool:
         """Stop and remove a connector (its topic and records stay). Returns False when it did
@@ -408,9 +410,10 @@ class FluvioHook(BaseHook):
         """``ConnectorNotFoundError`` if there is no such connector."""
         return self.runtime.status(name)
 
-    def connector_logs(self, name: str, tail: int | None = 100) -> list[str]:
-        """The last ``tail`` lines of the connector's log (all with None)."""
-        return self.runtime.logs(name, tail)
+    def connector_logs(self, name: str, tail: int | None = 100, replica: str | None = None) -> list[str]:
+        """The last ``tail`` lines of the connector's log (all with None); with several replicas,
+        all of theirs in time order, or only ``replica``'s."""
+        return self.runtime.logs(name, tail, replica)
 
     def check_connector(
         self,

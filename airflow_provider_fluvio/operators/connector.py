@@ -100,6 +100,9 @@ class FluvioCreateConnectorOperator(BaseOperator):
     :param wait_timeout: Seconds to wait with ``wait_for_running``.
     :param poll_interval: Seconds between status looks with ``wait_for_running``.
     :param hook_params: Extra ``FluvioHook`` arguments (they beat the connection's fields).
+    :param replicas: Instances that split the connector's source between them (1 to 16; an MQTT
+        connector splits its stream through MQTT 5 shared subscriptions; a test-connector runs as
+        one). Running means all of them are Running.
     """
 
     template_fields: Sequence[str] = ("config", "fluvio_conn_id", "secrets", "mqtt_conn_id")
@@ -118,9 +121,11 @@ class FluvioCreateConnectorOperator(BaseOperator):
         wait_timeout: float = 120.0,
         poll_interval: float = 1.0,
         hook_params: dict[str, Any] | None = None,
+        replicas: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.replicas = replicas
         self.config: Any = os.fspath(config) if isinstance(config, os.PathLike) else config
         # Rendering replaces a file path by the file's text; keep the path for error messages.
         is_file = isinstance(self.config, str) and _is_file_ref(self.config)
@@ -174,7 +179,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
             from fluvio_connectors.config import config_summary
 
             self.log.info("Creating %s (%s)", config_summary(config), hook.describe())
-            info = hook.create_connector(config)
+            info = hook.create_connector(config, replicas=self.replicas)
         except FluvioConnectorError as exc:
             raise task_error(exc, self.config_origin) from None
         self.log.info("Connector %s created: %s", info.name, info.status.value)

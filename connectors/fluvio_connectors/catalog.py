@@ -132,6 +132,8 @@ def validate_topic_filter(topic_filter: str) -> str:
     if not topic_filter:
         raise ValueError("an MQTT topic filter may not be empty")
     levels = topic_filter.split("/")
+    if levels[0] == "$share" and (len(levels) < 3 or not levels[1] or "+" in levels[1] or "#" in levels[1]):
+        raise ValueError(f"{topic_filter!r}: expected a shared subscription $share/GROUP/FILTER")
     for i, level in enumerate(levels):
         if "#" in level and (level != "#" or i != len(levels) - 1):
             raise ValueError(f"{topic_filter!r}: '#' must be a whole level and the last one")
@@ -244,6 +246,8 @@ class ConnectorType:
     # Secrets the program reads when they are set (never required).
     optional_secrets: tuple[str, ...] = ()
     extract_secrets: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]] | None = None
+    # Whether several instances can split its source between them (``fluvio_connectors.replicas``).
+    scales_out: bool = False
 
     @property
     def image_name(self) -> str:
@@ -302,6 +306,7 @@ MQTT = ConnectorType(
         "MQTT_CLIENT_KEY",
     ),
     extract_secrets=_mqtt_secret_params,
+    scales_out=True,  # MQTT 5 shared subscriptions
 )
 
 CATALOG: tuple[ConnectorType, ...] = (TEST_CONNECTOR, MQTT)

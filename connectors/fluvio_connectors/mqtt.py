@@ -21,6 +21,14 @@ qos >= 1 the session is persistent (MQTT 5: clean start off and a session that n
 MQTT 3.1.1: clean session off), so messages published while the connector is down wait at the
 broker. The broker must keep them: mosquitto's stock ``max_queued_messages 1000`` drops the rest.
 
+Replicas (``fluvio_connectors.replicas``). With several, the filters become MQTT 5 shared
+subscriptions of the group named after the connector (``$share/<name>/<filter>``; a filter that
+already is one is kept), so the broker hands each message to one replica; replica ``i`` connects as
+``<client id>-<i>`` with its own persistent session (the broker also queues a stopped replica's
+share for it, so a stable id is what makes it reach the topic). A broker that does not speak
+MQTT 5 or offers no shared subscriptions is a fatal error: every replica would receive every
+message. Retained messages are not sent to shared subscriptions.
+
 Connection. MQTT 5 first (it lets us raise the broker's in-flight window to ``RECEIVE_MAXIMUM``),
 falling back to MQTT 3.1.1 when a broker that never accepted MQTT 5 refuses the protocol version,
 closes the connection or does not answer the CONNECT within ``V5_ANSWER_SECONDS``. It reconnects forever
@@ -49,6 +57,7 @@ from fluvio_connectors.catalog import MQTT, MqttEndpoint, MqttParameters, parse_
 from fluvio_connectors.config import ConnectorConfig
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
 from fluvio_connectors.mqtt_records import RECORD_PREFIX, InvalidJsonPayload, OutputType, RecordFormatter
+from fluvio_connectors.replicas import shared_filter
 from fluvio_connectors.runner import ConnectorContext, Program, main
 
 if TYPE_CHECKING:
@@ -103,9 +112,11 @@ class MqttSettings:
     ca_cert: str | None = field(default=None, repr=False)
     client_cert: str | None = field(default=None, repr=False)
     client_key: str | None = field(default=None, repr=False)
+    replicas: int = 1  # instances splitting the stream (``fluvio_connectors.replicas``)
+    replica: int | None = None  # this one's index, when the runtime gave one
 
     @classmethod
-    def from_config(cls, config: ConnectorConfig) -> MqttSettings:
+    def from_config(cls, config: ConnectorConfig, replicas: int = 1, replica: int | None = None) -> MqttSettings:
         params = cast(MqttParameters, config.parameters)
         secrets = config.secret_values()
         url = secrets.get("MQTT_URL") or params.mqtt_url
@@ -126,10 +137,13 @@ class MqttSettings:
         if tls_material and not endpoint.tls:
             log.warning("%s set but the broker URL %s is not TLS (mqtts://): ignored",
                         ", ".join(tls_material), endpoint.redacted)
+        filters = tuple(params.mqtt_topic)
+        if replicas > 1:  # the group is the connector: its replicas share each message once
+            filters = tuple(shared_filter(f, config.name) for f in filters)
         return cls(
             endpoint=endpoint,
             client_id=params.client_id or f"fluvio-{config.name}",
-            filters=tuple(params.mqtt_topic),
+            filters=filters,
             qos=params.qos,
             timeout=max(1, round(params.timeout.total_seconds())),
             output_type=params.payload_output_type,
@@ -138,7 +152,13 @@ class MqttSettings:
             ca_cert=secrets.get("MQTT_CA_CERT") if endpoint.tls else None,
             client_cert=secrets.get("MQTT_CLIENT_CERT") if endpoint.tls else None,
             client_key=secrets.get("MQTT_CLIENT_KEY") if endpoint.tls else None,
+            replicas=replicas,
+            replica=replica,
         )
+
+    def client_id_for(self, slot: int | None) -> str:
+        """The client id of replica ``slot``: ``client_id`` itself when there is one replica."""
+        return self.client_id if self.replicas == 1 or slot is None else f"{self.client_id}-{slot}"
 
     @property
     def persistent(self) -> bool:
@@ -216,6 +236,8 @@ class MqttSource:
         self._closing = False
         self._fatal: str | None = None
         self._switch_protocol = False
+        self._client_id = settings.client_id
+        self._connected_as: str | None = None  # the client id of the last connection
         self._connections = 0
         self._failed_attempts = 0
         self._subscribed_filters: tuple[str, ...] = ()
@@ -339,9 +361,10 @@ class MqttSource:
 
         s = self.settings
         protocol = paho.MQTTv5 if self._v5 else paho.MQTTv311
+        client_id = self._client_id = s.client_id_for(s.replica)
         client = StoreFirstClient(
             paho.CallbackAPIVersion.VERSION2,
-            client_id=s.client_id,
+            client_id=client_id,
             protocol=protocol,
             clean_session=None if self._v5 else not s.persistent,
         )
@@ -366,8 +389,9 @@ class MqttSource:
             if s.persistent:
                 properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
             kwargs = {"clean_start": not s.persistent, "properties": properties}
+        replica = f"replica {s.replica} of {s.replicas}, " if s.replicas > 1 else ""
         log.info(
-            "connecting to %s as client %s (MQTT %s, %s session)", s.endpoint.redacted, s.client_id,
+            "connecting to %s as client %s (%sMQTT %s, %s session)", s.endpoint.redacted, client_id, replica,
             "5" if self._v5 else "3.1.1", "persistent" if s.persistent else "clean",
         )
         client.connect_async(s.endpoint.host, s.endpoint.port, keepalive=s.timeout, **kwargs)
@@ -396,11 +420,16 @@ class MqttSource:
 
     # ---- paho callbacks (network thread)
 
-    def _on_connect(self, client: Any, _userdata: Any, flags: Any, reason_code: Any, _props: Any) -> None:
+    def _on_connect(self, client: Any, _userdata: Any, flags: Any, reason_code: Any, props: Any) -> None:
         s = self.settings
         client.socket_opened_at = None
         if reason_code.is_failure:
             self._connect_refused(client, reason_code)
+            return
+        if s.replicas > 1 and getattr(props, "SharedSubscriptionAvailable", 1) == 0:
+            self._fatal = (f"the broker {s.endpoint.redacted} does not offer shared subscriptions, which {s.replicas} "
+                           "replicas need to split the stream; create the connector with one replica")
+            client.disconnect()
             return
         self._v5_accepted = self._v5
         with self._ack_lock:
@@ -411,9 +440,10 @@ class MqttSource:
         if self._connections > 1:
             self.ctx.count("reconnects")
         session_present = bool(flags.session_present)
-        if s.persistent and self._connections > 1 and not session_present:
+        if s.persistent and self._connected_as == self._client_id and not session_present:
             log.warning("the broker has no session for client %s any more: messages published while the "
-                        "connector was disconnected are not delivered", s.client_id)
+                        "connector was disconnected are not delivered", self._client_id)
+        self._connected_as = self._client_id
         log.info("connected to %s (session present: %s)", s.endpoint.redacted,
                  "yes" if session_present else "no")
         if session_present and self._subscribed_filters == s.filters:
@@ -446,8 +476,13 @@ class MqttSource:
             self.ctx.reconnecting(reason)
 
     def _fall_back_to_311(self, why: str) -> None:
-        log.info("%s does not speak MQTT 5 (%s); switching to MQTT 3.1.1",
-                 self.settings.endpoint.redacted, why)
+        s = self.settings
+        if s.replicas > 1:  # MQTT 3.1.1 has no shared subscriptions: every replica would get everything
+            self._fatal = (f"the broker {s.endpoint.redacted} does not speak MQTT 5 ({why}), and {s.replicas} "
+                           "replicas split the stream with MQTT 5 shared subscriptions; create the connector "
+                           "with one replica")
+            return
+        log.info("%s does not speak MQTT 5 (%s); switching to MQTT 3.1.1", s.endpoint.redacted, why)
         self._switch_protocol = True  # the writer stops this client and starts an MQTT 3.1.1 one
 
     def _on_subscribe(
@@ -502,7 +537,7 @@ class MqttSource:
 
 def consume_mqtt(ctx: ConnectorContext) -> None:
     """The body of the MQTT connector (see the module docstring)."""
-    MqttSource(ctx, MqttSettings.from_config(ctx.config)).run()
+    MqttSource(ctx, MqttSettings.from_config(ctx.config, ctx.replicas, ctx.replica)).run()
 
 
 def count_mqtt_records(values: Iterable[bytes]) -> int:
