@@ -163,7 +163,8 @@ class FakeKube:
                 }
                 data["data"] = {**data.get("data", {}), **encoded}
             if kind in ("deployments", "statefulsets"):
-                data.setdefault("status", {})
+                # A StatefulSet's status always has replicas (the client's model requires it).
+                data.setdefault("status", {"replicas": 0} if kind == "statefulsets" else {})
                 self.journal.append(f"create {kind} {name} replicas={data['spec']['replicas']}")
             else:
                 self.journal.append(f"create {kind} {name}")
