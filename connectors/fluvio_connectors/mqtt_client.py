@@ -72,6 +72,7 @@ READ_CHUNK = 65536
 READ_BURST = 256  # packets taken from the read buffer per network-loop turn
 TOPIC_NAMES_KEPT = 4096
 _PUBACK = 0x40
+_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux
 _PUBREC = 0x50
 
 # One received message: (delivery tag, packet id, qos, topic, payload, dup flag). A plain tuple: one
@@ -302,6 +303,8 @@ class _FrameReader:
         self._buf = bytearray()
         self._pos = 0
         self.eof = False
+        family = getattr(sock, "family", None)
+        self._quick_ack = _TCP_QUICKACK is not None and family in (socket.AF_INET, socket.AF_INET6)
 
     def fill(self) -> None:
         """One ``recv`` into the buffer (``BlockingIOError`` when there is nothing to read)."""
@@ -309,6 +312,15 @@ class _FrameReader:
         if not data:
             self.eof = True
             return
+        if self._quick_ack:
+            # At qos 0 we send the broker nothing back, so the kernel would hold our TCP ACKs for
+            # up to 40 ms; a broker with Nagle on (mosquitto's default) then holds its next small
+            # write until that ACK: tens of ms added to a steady stream. Linux turns quick ACKs off
+            # again by itself, so they are asked for after every read.
+            try:
+                self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+            except OSError:
+                self._quick_ack = False
         if self._pos:
             del self._buf[: self._pos]
             self._pos = 0

@@ -1,0 +1,88 @@
+"""Replicas: aggregate rate of 1, 2 and 4 MQTT connector instances splitting one stream.
+
+    .venv/bin/python bench/mqtt_replicas_bench.py [--messages 100000] [--repeat 2] [--fluvio HOST:PORT]
+
+The same mosquitto, publisher and connector processes as ``mqtt_bench.py``; with N replicas the
+connector is N processes with ``FLUVIO_CONNECTOR_REPLICAS=N`` and their own index, subscribed to
+``$share/bench/<filter>`` (MQTT 5 shared subscriptions), writing to one topic: the embedded log
+(all of them in one SQLite file) and, with ``--fluvio``, a topic of that Fluvio cluster. For qos 0
+and 1, the stream is published as fast as the broker takes it and the rate runs until every message
+is stored (embedded: the topic holds them all; Fluvio: the replicas' status files count them).
+
+Besides the rate, each line shows how busy the broker and the connector processes were (CPU
+seconds per second of the run; 1.00 is one core): when the broker sits near one core (mosquitto
+is single-threaded), more replicas cannot add anything; on this 2-core machine the connector
+processes, the broker and the publisher share two cores. Best of ``--repeat``; prints the load
+average; never asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mqtt_bench import Connector, Mosquitto, Publisher, add_fluvio_options, load, stream, wait_until
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(broker: Mosquitto, workdir: Path, qos: int, replicas: int, count: int,
+        endpoint: str | None) -> tuple[float, float, float]:
+    """Messages a second, the broker's and the connectors' CPU (cores busy) during the run."""
+    topic = f"bench/rep/{qos}/{time.monotonic_ns()}"
+    connector = Connector(broker, workdir, qos, topic, replicas=replicas, endpoint=endpoint)
+    try:
+        data = stream(topic, qos, count)
+        publisher = Publisher(broker.port, f"pub-{time.monotonic_ns()}")
+        broker_cpu, connector_cpu = cpu_seconds(broker.process.pid), connector.cpu_seconds()
+        started = time.perf_counter()
+        publisher.send(data)
+        wait_until(lambda: connector.records() >= count, 600, f"{count} records", interval=0.01)
+        elapsed = time.perf_counter() - started
+        broker_cpu = (cpu_seconds(broker.process.pid) - broker_cpu) / elapsed
+        connector_cpu = (connector.cpu_seconds() - connector_cpu) / elapsed
+        publisher.close()
+        return count / elapsed, broker_cpu, connector_cpu
+    finally:
+        connector.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--replicas", default="1,2,4")
+    add_fluvio_options(parser)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="mqtt-replicas-bench-"))
+    broker = Mosquitto(workdir)
+    backends = [("embedded log", None)] + ([(f"Fluvio at {args.fluvio}", args.fluvio)] if args.fluvio else [])
+    try:
+        print(f"mosquitto on 127.0.0.1:{broker.port}; {args.messages:,} messages of 100 bytes; best of "
+              f"{args.repeat}; {load()} on {os.cpu_count()} CPUs")
+        for label, endpoint in backends:
+            for qos in (0, 1):
+                for replicas in (int(r) for r in args.replicas.split(",")):
+                    runs = [run(broker, workdir, qos, replicas, args.messages, endpoint) for _ in range(args.repeat)]
+                    rate, broker_cpu, connector_cpu = max(runs)
+                    print(f"{replicas} replica{'s' if replicas > 1 else ' '} -> {label}, qos {qos}: {rate:>9,.0f}/s "
+                          f"(runs: {', '.join(f'{r[0]:,.0f}' for r in runs)}); cores busy: broker {broker_cpu:.2f}, "
+                          f"connectors {connector_cpu:.2f}; {load()}", flush=True)
+    finally:
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
