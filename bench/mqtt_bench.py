@@ -208,10 +208,10 @@ class Connector:
                   "parameters": {"mqtt-url": f"127.0.0.1:{broker.port}", "mqtt-topic": topic_filter, "qos": qos,
                                  "client-id": f"bench-{time.monotonic_ns()}"}}
         (self.home / "config.yaml").write_text(json.dumps(config))
-        env = {**os.environ, "FLUVIO_CONNECTORS_HOME": str(self.home), "FLUVIO_CONNECTOR_HEARTBEAT": "0.1"}
+        env = {**os.environ, "FLUVIO_CONNECTORS_HOME": str(self.home)}
         env.pop("FLUVIO_ENDPOINT", None)
-        if endpoint:
-            env["FLUVIO_ENDPOINT"] = endpoint
+        if endpoint:  # records() reads the status files: written often
+            env.update(FLUVIO_ENDPOINT=endpoint, FLUVIO_CONNECTOR_HEARTBEAT="0.1")
         self.processes: list[subprocess.Popen[bytes]] = []
         self.status_files: list[Path] = []
         for index in range(replicas):

@@ -198,6 +198,13 @@ class Inbox:
                 self._cond.notify_all()
             return True
 
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for something to arrive; whether anything has."""
+        with self._cond:
+            if not self._items and timeout > 0:
+                self._cond.wait(timeout)
+            return bool(self._items)
+
     def take(self, limit: int, timeout: float) -> list[Message]:
         with self._cond:
             if not self._items and timeout > 0:
@@ -228,6 +235,11 @@ class MqttSource:
         self._formatter = RecordFormatter(settings.output_type)
         self._inbox = Inbox(INBOX_CAPACITY)
         self._linger = ctx.config.producer.linger_ms / 1000.0
+        # Held from taking a batch to having stored it; the network thread stores a run itself
+        # only while it is free and the inbox empty, so records keep the order messages came in.
+        self._store_lock = threading.Lock()
+        self._direct = self._linger <= 0  # a configured linger asks for batches: no shortcut then
+        self._client: StoreFirstClient | None = None
         # Guards _generation against the writer's acknowledgements (see _acknowledge).
         self._ack_lock = threading.Lock()
         self._generation = 0
@@ -266,9 +278,11 @@ class MqttSource:
         stopping = self.ctx.stopping
         while not stopping.is_set() and self._fatal is None and not self._switch_protocol:
             self.ctx.beat()
-            batch = self._next_batch()
-            if batch:
-                self._store(client, batch)
+            if self._inbox.wait(TAKE_TIMEOUT):
+                with self._store_lock:  # from taking to stored: see _on_delivery
+                    batch = self._next_batch()
+                    if batch:
+                        self._store(client, batch)
             elif self._invalid_since_log:
                 self._log_invalid_summary()
             opened = client.socket_opened_at
@@ -382,6 +396,7 @@ class MqttSource:
         client.on_delivery = self._on_delivery
         self._closing = False
         self._inbox = Inbox(INBOX_CAPACITY)
+        self._client = client
         kwargs: dict[str, Any] = {}
         if self._v5:
             properties = Properties(PacketTypes.CONNECT)
@@ -400,6 +415,8 @@ class MqttSource:
 
     def _stop_client(self, client: StoreFirstClient, *, store_leftovers: bool) -> None:
         """Store and acknowledge what has arrived, then disconnect (the session stays)."""
+        with self._store_lock:
+            self._closing = True  # from here on the network thread only hands over
         if store_leftovers:
             # What is in the inbox now; a flood that keeps coming must not delay the stop.
             left = len(self._inbox)
@@ -407,7 +424,6 @@ class MqttSource:
             while left > 0 and time.monotonic() < deadline and (batch := self._inbox.take(min(left, MAX_BATCH), 0)):
                 self._store(client, batch)
                 left -= len(batch)
-        self._closing = True
         self._inbox.close()
         client.disconnect()  # queued after the acks: they reach the broker first
         client.loop_stop()
@@ -532,6 +548,18 @@ class MqttSource:
         self.ctx.reconnecting(reason)
 
     def _on_delivery(self, messages: list[Message]) -> None:
+        # An idle writer (nothing in the inbox, no batch being stored) would only be woken to
+        # store these: the network thread stores them itself, one thread hand-off (and one wait
+        # for a CPU on a busy machine) less. Otherwise they join the inbox, behind what is there.
+        if self._direct and not self._closing and not self._inbox and self._store_lock.acquire(blocking=False):
+            try:
+                if not self._inbox:
+                    self._store(self._client, messages)
+                    return
+            except Exception as exc:  # the writer stores them again, and reports a lasting failure
+                log.debug("storing from the network thread failed (%s); handing over to the writer", exc)
+            finally:
+                self._store_lock.release()
         self._inbox.put_many(messages)
 
 
