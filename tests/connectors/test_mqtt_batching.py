@@ -1,7 +1,9 @@
-"""The MQTT writer's flush policy: a lone message is stored at once, batches grow with the load."""
+"""The MQTT writer's flush policy: a lone message is stored at once (by the network thread when the
+writer is idle), batches grow with the load, and a stuck store is a hang, not progress."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -11,6 +13,7 @@ from connector_fixtures import Broker, ConnectorProcess, mqtt_config, read_topic
 
 from fluvio_connectors.catalog import parse_mqtt_url
 from fluvio_connectors.mqtt import MAX_BATCH, Message, MqttSettings, MqttSource
+from fluvio_connectors.settings import Settings
 from fluvio_connectors.status import ProgramState
 
 Make = Callable[..., ConnectorProcess]
@@ -83,4 +86,23 @@ def test_a_connector_with_a_long_linger_stores_a_lone_message_without_waiting_fo
     broker.publish("sensors/door", ["opened"], qos=1)
     wait_for(lambda: topic_size("lone") >= 1, 60, "the lone message in the topic")
     assert [r.value for r in read_topic("lone")] == [b'{"mqtt_topic":"sensors/door","payload":[111,112,101,110,101,100]}']
+    assert proc.stop() == 0
+
+
+def test_a_store_stuck_in_the_network_thread_stops_the_heartbeat(broker: Broker, connector: Make) -> None:
+    # An idle connector stores a lone message from the network thread; if that store hangs (here:
+    # another process holds the log's write lock), the program must look hung, not busy.
+    proc = connector("fluvio_connectors.mqtt", mqtt_config(broker, "stuck"), env={"FLUVIO_CONNECTOR_HANG_AFTER": "2"})
+    proc.start().wait_state(ProgramState.READY)
+    log = sqlite3.connect(Settings.from_env().log_path, timeout=10, isolation_level=None)
+    try:
+        log.execute("BEGIN IMMEDIATE")
+        broker.publish("sensors/door", ["held"], qos=1)
+        wait_for(lambda: (s := proc.status()) and (s.last_error or "").startswith("hung: no progress"), 30,
+                 "the connector to report itself hung")
+    finally:
+        log.execute("ROLLBACK")
+        log.close()
+    wait_for(lambda: topic_size("stuck") >= 1, 60, "the held message stored once the lock is free")
+    wait_for(lambda: "making progress again; heartbeat resumed" in proc.log(), 30, "the heartbeat to resume")
     assert proc.stop() == 0
