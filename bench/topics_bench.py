@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,7 @@ def main() -> None:
     parser.add_argument("--two-writer-records", type=int, default=50_000, help="per writer, batches of 500")
     args = parser.parse_args()
 
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for mode in ("normal", "full"):
         with tempfile.TemporaryDirectory(prefix="topics-bench-") as tmp:
             directory = Path(tmp)
@@ -141,6 +143,7 @@ def main() -> None:
         print(f"2 writer processes, batches of 500 {rate(count, seconds)}, {switches} writer switches")
         count, seconds, switches = two_writers(directory, 1_000, batch=1)
         print(f"2 writer processes, batches of 1   {rate(count, seconds)}, {switches} writer switches")
+    print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
