@@ -65,6 +65,14 @@ def _conn_fields() -> dict[str, Any]:
             "description": "Registry prefix of the connector images, e.g. ghcr.io/acme (kubernetes runtime).",
             "schema": dict(_OPTIONAL_STRING),
         },
+        "host_network": {
+            "label": "Host network",
+            "description": (
+                "Run the connector pods on their node's network (kubernetes runtime): for a Fluvio "
+                "cluster or source only the nodes reach, e.g. on their loopback."
+            ),
+            "schema": {"type": ["boolean", "null"], "default": False},
+        },
         "image_tag": {
             "label": "Image tag override",
             "description": (
@@ -99,8 +107,25 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.sensors.connector"]}
         ],
         "triggers": [
-            {"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.triggers.connector"]}
+            {
+                "integration-name": "Fluvio",
+                "python-modules": [
+                    "airflow_provider_fluvio.triggers.connector",
+                    "airflow_provider_fluvio.triggers.records",
+                ],
+            }
         ],
+        # Topics as assets: fluvio://HOST:PORT/TOPIC (a cluster) and fluvio+embedded://localhost/TOPIC.
+        "asset-uris": [
+            {
+                "schemes": ["fluvio", "fluvio+embedded"],
+                "handler": "airflow_provider_fluvio.assets.fluvio.sanitize_uri",
+                "factory": "airflow_provider_fluvio.assets.fluvio.create_asset",
+                "to_openlineage_converter": "airflow_provider_fluvio.assets.fluvio.convert_asset_to_openlineage",
+            }
+        ],
+        # MessageQueueTrigger(scheme="fluvio", ...); needs the optional extra [messaging].
+        "queues": ["airflow_provider_fluvio.queues.fluvio.FluvioMessageQueueProvider"],
         "connection-types": [
             {
                 "connection-type": "fluvio",

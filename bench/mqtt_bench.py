@@ -1,6 +1,9 @@
-"""MQTT benchmark: the broker's limit (the C client) against the connector into the embedded log.
+"""MQTT benchmark: the broker's limit (the C client) against the connector into a topics backend.
 
-    .venv/bin/python bench/mqtt_bench.py [--messages 100000] [--repeat 3] [--fluvio HOST:PORT]
+    .venv/bin/python bench/mqtt_bench.py [--messages 100000] [--repeat 3] [--backend fluvio [--fluvio HOST:PORT]]
+
+The connector writes into the embedded log (default) or, with ``--backend fluvio``, into the Fluvio
+cluster at ``--fluvio`` (default ``FLUVIO_ENDPOINT``), a fresh topic per run (deleted after).
 
 One local mosquitto (a free 127.0.0.1 port, ``max_queued_messages 0``: the stock 1000 makes the
 broker itself drop messages under a flood). For qos 0 and qos 1, the same stream of 100-byte
@@ -8,15 +11,17 @@ messages is published as fast as the broker takes it: the publisher writes pre-b
 packets on one socket and keeps it open until the subscriber has everything (``mosquitto_pub -l``
 would disconnect at the end of its input and drop unsent qos 1 messages). Rates are measured from
 the first byte published to the last message received (C client: ``mosquitto_sub -C N`` exits;
-connector: the topic holds N records), best of ``--repeat`` runs, the C client's and the
+connector: the embedded log holds N records, or into Fluvio its status file says N are stored,
+checked against the topic afterwards), best of ``--repeat`` runs, the C client's and the
 connector's runs interleaved so that load from other jobs hits both sides of a ratio alike.
 
 The C client runs with its defaults (MQTT 3.1.1, the broker's in-flight window of 20) and, at
 qos 1, also as MQTT 5 with the receive maximum the connector announces; the ratio uses the better
 of the two. Then the latency from publish to readable at 100, 1,000 and 10,000 messages a second
 (publish time in the payload; the publisher sends every message as it falls due; a reader polls
-the log every 0.2 ms, which the figure includes), into the embedded log and, with ``--fluvio``,
-into that Fluvio cluster (a topic of its own, deleted after). Then the connector's peak RSS.
+the log every 0.2 ms, which the figure includes; into Fluvio, Fluvio's CLI consuming the topic
+when it is at hand, ``--fluvio-cli``, else a poll of the topic through the client every ms). Then
+the connector's peak RSS (with its Fluvio client process, if it has one).
 
 Prints figures, each with the machine's load average; never asserts on time.
 """
@@ -45,6 +50,7 @@ sys.path.insert(0, str(ROOT / "connectors"))
 
 from fluvio_connectors.mqtt import RECEIVE_MAXIMUM  # noqa: E402
 from fluvio_connectors.status import ProgramState, read_status  # noqa: E402
+from fluvio_connectors.topics import Topics  # noqa: E402
 from fluvio_connectors.topics.embedded import EmbeddedTopics  # noqa: E402
 from fluvio_connectors.topics.fluvio import FluvioTopics  # noqa: E402
 
@@ -196,22 +202,22 @@ def c_client_rate(broker: Mosquitto, workdir: Path, qos: int, count: int, v5: bo
 
 class Connector:
     """The MQTT connector as a process (or ``replicas`` processes splitting the stream) with its own
-    state directory; records go to the embedded log there, or to the Fluvio cluster at ``endpoint``
-    (a topic of its own, deleted at the end)."""
+    state directory, writing into a fresh topic of the embedded log there or of the Fluvio cluster
+    at ``fluvio`` (deleted at the end)."""
 
-    def __init__(self, broker: Mosquitto, workdir: Path, qos: int, topic_filter: str, *, replicas: int = 1,
-                 endpoint: str | None = None) -> None:
+    def __init__(self, broker: Mosquitto, workdir: Path, qos: int, topic_filter: str, fluvio: str | None = None,
+                 *, replicas: int = 1) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="conn-", dir=workdir))
-        self.endpoint = endpoint
-        self.topic = f"bench-{time.monotonic_ns()}" if endpoint else "bench"
+        self.fluvio = fluvio
+        self.topic = f"bench-{time.monotonic_ns()}"
         config = {"name": "bench", "type": "mqtt", "topic": self.topic, "create_topic": True,
                   "parameters": {"mqtt-url": f"127.0.0.1:{broker.port}", "mqtt-topic": topic_filter, "qos": qos,
                                  "client-id": f"bench-{time.monotonic_ns()}"}}
         (self.home / "config.yaml").write_text(json.dumps(config))
         env = {**os.environ, "FLUVIO_CONNECTORS_HOME": str(self.home)}
         env.pop("FLUVIO_ENDPOINT", None)
-        if endpoint:  # records() reads the status files: written often
-            env.update(FLUVIO_ENDPOINT=endpoint, FLUVIO_CONNECTOR_HEARTBEAT="0.1")
+        if fluvio:  # stored() reads the status files: written often
+            env.update(FLUVIO_ENDPOINT=fluvio, FLUVIO_CONNECTOR_HEARTBEAT="0.05")
         self.processes: list[subprocess.Popen[bytes]] = []
         self.status_files: list[Path] = []
         for index in range(replicas):
@@ -226,7 +232,9 @@ class Connector:
             ))
             self.status_files.append(status_file)
         self.process = self.processes[0]
-        self.topics: Any = FluvioTopics(endpoint=endpoint) if endpoint else EmbeddedTopics(self.home / "topics.db")
+        self.topics: Topics = FluvioTopics(fluvio, timeout=120) if fluvio else EmbeddedTopics(self.home / "topics.db")
+        self._count = 0
+        self._next = 0
 
         def ready() -> bool:
             for index, process in enumerate(self.processes):
@@ -237,23 +245,45 @@ class Connector:
 
         wait_until(ready, 60, "the connector to be ready", interval=0.05)
 
+    def new_records(self) -> list[Any]:
+        """Records stored since the last call (counted: offsets need not be consecutive)."""
+        records = self.topics.read(self.topic, self._next)
+        if records:
+            self._next = records[-1].offset + 1
+            self._count += len(records)
+        return records
+
     def records(self) -> int:
-        """Records in the topic (the embedded log), or stored as the programs report it (Fluvio:
-        asking the cluster for every look would slow the run down)."""
-        if not self.endpoint:
+        """Records in the topic."""
+        self.new_records()
+        return self._count
+
+    def stored(self) -> int:
+        """How many records are stored: the embedded log's end (its offsets are dense: cheap and
+        exact), or what the programs say they stored (their status files, rewritten every 50 ms:
+        reading a Fluvio topic meanwhile would take CPU from what is measured)."""
+        if not self.fluvio:
             return int(self.topics.end_offset(self.topic))
-        return sum((s.counters.get("messages", 0) if (s := read_status(f)) else 0) for f in self.status_files)
+        return sum((s.records if (s := read_status(f)) else 0) for f in self.status_files)
 
     def rss_kib(self) -> tuple[int, int]:
-        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines())
-        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+        """Current and peak RSS of the connector and its Fluvio client process, if it has one."""
+        pids = [self.process.pid, *_children(self.process.pid)]
+        current = peak = 0
+        for pid in pids:
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+            current += int(fields["VmRSS"].split()[0])
+            peak += int(fields["VmHWM"].split()[0])
+        return current, peak
 
     def cpu_seconds(self) -> float:
-        """CPU time the connector's processes have used so far."""
+        """CPU time the connector's processes (and their Fluvio client processes) have used so far."""
         total = 0.0
         for process in self.processes:
-            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for pid in (process.pid, *_children(process.pid)):
+                with contextlib.suppress(OSError):
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         return total
 
     def stop(self) -> None:
@@ -261,24 +291,36 @@ class Connector:
             process.send_signal(signal.SIGTERM)
         for process in self.processes:
             process.wait(timeout=30)
-        if self.endpoint:
-            with contextlib.suppress(Exception):
+        if self.fluvio:
+            with contextlib.suppress(Exception):  # a bench topic left behind is only clutter
                 self.topics.delete_topic(self.topic)
         self.topics.close()
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def connector_rate(broker: Mosquitto, workdir: Path, qos: int, count: int) -> tuple[float, tuple[int, int]]:
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def connector_rate(broker: Mosquitto, workdir: Path, qos: int, count: int,
+                   fluvio: str | None = None) -> tuple[float, tuple[int, int]]:
     topic = f"bench/conn/{qos}/{time.monotonic_ns()}"
-    connector = Connector(broker, workdir, qos, topic)
+    connector = Connector(broker, workdir, qos, topic, fluvio)
     try:
         data = stream(topic, qos, count)
         publisher = Publisher(broker.port, f"pub-{time.monotonic_ns()}")
         started = time.perf_counter()
         publisher.send(data)
-        wait_until(lambda: connector.records() >= count, 300, f"{count} records")
+        wait_until(lambda: connector.stored() >= count, 300, f"{count} records", interval=0.005)
         elapsed = time.perf_counter() - started
         publisher.close()
+        held = connector.records()
+        if held < count:
+            raise RuntimeError(f"the connector said {count} records were stored; the topic holds {held}")
         return count / elapsed, connector.rss_kib()
     finally:
         connector.stop()
@@ -290,28 +332,26 @@ def sent_at(value: bytes) -> float:
 
 
 def latency(broker: Mosquitto, workdir: Path, qos: int, rate: int, seconds: float,
-            endpoint: str | None = None, fluvio_cli: list[str] | None = None) -> tuple[float, float, float, int]:
+            fluvio: str | None = None, fluvio_cli: list[str] | None = None) -> tuple[float, float, float, int]:
     """p50, p99 and max milliseconds from publish to the record being readable, and how many
     messages. The publisher sends every message that is due, stamped with its time. The reader:
     for the embedded log, a poll of the log every ``READ_POLL`` seconds; for Fluvio, Fluvio's own
     CLI consuming the topic (``fluvio_cli``: the command and its profile's environment), whose
-    lines are timed as they arrive."""
+    lines are timed as they arrive, else a poll of the topic through the client every ms."""
     topic = f"bench/lat/{qos}/{time.monotonic_ns()}"
-    connector = Connector(broker, workdir, qos, topic, endpoint=endpoint)
+    connector = Connector(broker, workdir, qos, topic, fluvio)
     count = int(rate * seconds)
     delays: list[float] = []
     done = threading.Event()
     consumer: subprocess.Popen[bytes] | None = None
 
     def poll_log() -> None:
-        offset = 0
-        while offset < count:
-            records = connector.topics.read(connector.topic, offset)
+        while len(delays) < count:
+            records = connector.new_records()
             now = time.time()
             delays.extend((now - sent_at(record.value)) * 1000 for record in records)
-            offset += len(records)
             if not records:
-                time.sleep(READ_POLL)  # polling the log
+                time.sleep(READ_POLL if not fluvio else 0.001)  # polling the log
         done.set()
 
     def consume() -> None:
@@ -322,13 +362,11 @@ def latency(broker: Mosquitto, workdir: Path, qos: int, rate: int, seconds: floa
                 break
         done.set()
 
-    if endpoint:
-        if not fluvio_cli:
-            raise RuntimeError("the latency into Fluvio needs Fluvio's CLI as the reader (--fluvio-cli)")
+    if fluvio and fluvio_cli:
         consumer = subprocess.Popen([*fluvio_cli, "consume", connector.topic, "-B"], stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL)
         time.sleep(1.0)  # the consumer connects (a record sent before is read at once, and counted late)
-    reader = threading.Thread(target=consume if endpoint else poll_log, daemon=True)
+    reader = threading.Thread(target=consume if consumer is not None else poll_log, daemon=True)
     reader.start()
     publisher = Publisher(broker.port, f"pub-{time.monotonic_ns()}")
     try:
@@ -359,12 +397,23 @@ def load() -> str:
 
 
 def add_fluvio_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--fluvio", metavar="HOST:PORT", default=os.environ.get("FLUVIO_BENCH_ENDPOINT"),
-                        help="also measure into this Fluvio cluster (default: $FLUVIO_BENCH_ENDPOINT)")
+    parser.add_argument("--backend", choices=["embedded", "fluvio"], default="embedded",
+                        help="where the connector writes (fluvio: a fresh topic of the cluster at --fluvio)")
+    parser.add_argument("--fluvio", default=os.environ.get("FLUVIO_ENDPOINT"), metavar="HOST:PORT",
+                        help="the Fluvio cluster of --backend fluvio (default FLUVIO_ENDPOINT)")
     parser.add_argument("--fluvio-cli", metavar="PATH", default=shutil.which("fluvio"),
                         help="Fluvio's CLI, the latency reader (default: fluvio on the PATH)")
     parser.add_argument("--fluvio-home", metavar="DIR", default=None,
                         help="HOME for the CLI, where its profile for that cluster is (default: yours)")
+
+
+def backend(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The Fluvio endpoint the connector writes to (None: the embedded log), and what to call it."""
+    if args.backend != "fluvio":
+        return None, "embedded log"
+    if not args.fluvio:
+        raise SystemExit("--backend fluvio needs a cluster: --fluvio HOST:PORT or FLUVIO_ENDPOINT")
+    return args.fluvio, f"Fluvio at {args.fluvio}"
 
 
 def fluvio_cli(args: argparse.Namespace) -> list[str] | None:
@@ -383,6 +432,7 @@ def main() -> int:
     parser.add_argument("--rates", default="100,1000,10000", help="messages a second for the latency runs")
     add_fluvio_options(parser)
     args = parser.parse_args()
+    fluvio, into = backend(args)
     if not shutil.which("mosquitto_sub"):
         print("mosquitto_sub is not installed (apt-get install mosquitto mosquitto-clients)", file=sys.stderr)
         return 2
@@ -392,7 +442,7 @@ def main() -> int:
     rss: list[tuple[int, int]] = []
     try:
         print(f"mosquitto on 127.0.0.1:{broker.port}; {n:,} messages of {PAYLOAD_SIZE} bytes; best of {repeat}; "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+              f"connector -> {into}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         results: dict[str, list[float]] = {key: [] for key in ("c0", "c1", "c1v5", "k0", "k1")}
         # Interleaved, so a burst of load from other jobs hits both sides of each ratio alike.
         for _ in range(repeat):
@@ -400,7 +450,7 @@ def main() -> int:
                 results[f"c{qos}"].append(c_client_rate(broker, workdir, qos, n))
                 if qos:
                     results["c1v5"].append(c_client_rate(broker, workdir, qos, n, v5=True))
-                rate, mem = connector_rate(broker, workdir, qos, n)
+                rate, mem = connector_rate(broker, workdir, qos, n, fluvio)
                 results[f"k{qos}"].append(rate)
                 rss.append(mem)
 
@@ -411,20 +461,19 @@ def main() -> int:
         print(f"C client mosquitto_sub, qos 1 (MQTT 3.1.1):  {show('c1')}")
         print(f"C client mosquitto_sub, qos 1 (MQTT 5, receive-maximum {RECEIVE_MAXIMUM}): {show('c1v5')}")
         c1 = max(results["c1"] + results["c1v5"])
-        print(f"connector -> embedded log, qos 0:            {show('k0')}  ratio {max(results['k0']) / max(results['c0']):.2f}"
+        print(f"connector -> {into}, qos 0: {show('k0')}  ratio {max(results['k0']) / max(results['c0']):.2f}"
               f" (target >= 0.8)")
-        print(f"connector -> embedded log, qos 1:            {show('k1')}  ratio {max(results['k1']) / c1:.2f}"
+        print(f"connector -> {into}, qos 1: {show('k1')}  ratio {max(results['k1']) / c1:.2f}"
               f" (target >= 1.2)  {load()}")
-        backends = [("embedded log", None)] + ([(f"Fluvio at {args.fluvio}", args.fluvio)] if args.fluvio else [])
-        for label, endpoint in backends:
-            for rate in (int(r) for r in args.rates.split(",")):
-                for qos in (1, 0):
-                    p50, p99, worst, count = latency(broker, workdir, qos, rate, args.latency_seconds, endpoint,
-                                                     fluvio_cli(args))
-                    print(f"latency publish -> readable in the {label}, {rate:,} msg/s, qos {qos}: p50 {p50:.2f} ms, "
-                          f"p99 {p99:.2f} ms, max {worst:.1f} ms ({count:,} messages; {load()})")
+        for rate in (int(r) for r in args.rates.split(",")):
+            for qos in (1, 0):
+                p50, p99, worst, count = latency(broker, workdir, qos, rate, args.latency_seconds, fluvio,
+                                                 fluvio_cli(args))
+                print(f"latency publish -> readable in the {into}, {rate:,} msg/s, qos {qos}: p50 {p50:.2f} ms, "
+                      f"p99 {p99:.2f} ms, max {worst:.1f} ms ({count:,} messages; {load()})")
         current, peak = max(r[0] for r in rss), max(r[1] for r in rss)
-        print(f"connector RSS: {current / 1024:.1f} MiB at the end of a flood, peak {peak / 1024:.1f} MiB "
+        with_client = " (with its Fluvio client process)" if fluvio else ""
+        print(f"connector RSS{with_client}: {current / 1024:.1f} MiB at the end of a flood, peak {peak / 1024:.1f} MiB "
               f"(target < 40 MB; {load()})")
     finally:
         broker.stop()

@@ -1,13 +1,14 @@
 """Replicas: aggregate rate of 1, 2 and 4 MQTT connector instances splitting one stream.
 
-    .venv/bin/python bench/mqtt_replicas_bench.py [--messages 100000] [--repeat 2] [--fluvio HOST:PORT]
+    .venv/bin/python bench/mqtt_replicas_bench.py [--messages 100000] [--repeat 2] [--backend fluvio [--fluvio HOST:PORT]]
 
 The same mosquitto, publisher and connector processes as ``mqtt_bench.py``; with N replicas the
 connector is N processes with ``FLUVIO_CONNECTOR_REPLICAS=N`` and their own index, subscribed to
-``$share/bench/<filter>`` (MQTT 5 shared subscriptions), writing to one topic: the embedded log
-(all of them in one SQLite file) and, with ``--fluvio``, a topic of that Fluvio cluster. For qos 0
-and 1, the stream is published as fast as the broker takes it and the rate runs until every message
-is stored (embedded: the topic holds them all; Fluvio: the replicas' status files count them).
+``$share/bench/<filter>`` (MQTT 5 shared subscriptions), writing to one topic: of the embedded log
+(all of them in one SQLite file), or with ``--backend fluvio`` of the Fluvio cluster at
+``--fluvio``. For qos 0 and 1, the stream is published as fast as the broker takes it and the rate
+runs until every message is stored (embedded: the topic holds them all; Fluvio: the replicas'
+status files count them, checked against the topic afterwards).
 
 Besides the rate, each line shows how busy the broker and the connector processes were (CPU
 seconds per second of the run; 1.00 is one core): when the broker sits near one core (mosquitto
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mqtt_bench import Connector, Mosquitto, Publisher, add_fluvio_options, load, stream, wait_until
+from mqtt_bench import Connector, Mosquitto, Publisher, add_fluvio_options, backend, load, stream, wait_until
 
 
 def cpu_seconds(pid: int) -> float:
@@ -37,21 +38,24 @@ def cpu_seconds(pid: int) -> float:
 
 
 def run(broker: Mosquitto, workdir: Path, qos: int, replicas: int, count: int,
-        endpoint: str | None) -> tuple[float, float, float]:
+        fluvio: str | None) -> tuple[float, float, float]:
     """Messages a second, the broker's and the connectors' CPU (cores busy) during the run."""
     topic = f"bench/rep/{qos}/{time.monotonic_ns()}"
-    connector = Connector(broker, workdir, qos, topic, replicas=replicas, endpoint=endpoint)
+    connector = Connector(broker, workdir, qos, topic, fluvio, replicas=replicas)
     try:
         data = stream(topic, qos, count)
         publisher = Publisher(broker.port, f"pub-{time.monotonic_ns()}")
         broker_cpu, connector_cpu = cpu_seconds(broker.process.pid), connector.cpu_seconds()
         started = time.perf_counter()
         publisher.send(data)
-        wait_until(lambda: connector.records() >= count, 600, f"{count} records", interval=0.01)
+        wait_until(lambda: connector.stored() >= count, 600, f"{count} records", interval=0.01)
         elapsed = time.perf_counter() - started
         broker_cpu = (cpu_seconds(broker.process.pid) - broker_cpu) / elapsed
         connector_cpu = (connector.cpu_seconds() - connector_cpu) / elapsed
         publisher.close()
+        held = connector.records()
+        if held < count:
+            raise RuntimeError(f"the replicas said {count} records were stored; the topic holds {held}")
         return count / elapsed, broker_cpu, connector_cpu
     finally:
         connector.stop()
@@ -66,18 +70,17 @@ def main() -> int:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="mqtt-replicas-bench-"))
     broker = Mosquitto(workdir)
-    backends = [("embedded log", None)] + ([(f"Fluvio at {args.fluvio}", args.fluvio)] if args.fluvio else [])
+    fluvio, into = backend(args)
     try:
         print(f"mosquitto on 127.0.0.1:{broker.port}; {args.messages:,} messages of 100 bytes; best of "
               f"{args.repeat}; {load()} on {os.cpu_count()} CPUs")
-        for label, endpoint in backends:
-            for qos in (0, 1):
-                for replicas in (int(r) for r in args.replicas.split(",")):
-                    runs = [run(broker, workdir, qos, replicas, args.messages, endpoint) for _ in range(args.repeat)]
-                    rate, broker_cpu, connector_cpu = max(runs)
-                    print(f"{replicas} replica{'s' if replicas > 1 else ' '} -> {label}, qos {qos}: {rate:>9,.0f}/s "
-                          f"(runs: {', '.join(f'{r[0]:,.0f}' for r in runs)}); cores busy: broker {broker_cpu:.2f}, "
-                          f"connectors {connector_cpu:.2f}; {load()}", flush=True)
+        for qos in (0, 1):
+            for replicas in (int(r) for r in args.replicas.split(",")):
+                runs = [run(broker, workdir, qos, replicas, args.messages, fluvio) for _ in range(args.repeat)]
+                rate, broker_cpu, connector_cpu = max(runs)
+                print(f"{replicas} replica{'s' if replicas > 1 else ' '} -> {into}, qos {qos}: {rate:>9,.0f}/s "
+                      f"(runs: {', '.join(f'{r[0]:,.0f}' for r in runs)}); cores busy: broker {broker_cpu:.2f}, "
+                      f"connectors {connector_cpu:.2f}; {load()}", flush=True)
     finally:
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)

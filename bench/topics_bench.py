@@ -1,7 +1,12 @@
-"""Throughput of the embedded topic log: writes (batches of 1 and of 500), reads, two writers.
+"""Throughput of the topics backends: the embedded log (writes in batches of 1 and of 500,
+reads, two writers) and, given a cluster, Fluvio (the project's producer against the bare client's
+best paths and ``fluvio produce -f``; reads).
 
-Run: ``.venv/bin/python bench/topics_bench.py`` (or ``make bench``). Works in a temporary
-directory, prints figures, asserts nothing about time; takes well under a minute.
+Run: ``.venv/bin/python bench/topics_bench.py`` (or ``make bench``). The embedded part works in a
+temporary directory and takes well under a minute. The Fluvio part runs when a cluster is named
+(``--fluvio HOST:PORT`` or ``FLUVIO_ENDPOINT``; ``--fluvio-bin`` or ``FLUVIO_BIN_DIR`` adds the
+``fluvio`` CLI) and takes a few minutes; ``--only fluvio`` skips the embedded part. Prints
+figures, asserts nothing about time.
 
 Each record has a 100-byte value and no key. "batch of 1" means ``send`` + ``flush`` per record:
 one transaction per record, the cost a connector pays when it must know each record is stored
@@ -115,9 +120,30 @@ def main() -> None:
     parser.add_argument("--batch-500-records", type=int, default=200_000)
     parser.add_argument("--batch-1-seconds", type=float, default=4.0)
     parser.add_argument("--two-writer-records", type=int, default=50_000, help="per writer, batches of 500")
+    parser.add_argument("--fluvio", default=os.environ.get("FLUVIO_ENDPOINT"), metavar="HOST:PORT",
+                        help="a Fluvio cluster for the Fluvio part (default FLUVIO_ENDPOINT)")
+    parser.add_argument("--fluvio-bin", default=os.environ.get("FLUVIO_BIN_DIR"), metavar="DIR",
+                        help="folder of the fluvio CLI, for `fluvio produce -f` (default FLUVIO_BIN_DIR)")
+    parser.add_argument("--fluvio-records", type=int, default=100_000)
+    parser.add_argument("--fluvio-rounds", type=int, default=3)
+    parser.add_argument("--only", choices=["embedded", "fluvio"], default=None)
     args = parser.parse_args()
 
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.only != "fluvio":
+        embedded(args)
+    if args.only != "embedded":
+        if not args.fluvio:
+            print("Fluvio: skipped (no cluster: --fluvio HOST:PORT or FLUVIO_ENDPOINT)")
+            return
+        import topics_fluvio
+
+        topics_fluvio.run(args.fluvio, count=args.fluvio_records, value_size=len(VALUE), batch=500,
+                          rounds=args.fluvio_rounds, fluvio_bin=args.fluvio_bin)
+    print(f"load average {os.getloadavg()[0]:.1f}")
+
+
+def embedded(args: argparse.Namespace) -> None:
     for mode in ("normal", "full"):
         with tempfile.TemporaryDirectory(prefix="topics-bench-") as tmp:
             directory = Path(tmp)

@@ -1,8 +1,11 @@
-"""Run a connector on Kubernetes: create a test-connector, wait until its pod is Running, delete it.
+"""Run a connector on Kubernetes: create a test-connector, wait until its pod is Running, read the
+records it wrote to Fluvio, delete it.
 
 create_connector   configs/kubernetes_test_connector.yaml rendered for this run (unique name and
                    topic, image tag ``connector_version``); its secret goes into a Kubernetes Secret
 wait_running       the connector's pod is Running (ready)
+read_records       the ``count`` records the pod wrote to its topic in the Fluvio cluster
+check_records      exactly "Hello, Fluvio! - 1" .. "Hello, Fluvio! - N", in order
 delete_connector   a teardown: runs even when a task above failed; Kubernetes' garbage collector
                    removes the connector's ConfigMap and Secret with its Deployment
 
@@ -17,8 +20,11 @@ Every task uses the ``fluvio`` connection named by the ``fluvio_conn_id`` param 
 * ``image_registry``: the registry holding the ``fluvio-connector-test-connector`` image (tagged
   ``connector_version``), e.g. ``ghcr.io/acme``;
 * host and port: the Fluvio SC. Topics must live in a Fluvio cluster the connector pods reach, so
-  this address must work from the worker (which creates the topic) and from the pods (which
-  produce to it). Without a host, topics go to the worker's embedded log, which no pod can write to.
+  this address must work from the worker (which creates the topic and reads the records) and from
+  the pods (which produce to it). Without a host, topics go to the worker's embedded log, which no
+  pod can write to;
+* ``host_network`` (optional): ``true`` runs the pods on their node's network, where the Fluvio
+  cluster is reachable only there (e.g. a local cluster whose SPU advertises ``localhost``).
 
 For example, as an environment variable of every Airflow component::
 
@@ -34,10 +40,12 @@ out of the ConfigMap and XCom.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, task
 
 from airflow_provider_fluvio.operators.connector import (
+    FluvioConsumeOperator,
     FluvioCreateConnectorOperator,
     FluvioDeleteConnectorOperator,
     dns_label,
@@ -81,6 +89,23 @@ with DAG(
         timeout=600,
     )
 
+    read_records = FluvioConsumeOperator(
+        task_id="read_records",
+        topic=CONNECTOR,
+        count="{{ params.count }}",
+        timeout=120,  # one record a second (the config's timeout)
+        fluvio_conn_id=FLUVIO_CONN_ID,
+    )
+
+    @task
+    def check_records(values: list[str], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every record, in order, exactly as the test-connector in the pod wrote them."""
+        count = int((params or {})["count"])
+        expected = [f"Hello, Fluvio! - {i}" for i in range(1, count + 1)]
+        if values != expected:
+            raise ValueError(f"expected {count} records 'Hello, Fluvio! - 1..{count}', got {values[:5]}...")
+        return {"records": len(values), "first": values[0], "last": values[-1]}
+
     delete_connector = FluvioDeleteConnectorOperator(
         task_id="delete_connector",
         connector_name=CONNECTOR,
@@ -88,7 +113,9 @@ with DAG(
         ignore_missing=True,  # nothing to delete if create_connector failed
     )
 
-    create_connector >> wait_running >> delete_connector.as_teardown(setups=create_connector)
+    checked = check_records(read_records.output)
+    create_connector >> wait_running >> read_records
+    checked >> delete_connector.as_teardown(setups=create_connector)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the local Kubernetes test control plane from the Go module proxy, at pinned versions:
 #   etcd (go.etcd.io/etcd/server/v3), kube-apiserver, kube-controller-manager, kube-scheduler
-#   (k8s.io/kubernetes via the wrapper module k8s/go/kube) and kwok (sigs.k8s.io/kwok).
+#   and kubelet (k8s.io/kubernetes via the wrapper module k8s/go/kube) and kwok (sigs.k8s.io/kwok).
 # Binaries are cached outside the repo in $FLUVIO_K8S_CACHE/bin/<name>-<version>-<hash>/
 # (default ~/.cache/airflow-provider-fluvio/k8s); a second run finds them and exits in seconds.
 # GOMODCACHE/GOCACHE are the user's defaults, so module downloads and compiled packages are reused.
@@ -61,10 +61,11 @@ build_into "$KWOK_BIN_DIR" kwok "" \
 build_into "$KUBE_BIN_DIR" kube "$kube_ld" \
   "kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver" \
   "kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager" \
-  "kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler"
+  "kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler" \
+  "kubelet=k8s.io/kubernetes/cmd/kubelet"
 _k8s_log "all binaries ready in $(( $(date +%s) - t_all ))s"
 
 if [ "${1:-}" = "--print-env" ]; then
-  printf 'ETCD_BIN=%q\nKWOK_BIN=%q\nKUBE_APISERVER_BIN=%q\nKUBE_CONTROLLER_MANAGER_BIN=%q\nKUBE_SCHEDULER_BIN=%q\n' \
-    "$ETCD_BIN" "$KWOK_BIN" "$KUBE_APISERVER_BIN" "$KUBE_CONTROLLER_MANAGER_BIN" "$KUBE_SCHEDULER_BIN"
+  printf 'ETCD_BIN=%q\nKWOK_BIN=%q\nKUBE_APISERVER_BIN=%q\nKUBE_CONTROLLER_MANAGER_BIN=%q\nKUBE_SCHEDULER_BIN=%q\nKUBELET_BIN=%q\n' \
+    "$ETCD_BIN" "$KWOK_BIN" "$KUBE_APISERVER_BIN" "$KUBE_CONTROLLER_MANAGER_BIN" "$KUBE_SCHEDULER_BIN" "$KUBELET_BIN"
 fi

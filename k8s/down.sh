@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop the control plane started by k8s/up.sh and remove its state dir.
+# Stop the control plane started by k8s/up.sh and remove its state dir; the real node first, with
+# everything it made on the host (k8s/node.sh: containers, mounts, its bridge, host-path leftovers).
 # Only the PIDs recorded by up.sh are signalled, and only if they are still the same processes
 # (same start time in /proc); SIGTERM first, SIGKILL after FLUVIO_K8S_STOP_TIMEOUT seconds (default 15).
 #
@@ -8,6 +9,8 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+# shellcheck source=node.sh
+. "$K8S_DIR/node.sh"
 
 KEEP=0
 if [ "${1:-}" = "--keep" ]; then KEEP=1; shift; fi
@@ -79,6 +82,7 @@ stop_group() { # names...: SIGTERM, wait, SIGKILL
   done
   for n in "${live[@]}"; do _k8s_log "stopped $n"; done
 }
+node_down
 # stop clients of the apiserver first, then the apiserver and etcd together (the data is discarded)
 clients=()
 for n in "${names[@]}"; do

@@ -28,6 +28,7 @@ k8s_bin_dirs() {
   KUBE_APISERVER_BIN="$KUBE_BIN_DIR/kube-apiserver"
   KUBE_CONTROLLER_MANAGER_BIN="$KUBE_BIN_DIR/kube-controller-manager"
   KUBE_SCHEDULER_BIN="$KUBE_BIN_DIR/kube-scheduler"
+  KUBELET_BIN="$KUBE_BIN_DIR/kubelet"
   ETCD_BIN="$ETCD_BIN_DIR/etcd"
   KWOK_BIN="$KWOK_BIN_DIR/kwok"
 }

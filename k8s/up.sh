@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Start a local Kubernetes control plane for tests: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler and kwok (fake nodes/pods), all on 127.0.0.1 on free ports, with RBAC and a static
-# admin token. Binaries come from k8s/build.sh (run it first; it is a no-op when cached).
+# admin token; and, where this machine can run one, a real node (kubelet + containerd + CNI, see
+# k8s/node.sh) with the connector images loaded. Binaries come from k8s/build.sh (run it first; it
+# is a no-op when cached); the images from docker/build-images.sh (run here when not cached).
 #
 # Usage: k8s/up.sh [STATE_DIR]        (default: $FLUVIO_K8S_STATE or $FLUVIO_K8S_CACHE/run)
 # Env:   FLUVIO_K8S_NODES  number of fake nodes (default 2)
@@ -10,6 +12,11 @@
 #                              so stray connections stay local; Endpoints/EndpointSlices reject them)
 #        FLUVIO_K8S_OWNER_PID  if set, a watchdog runs k8s/down.sh when that process exits
 #                              (used by tests/system/kube_cluster.py, so a killed pytest leaves nothing)
+#        FLUVIO_K8S_REAL_NODE  auto (default): a real node when node_missing finds nothing missing,
+#                              else none (the reason goes to env as FLUVIO_K8S_REAL_NODE_SKIPPED);
+#                              1: a real node or fail; 0: none
+#        FLUVIO_K8S_NODE_IMAGES  image archives to load into the real node (default: the connector
+#                              images of docker/build-images.sh --print)
 # Writes into STATE_DIR:
 #   kubeconfig            admin kubeconfig (token user in system:masters, CA-verified https)
 #   env                   shell file: KUBECONFIG=..., FLUVIO_K8S_API_URL=..., ports
@@ -20,6 +27,8 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+# shellcheck source=node.sh
+. "$K8S_DIR/node.sh"
 
 STATE="${1:-$K8S_STATE_DEFAULT}"
 NODES="${FLUVIO_K8S_NODES:-2}"
@@ -31,7 +40,7 @@ k8s_bin_dirs
 for b in "$ETCD_BIN" "$KUBE_APISERVER_BIN" "$KUBE_CONTROLLER_MANAGER_BIN" "$KUBE_SCHEDULER_BIN" "$KWOK_BIN"; do
   [ -x "$b" ] || _k8s_die "missing binary $b - run k8s/build.sh first"
 done
-for tool in openssl curl python3 setsid; do
+for tool in openssl curl python3 setsid flock; do
   command -v "$tool" >/dev/null 2>&1 || _k8s_die "required tool not found: $tool"
 done
 
@@ -117,14 +126,21 @@ subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,
 EOF
   openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt \
     -days 3650 -extfile apiserver.ext 2>/dev/null
+  # the API server's client identity towards kubelets (logs, exec): system:masters, signed by the CA
+  openssl req -newkey rsa:2048 -nodes -keyout kubelet-client.key -out kubelet-client.csr \
+    -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' > kubelet-client.ext
+  openssl x509 -req -in kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out kubelet-client.crt \
+    -days 3650 -extfile kubelet-client.ext 2>/dev/null
   chmod 600 ./*.key
 )
 
 tok() { python3 -c 'import secrets; print(secrets.token_hex(24))'; }
-ADMIN_TOKEN="$(tok)"; KCM_TOKEN="$(tok)"; SCHED_TOKEN="$(tok)"; KWOK_TOKEN="$(tok)"
+ADMIN_TOKEN="$(tok)"; KCM_TOKEN="$(tok)"; SCHED_TOKEN="$(tok)"; KWOK_TOKEN="$(tok)"; NODE_TOKEN="$(tok)"
 umask 077
 cat > "$PKI/tokens.csv" <<EOF
 $ADMIN_TOKEN,admin,admin,"system:masters"
+$NODE_TOKEN,system:node:$NODE_NAME,system:node:$NODE_NAME,"system:nodes"
 $KCM_TOKEN,system:kube-controller-manager,system:kube-controller-manager
 $SCHED_TOKEN,system:kube-scheduler,system:kube-scheduler
 $KWOK_TOKEN,kwok-controller,kwok-controller,"system:masters"
@@ -212,6 +228,9 @@ start kube-apiserver "$KUBE_APISERVER_BIN" \
   --client-ca-file="$PKI/ca.crt" --cert-dir="$PKI/apiserver-generated" \
   --token-auth-file="$PKI/tokens.csv" \
   --authorization-mode=Node,RBAC \
+  --enable-admission-plugins=PodNodeSelector,PodTolerationRestriction \
+  --kubelet-client-certificate="$PKI/kubelet-client.crt" --kubelet-client-key="$PKI/kubelet-client.key" \
+  --kubelet-preferred-address-types=InternalIP,Hostname \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range="${FLUVIO_K8S_SERVICE_CIDR:-127.64.0.0/16}" \
@@ -228,6 +247,7 @@ start kube-controller-manager "$KUBE_CONTROLLER_MANAGER_BIN" \
   --use-service-account-credentials=true \
   --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
   --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+  --flex-volume-plugin-dir="$STATE/kcm-flexvolume" \
   --profiling=false --v=1
 start kube-scheduler "$KUBE_SCHEDULER_BIN" \
   --kubeconfig="$PKI/scheduler.kubeconfig" --leader-elect=false \
@@ -243,7 +263,7 @@ for i in $(seq 0 $(( NODES - 1 ))); do
   body="$(cat <<EOF
 {"apiVersion":"v1","kind":"Node","metadata":{"name":"$node",
  "annotations":{"kwok.x-k8s.io/node":"fake","node.alpha.kubernetes.io/ttl":"0"},
- "labels":{"type":"kwok","kubernetes.io/hostname":"$node","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64"}},
+ "labels":{"type":"kwok","$NODE_LABEL":"kwok","kubernetes.io/hostname":"$node","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64"}},
  "spec":{},
  "status":{"allocatable":{"cpu":"32","memory":"64Gi","pods":"110"},"capacity":{"cpu":"32","memory":"64Gi","pods":"110"}}}
 EOF
@@ -263,12 +283,36 @@ wait_for "$NODES node(s) Ready and untainted" nodes_ready
 default_sa() { api GET /api/v1/namespaces/default/serviceaccounts/default >/dev/null; }
 wait_for "default ServiceAccount (controller-manager working)" default_sa
 
+# --- the real node ----------------------------------------------------------------------------
+REAL_NODE=""; REAL_NODE_SKIPPED=""
+case "${FLUVIO_K8S_REAL_NODE:-auto}" in
+  0) REAL_NODE_SKIPPED="FLUVIO_K8S_REAL_NODE=0" ;;
+  1|auto)
+    REAL_NODE_SKIPPED="$(node_missing)"
+    if [ -n "$REAL_NODE_SKIPPED" ] && [ "${FLUVIO_K8S_REAL_NODE:-auto}" = 1 ]; then
+      fail "FLUVIO_K8S_REAL_NODE=1 but no real node can run here: $REAL_NODE_SKIPPED"
+    fi ;;
+  *) fail "FLUVIO_K8S_REAL_NODE must be auto, 1 or 0, got ${FLUVIO_K8S_REAL_NODE}" ;;
+esac
+if [ -z "$REAL_NODE_SKIPPED" ]; then
+  if [ -z "${FLUVIO_K8S_NODE_IMAGES+set}" ]; then
+    FLUVIO_K8S_NODE_IMAGES="$("$K8S_DIR/../docker/build-images.sh" --print | awk '{print $4}' | tr '\n' ' ')" ||
+      fail "docker/build-images.sh failed: the real node would have no connector images"
+  fi
+  node_up
+  REAL_NODE="$NODE_NAME"
+else
+  _k8s_log "no real node: $REAL_NODE_SKIPPED"
+fi
+
 cat > "$STATE/env" <<EOF
 export KUBECONFIG=$STATE/kubeconfig
 export FLUVIO_K8S_STATE=$STATE
 export FLUVIO_K8S_API_URL=$API_URL
 export FLUVIO_K8S_ETCD_PORT=$ETCD_PORT
 export FLUVIO_K8S_API_PORT=$API_PORT
+export FLUVIO_K8S_REAL_NODE=$REAL_NODE
+export FLUVIO_K8S_REAL_NODE_SKIPPED=$(printf '%q' "$REAL_NODE_SKIPPED")
 EOF
 UP_OK=1
 _k8s_log "cluster up in $(( $(date +%s) - T0 ))s: KUBECONFIG=$STATE/kubeconfig ($API_URL)"

@@ -12,10 +12,12 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fluvio_cluster import FluvioCluster, cluster_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="fluvio-airflow-home-")
@@ -40,3 +42,29 @@ def fluvio_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     home = tmp_path_factory.mktemp("fluvio-home")
     monkeypatch.setenv("FLUVIO_CONNECTORS_HOME", str(home))
     yield home
+
+
+@pytest.fixture(scope="session")
+def fluvio_cluster() -> Iterator[FluvioCluster]:
+    """A real Fluvio cluster for the whole session (tests/fluvio_cluster.py says where it comes
+    from); the tests that ask for it skip with the reason when there is none."""
+    yield from cluster_fixture()
+
+
+@pytest.fixture(params=["embedded", pytest.param("fluvio", marks=pytest.mark.fluvio)])
+def topics_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on both topics backends: the embedded log, then the real Fluvio cluster
+    (``FLUVIO_ENDPOINT`` set for the test and every process it starts)."""
+    if request.param == "fluvio":
+        cluster: FluvioCluster = request.getfixturevalue("fluvio_cluster")
+        monkeypatch.setenv("FLUVIO_ENDPOINT", cluster.endpoint)
+    return str(request.param)
+
+
+@pytest.fixture
+def topic_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """``topic_name("t1")``: the name as given when the test has the embedded log to itself, made
+    unique on a Fluvio cluster (shared by the whole session)."""
+    on_fluvio = "topics_backend" in request.fixturenames and request.getfixturevalue("topics_backend") == "fluvio"
+    suffix = f"-{uuid.uuid4().hex[:8]}" if on_fluvio else ""
+    return lambda base: f"{base}{suffix}"

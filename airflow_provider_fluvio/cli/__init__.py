@@ -10,14 +10,22 @@ import sys
 
 import click
 
-from airflow_provider_fluvio.cli._common import run_cli
+from airflow_provider_fluvio.cli._common import CliGroup, run_cli
 from airflow_provider_fluvio.cli.config_cmds import catalog, validate
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CliGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="airflow-provider-fluvio")
 def cli() -> None:
-    """Create, list, delete and watch Fluvio connectors; manage topics."""
+    """Create, list, delete and watch Fluvio connectors; manage topics.
+
+    State lives in $FLUVIO_CONNECTORS_HOME (default ~/.fluvio-connectors): the embedded topic log
+    (topics.db) and the local connectors (connectors/NAME/: config without secrets, log, status),
+    private to your user. FLUVIO_ENDPOINT=HOST:9003 keeps topics in a Fluvio cluster instead;
+    FLUVIO_CONNECTORS_RUNTIME=kubernetes runs connectors as Deployments.
+
+    Exit codes: 0 ok, 1 an operation failed, 2 bad usage or a bad config.
+    """
 
 
 cli.add_command(validate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -12,9 +13,11 @@ from fluvio_connectors.config import config_summary, load_config, read_secrets_f
 
 
 @click.command()
-@click.option("--config", "-c", "config_path", required=True, help="Connector config YAML file.")
-@click.option("--secrets", "secrets_path", default=None, help="NAME=VALUE secrets file (default: environment).")
-def validate(config_path: str, secrets_path: str | None) -> None:
+@click.option("--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), metavar="FILE",
+              help="Connector config YAML file (at most 1 MiB).")
+@click.option("--secrets", "secrets_path", default=None, type=click.Path(path_type=Path), metavar="FILE",
+              help="NAME=VALUE secrets file, dotenv style (default: secrets from the environment).")
+def validate(config_path: Path, secrets_path: Path | None) -> None:
     """Validate a connector config without creating anything."""
     secrets = read_secrets_file(secrets_path) if secrets_path else None
     config = load_config(config_path, secrets=secrets)
@@ -22,8 +25,8 @@ def validate(config_path: str, secrets_path: str | None) -> None:
 
 
 @click.command()
-@click.option("--type", "type_name", default=None, help="Print this type's parameter schema.")
-@click.option("-O", "--output", type=click.Choice(["table", "json"]), default="table")
+@click.option("--type", "type_name", default=None, metavar="TYPE", help="Print this type's parameter schema.")
+@click.option("-O", "--output", type=click.Choice(["table", "json"]), default="table", help="Output format.")
 def catalog(type_name: str | None, output: str) -> None:
     """List the connector types, or describe one (--type mqtt)."""
     if type_name:

@@ -1,8 +1,8 @@
 """``create``, ``list``, ``delete``, ``status`` and ``logs``: the seed's connector commands.
 
 Every command takes ``--runtime local|kubernetes`` (default ``$FLUVIO_CONNECTORS_RUNTIME``, else
-``local``) and, for Kubernetes, ``--namespace``, ``--kubeconfig``, ``--context``, ``--in-cluster``
-and ``--registry``. The runtime does the work; these commands only print.
+``local``) and, for Kubernetes, ``--namespace``, ``--kubeconfig``, ``--context``, ``--in-cluster``,
+``--registry`` and ``--host-network``. The runtime does the work; these commands only print.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
-from airflow_provider_fluvio.cli._common import OUTPUT_FORMATS, echo_json
+from airflow_provider_fluvio.cli._common import OUTPUT_FORMATS, SECONDS, connector_names, echo_json
 from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT, pending_too_long
 from airflow_provider_fluvio.runtimes import (
     RUNTIMES,
@@ -39,6 +40,7 @@ KUBERNETES_OPTIONS = {
     "context": "cluster_context",
     "in_cluster": "in_cluster",
     "registry": "registry",
+    "host_network": "host_network",
 }
 
 
@@ -47,15 +49,17 @@ def runtime_options(command: F) -> F:
     options = [
         click.option("--runtime", type=click.Choice(RUNTIMES), default=None,
                      help="Where connectors run (default: $FLUVIO_CONNECTORS_RUNTIME, else local)."),
-        click.option("--namespace", default=None, envvar="FLUVIO_CONNECTORS_NAMESPACE",
-                     help="kubernetes: namespace (default: default)."),
+        click.option("--namespace", default=None, envvar="FLUVIO_CONNECTORS_NAMESPACE", metavar="NAMESPACE",
+                     help="kubernetes: namespace (default: $FLUVIO_CONNECTORS_NAMESPACE, else default)."),
         click.option("--kubeconfig", default=None, metavar="FILE",
                      help="kubernetes: kube config file (default: $KUBECONFIG, else ~/.kube/config)."),
-        click.option("--context", default=None, help="kubernetes: kube config context."),
+        click.option("--context", default=None, metavar="CONTEXT", help="kubernetes: kube config context."),
         click.option("--in-cluster", is_flag=True, default=False,
                      help="kubernetes: use the service account of the pod this runs in."),
-        click.option("--registry", default=None, envvar="FLUVIO_CONNECTORS_REGISTRY",
-                     help="kubernetes: image registry, e.g. docker.io/myorg."),
+        click.option("--registry", default=None, envvar="FLUVIO_CONNECTORS_REGISTRY", metavar="REGISTRY",
+                     help="kubernetes: image registry, e.g. docker.io/myorg (default: $FLUVIO_CONNECTORS_REGISTRY)."),
+        click.option("--host-network", is_flag=True, default=False,
+                     help="kubernetes: run the connector pods on their node's network (hostNetwork)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -100,14 +104,14 @@ def with_runtime(command: Callable[..., None]) -> Callable[..., None]:
 
 
 @click.command()
-@click.option("--config", "-c", "config_path", required=True, metavar="FILE",
-              help="Connector config YAML file.")
-@click.option("--secrets", "secrets_path", default=None, metavar="FILE",
-              help="NAME=VALUE secrets file (default: secrets from the environment).")
-@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+@click.option("--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), metavar="FILE",
+              help="Connector config YAML file (at most 1 MiB).")
+@click.option("--secrets", "secrets_path", default=None, type=click.Path(path_type=Path), metavar="FILE",
+              help="NAME=VALUE secrets file, dotenv style (default: secrets from the environment).")
+@click.option("--wait", "wait_seconds", type=SECONDS, default=None, metavar="SECONDS",
               help="Wait up to SECONDS until the connector is Running; exit 1 if it fails or times out "
                    "(the connector stays: delete it if it is not wanted).")
-@click.option("--pending-timeout", type=click.FloatRange(min=0), default=DEFAULT_PENDING_TIMEOUT,
+@click.option("--pending-timeout", type=SECONDS, default=DEFAULT_PENDING_TIMEOUT,
               metavar="SECONDS",
               help="With --wait: give up sooner once the connector has been Pending this long without a "
                    f"break, e.g. because it cannot reach its source (it keeps retrying); default: "
@@ -117,7 +121,7 @@ def with_runtime(command: Callable[..., None]) -> Callable[..., None]:
                    "shared subscriptions). A test-connector runs as one.")
 @runtime_options
 @with_runtime
-def create(runtime: ConnectorRuntime, config_path: str, secrets_path: str | None,
+def create(runtime: ConnectorRuntime, config_path: Path, secrets_path: Path | None,
            wait_seconds: float | None, pending_timeout: float, replicas: int) -> None:
     """Create a connector from a config file (the topic is created if create_topic is true)."""
     replicas = check_replicas(replicas, "--replicas")
@@ -177,7 +181,7 @@ def list_connectors(runtime: ConnectorRuntime, output: str) -> None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=connector_names)
 @click.option("-O", "--output", type=OUTPUT_FORMATS, default="table", help="Output format.")
 @runtime_options
 @with_runtime
@@ -219,7 +223,7 @@ def _replicas(info: ConnectorInfo) -> str:
 
 
 @click.command()
-@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...", callback=connector_names)
 @runtime_options
 @with_runtime
 def delete(runtime: ConnectorRuntime, names: tuple[str, ...]) -> None:
@@ -246,7 +250,7 @@ def delete(runtime: ConnectorRuntime, names: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=connector_names)
 @click.option("--tail", type=click.IntRange(min=0), default=None, metavar="N",
               help="Only the last N lines (default: the whole log; with -f the last 10).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the connector exits.")

@@ -15,6 +15,8 @@ argument of the same name beats the connection, the connection beats the worker'
 ``image_registry``      registry prefix of the connector images (Kubernetes runtime).
 ``image_tag``           when set, every connector of this connection runs this image tag instead of
                         its config's ``version`` (Kubernetes runtime).
+``host_network``        run the connector pods on their node's network (Kubernetes runtime), for a
+                        Fluvio cluster or source that only the nodes reach (e.g. on their loopback).
 
 With no connection at all under the default id, the hook uses the worker's environment
 (``FLUVIO_CONNECTORS_HOME``, ``FLUVIO_ENDPOINT``, ``FLUVIO_CONNECTORS_RUNTIME``), which by default
@@ -41,6 +43,7 @@ from airflow_provider_fluvio.pending import pending_too_long
 from airflow_provider_fluvio.statuses import STATUSES as STATUSES  # re-exported
 from airflow_provider_fluvio.statuses import normalize_status
 from fluvio_connectors.errors import ConfigError, ConnectorNotFoundError, TopicNotFoundError
+from fluvio_connectors.names import check_connector_name
 
 if TYPE_CHECKING:
     from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime
@@ -68,8 +71,9 @@ _FIELDS = (
     "in_cluster",
     "image_registry",
     "image_tag",
+    "host_network",
 )
-_BOOL_FIELDS = ("use_fluvio_profile", "in_cluster")
+_BOOL_FIELDS = ("use_fluvio_profile", "in_cluster", "host_network")
 _MQTT_TLS_EXTRAS = (
     ("ca_cert", "MQTT_CA_CERT"),
     ("client_cert", "MQTT_CLIENT_CERT"),
@@ -129,6 +133,7 @@ class FluvioHook(BaseHook):
     :param image_registry: Registry prefix of the connector images.
     :param image_tag: Image tag every connector runs instead of its config's ``version``
         (Kubernetes runtime).
+    :param host_network: Run the connector pods on their node's network (Kubernetes runtime).
     """
 
     conn_name_attr = "fluvio_conn_id"
@@ -152,6 +157,7 @@ class FluvioHook(BaseHook):
         in_cluster: bool | str | None = None,
         image_registry: str | None = None,
         image_tag: str | None = None,
+        host_network: bool | str | None = None,
         logger_name: str | None = None,
     ) -> None:
         super().__init__(logger_name=logger_name)
@@ -169,6 +175,7 @@ class FluvioHook(BaseHook):
             "in_cluster": in_cluster,
             "image_registry": image_registry,
             "image_tag": image_tag,
+            "host_network": host_network,
         }
         # Primitives only: a trigger serializes these to rebuild the same hook in the triggerer.
         self.hook_params: dict[str, Any] = {k: v for k, v in given.items() if v is not None and v != ""}
@@ -330,6 +337,7 @@ class FluvioHook(BaseHook):
             "in_cluster": in_cluster,
             "registry": self._get_field("image_registry"),
             "image_tag": self._get_field("image_tag"),
+            "host_network": self._get_bool("host_network") or None,
         }
         return {k: v for k, v in options.items() if v is not None}
 
@@ -389,11 +397,17 @@ class FluvioHook(BaseHook):
         from fluvio_connectors.config import ConnectorConfig
 
         loaded = config if isinstance(config, ConnectorConfig) else self.load_config(config, secrets)
-        return self.runtime.create(loaded, replicas=replicas)
+        info = self.runtime.create(loaded, replicas=replicas)
+        from airflow_provider_fluvio.assets.lineage import connector_source_uris, report
+
+        report(self, inputs=connector_source_uris(loaded), outputs=[self.topic_asset_uri(loaded.topic)])
+        return info
 
     def delete_connector(self, name: str, *, ignore_missing: bool = False) -> bool:
         """Stop and remove a connector (its topic and records stay). Returns False when it did
-        not exist and ``ignore_missing`` is set; ``ConnectorNotFoundError`` otherwise."""
+        not exist and ``ignore_missing`` is set; ``ConnectorNotFoundError`` otherwise. A name that
+        is not a valid connector name is a ``ConfigError``, whatever ``ignore_missing`` says."""
+        check_connector_name(name)
         try:
             self.runtime.delete(name)
         except ConnectorNotFoundError:
@@ -408,12 +422,12 @@ class FluvioHook(BaseHook):
 
     def connector_status(self, name: str) -> ConnectorInfo:
         """``ConnectorNotFoundError`` if there is no such connector."""
-        return self.runtime.status(name)
+        return self.runtime.status(check_connector_name(name))
 
     def connector_logs(self, name: str, tail: int | None = 100, replica: str | None = None) -> list[str]:
         """The last ``tail`` lines of the connector's log (all with None); with several replicas,
         all of theirs in time order, or only ``replica``'s."""
-        return self.runtime.logs(name, tail, replica)
+        return self.runtime.logs(check_connector_name(name), tail, replica)
 
     def check_connector(
         self,
@@ -428,7 +442,9 @@ class FluvioHook(BaseHook):
         """Look at ``name`` once and judge it: ``reached`` the target, ``waiting``, or ``failed``
         (Failed or missing, when those fail; Pending without a break for ``pending_timeout``
         seconds or more, when it is set; the message then ends with the last log lines).
-        A finished connector (Stopped) has reached ``Running``: it ran and is done."""
+        A finished connector (Stopped) has reached ``Running``: it ran and is done.
+        ``ConfigError`` for a name that is not a valid connector name."""
+        check_connector_name(name)
         target = normalize_status(target_status)
         try:
             info = self.connector_status(name)
@@ -506,12 +522,15 @@ class FluvioHook(BaseHook):
                 producer.flush()
             finally:
                 producer.close()
+        self._report_topic(outputs=[topic])
         return len(batch)
 
     def read_records(self, topic: str, offset: int = 0, max_records: int | None = None) -> list[Record]:
         """Records of ``topic`` from ``offset`` up to the current end (at most ``max_records``)."""
         with self.topics() as topics:
-            return topics.read(topic, offset, max_records=max_records)
+            records = topics.read(topic, offset, max_records=max_records)
+        self._report_topic(inputs=[topic])
+        return records
 
     def end_offset(self, topic: str) -> int:
         """The offset the next record of ``topic`` will get."""
@@ -535,7 +554,9 @@ class FluvioHook(BaseHook):
         with self.topics() as topics:
             while True:
                 try:
-                    records += topics.read(topic, offset + len(records), max_records=count - len(records))
+                    # Offsets need not be consecutive: go on after the last record, count records.
+                    start = records[-1].offset + 1 if records else offset
+                    records += topics.read(topic, start, max_records=count - len(records))
                     missing = None
                 except TopicNotFoundError as exc:
                     missing = exc
@@ -544,7 +565,37 @@ class FluvioHook(BaseHook):
                 time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
         if missing is not None:
             raise missing
+        self._report_topic(inputs=[topic])
         return records
+
+    # ------------------------------------------------------------------ named consumers
+
+    def consumer_position(self, topic: str, consumer: str) -> int | None:
+        """``consumer``'s committed position on ``topic`` (the offset it reads next), None before
+        its first commit. See topics/consumers.py."""
+        with self.topics() as topics:
+            return topics.consumer_position(consumer, topic)
+
+    def commit_consumer(self, topic: str, consumer: str, position: int) -> None:
+        """Make ``position`` (``record.offset + 1`` of the last record handled) ``consumer``'s position."""
+        with self.topics() as topics:
+            topics.commit(consumer, topic, position)
+
+    # ------------------------------------------------------------------ lineage
+
+    def topic_asset_uri(self, topic: str) -> str | None:
+        """The asset URI of ``topic`` where this connection keeps topics (``assets/fluvio.py``)."""
+        from airflow_provider_fluvio.assets.lineage import settings_topic_uri
+
+        try:
+            return settings_topic_uri(self.settings, topic)
+        except ValueError:
+            return None
+
+    def _report_topic(self, *, inputs: Iterable[str] = (), outputs: Iterable[str] = ()) -> None:
+        from airflow_provider_fluvio.assets.lineage import report
+
+        report(self, inputs=[self.topic_asset_uri(t) for t in inputs], outputs=[self.topic_asset_uri(t) for t in outputs])
 
     # ------------------------------------------------------------------ Airflow integration
 

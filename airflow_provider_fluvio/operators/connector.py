@@ -12,13 +12,13 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
 from airflow_provider_fluvio import DEFAULT_CONN_ID
 from fluvio_connectors.errors import FluvioConnectorError
+from fluvio_connectors.messages import one_line
 
 if TYPE_CHECKING:
     import jinja2
@@ -32,7 +32,7 @@ def task_error(exc: FluvioConnectorError, origin: str | None = None) -> AirflowE
     """The Airflow exception for a project error: its one-line message, no retry when none helps."""
     from fluvio_connectors.errors import ConfigError, ConnectorExistsError, ConnectorNotFoundError
 
-    message = str(exc)
+    message = one_line(str(exc))
     if origin and message.startswith("<string>"):  # a rendered template file: name the file
         message = origin + message[len("<string>") :]
     permanent = (ConfigError, ConnectorExistsError, ConnectorNotFoundError)
@@ -159,11 +159,12 @@ class FluvioCreateConnectorOperator(BaseOperator):
         seen_oids: set[int] | None = None,
     ) -> Any:
         if isinstance(content, str) and _is_file_ref(content) and os.path.isabs(content):
-            try:
-                text = Path(content).read_text(encoding="utf-8")
-            except OSError as exc:
-                message = f"{content}: cannot read the config file ({exc.strerror})"
-                raise AirflowFailException(message) from None
+            from fluvio_connectors.config_files import read_text_file
+
+            try:  # at most 1 MiB, like every config
+                text = read_text_file(content, "a YAML config file")
+            except ConfigError as exc:
+                raise AirflowFailException(one_line(str(exc))) from None
             env = jinja_env or self.get_template_env()
             return self._render(env.from_string(text), context)
         return super().render_template(content, context, jinja_env, seen_oids)
@@ -295,11 +296,21 @@ class FluvioConsumeOperator(BaseOperator):
     Returns the records to XCom: their values as text (``output_format="values"``, default) or dicts
     with ``offset``, ``key``, ``value`` and ``timestamp`` (``output_format="records"``).
 
+    With ``consumer``, each run continues where the previous one stopped: it reads from the named
+    consumer's committed position, pushes the records to XCom, and only then commits the position
+    after the last of them. Successive DAG runs therefore get the next records, each exactly once
+    when nothing fails. A try that fails before the commit leaves the position alone, so its retry
+    reads the same records again (at least once). Only a worker killed in the instant between the
+    commit and Airflow recording success would make the retry start after those records.
+
     :param topic: The topic (templated).
     :param count: Wait up to ``timeout`` seconds for exactly this many records from ``offset`` and
         fail, saying how many arrived, if fewer do. Without it: what is there now (at most
         ``max_records``).
-    :param offset: The first offset to read (0: from the beginning).
+    :param offset: The first offset to read (0: from the beginning). With ``consumer``: where a
+        consumer without a committed position starts.
+    :param consumer: A named consumer (templated): resume from its committed position, commit after
+        the records are in XCom (see above).
     :param timeout: Seconds to wait for ``count`` records.
     :param max_records: Cap without ``count`` (XCom is not meant for large data).
     :param output_format: ``values`` or ``records``.
@@ -308,7 +319,7 @@ class FluvioConsumeOperator(BaseOperator):
     :param hook_params: Extra ``FluvioHook`` arguments.
     """
 
-    template_fields: Sequence[str] = ("topic", "count", "offset", "fluvio_conn_id")
+    template_fields: Sequence[str] = ("topic", "count", "offset", "fluvio_conn_id", "consumer")
     ui_color = "#efe3f5"
 
     def __init__(
@@ -323,9 +334,11 @@ class FluvioConsumeOperator(BaseOperator):
         poll_interval: float = 0.2,
         fluvio_conn_id: str = DEFAULT_CONN_ID,
         hook_params: dict[str, Any] | None = None,
+        consumer: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.consumer = consumer
         if output_format not in ("values", "records"):
             raise ValueError(f"output_format must be 'values' or 'records', got {output_format!r}")
         self.topic = topic
@@ -342,7 +355,10 @@ class FluvioConsumeOperator(BaseOperator):
         count = None if self.count in (None, "") else _whole(self.count, "count", 1)
         offset = _whole(self.offset, "offset", 0)
         hook = _hook(self.fluvio_conn_id, self.hook_params)
+        consumer = self.consumer or None
         try:
+            if consumer is not None:
+                offset = self._resume(hook, consumer, offset)
             if count is None:
                 records = hook.read_records(self.topic, offset, max_records=self.max_records)
             else:
@@ -357,9 +373,32 @@ class FluvioConsumeOperator(BaseOperator):
                 f"arrived within {self.timeout:g} s"
             )
         self.log.info("Read %d record(s) from %s (offset %d)", len(records), self.topic, offset)
-        if self.output_format == "records":
-            return [record_to_dict(r) for r in records]
-        return [r.value_text() for r in records]
+        as_dict = self.output_format == "records"
+        result = [record_to_dict(r) if as_dict else r.value_text() for r in records]
+        if consumer is not None and records:
+            self._commit_after_xcom(context, hook, consumer, result, records[-1].offset + 1)
+        return result
+
+    def _resume(self, hook: FluvioHook, consumer: str, first: int) -> int:
+        position = hook.consumer_position(self.topic, consumer)
+        if position is None:
+            hook.commit_consumer(self.topic, consumer, first)
+            position = first
+        self.log.info("Consumer %s resumes topic %s at offset %d", consumer, self.topic, position)
+        return position
+
+    def _commit_after_xcom(
+        self, context: Context, hook: FluvioHook, consumer: str, result: list[Any], position: int
+    ) -> None:
+        if self.do_xcom_push:
+            # Stored before the commit: a crash in between repeats these records, never skips them.
+            # Returning the same value afterwards writes the same XCom again (and keeps mapping working).
+            context["ti"].xcom_push(key="return_value", value=result)
+        try:
+            hook.commit_consumer(self.topic, consumer, position)
+        except FluvioConnectorError as exc:
+            raise task_error(exc) from None
+        self.log.info("Consumer %s committed topic %s up to offset %d", consumer, self.topic, position)
 
 
 def _whole(value: Any, name: str, minimum: int) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 from fluvio_connectors.config import ConnectorConfig
 from fluvio_connectors.errors import ConfigError
+from fluvio_connectors.names import check_connector_name
 from fluvio_connectors.replicas import check_replicas
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics import Topics, apply_topic_rule, open_topics
@@ -101,6 +102,7 @@ class ConnectorRuntime(ABC):
         """Start ``config``'s connector as ``replicas`` instances. ``ConnectorExistsError`` if the
         name is taken, ``TopicMissingError`` (and nothing created) if the topic is missing and
         ``create_topic`` is not set, ``ConfigError`` for replicas its type cannot split."""
+        check_connector_name(config.name)  # also for a config built without validation
         replicas = check_replicas(replicas)
         ctype = config.connector_type
         if replicas > 1 and not ctype.scales_out:

@@ -9,7 +9,8 @@ Objects of connector ``NAME`` in the namespace:
   probe on its heartbeat (``... probe --liveness``: a stopped or hung program is restarted),
   resources, a non-root, read-only security context with an ``emptyDir`` on ``/tmp``, and in its
   environment where the connector's records begin in the topic (``FLUVIO_CONNECTOR_START_OFFSET``,
-  noted at create), so a restarted pod continues instead of starting over;
+  noted at create), so a restarted pod continues instead of starting over; with ``host_network``
+  the pod uses the node's network (a Fluvio cluster or broker that only the node's loopback reaches);
 - with several replicas, a StatefulSet ``NAME`` instead: the same pods, each with a stable identity
   (``NAME-0``, ``NAME-1``, ...; the name is given to the program, whose replica index is its
   ordinal: ``fluvio_connectors.replicas``), started side by side (``Parallel``);
@@ -136,6 +137,7 @@ def build_deployment(
     resources: dict[str, dict[str, str]],
     service_account: str | None,
     replicas: int,
+    host_network: bool = False,
 ) -> V1Deployment:
     """The connector's Deployment (no owner: it owns the others)."""
     from kubernetes import client
@@ -193,6 +195,10 @@ def build_deployment(
             seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
         ),
         service_account_name=service_account,
+        # On the node's network the pod resolves names as the node does unless it asks for the
+        # cluster's DNS explicitly: ClusterFirstWithHostNet keeps Service names working.
+        host_network=host_network or None,
+        dns_policy="ClusterFirstWithHostNet" if host_network else None,
         automount_service_account_token=False,  # the connector never talks to the API server
         termination_grace_period_seconds=30,
     )

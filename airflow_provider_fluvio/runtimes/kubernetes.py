@@ -55,6 +55,7 @@ from fluvio_connectors.errors import (
     ConnectorNotFoundError,
     FluvioConnectorError,
 )
+from fluvio_connectors.names import check_connector_name
 from fluvio_connectors.settings import Settings
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ class KubernetesRuntime(ConnectorRuntime):
     :param fluvio_endpoint: the Fluvio SC endpoint as the pods reach it (default: the settings').
     :param resources: container resources (``{"requests": {...}, "limits": {...}}``).
     :param service_account: service account of the pods (default: the namespace's default).
+    :param host_network: run the pods on their node's network (``hostNetwork``), for a Fluvio
+        cluster or a source that only the node reaches, e.g. on its loopback (default: off).
     :param apps_api: an ``AppsV1Api`` to use instead of building one (tests).
     :param core_api: a ``CoreV1Api`` to use instead of building one (tests).
     """
@@ -110,6 +113,7 @@ class KubernetesRuntime(ConnectorRuntime):
         fluvio_endpoint: str | None = None,
         resources: dict[str, dict[str, str]] | None = None,
         service_account: str | None = None,
+        host_network: bool = False,
         apps_api: AppsV1Api | None = None,
         core_api: CoreV1Api | None = None,
     ) -> None:
@@ -127,6 +131,7 @@ class KubernetesRuntime(ConnectorRuntime):
         self.fluvio_endpoint = fluvio_endpoint or self.settings.fluvio_endpoint
         self.resources = resources or DEFAULT_RESOURCES
         self.service_account = service_account
+        self.host_network = bool(host_network)
         self._apps = apps_api
         self._core = core_api
 
@@ -173,7 +178,8 @@ class KubernetesRuntime(ConnectorRuntime):
         split = replicas if connector_replicas is None else connector_replicas
         return build_deployment(config, namespace=self.namespace, image=image, pull_policy=pull_policy,
                                 environment=self.pod_environment(start_offset, split), resources=self.resources,
-                                service_account=self.service_account, replicas=replicas)
+                                service_account=self.service_account, replicas=replicas,
+                                host_network=self.host_network)
 
     def build_config_map(self, config: ConnectorConfig, owner: V1Deployment) -> V1ConfigMap:
         """The connector's ConfigMap, owned by its Deployment."""
@@ -304,8 +310,7 @@ class KubernetesRuntime(ConnectorRuntime):
 
     def _read_ours(self, name: str) -> Any:
         """The connector's Deployment or StatefulSet."""
-        if not DNS_LABEL.match(name):
-            raise ConnectorNotFoundError(name)
+        check_connector_name(name)  # before it reaches the API
         for kind in WORKLOADS:
             workload = self._call(f"reading {kind} {name}", functools.partial(
                 self._api(kind, "read"), name, self.namespace), missing=None)

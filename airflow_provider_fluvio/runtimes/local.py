@@ -20,7 +20,11 @@ the CLI command or the Airflow task; ``list``/``status``/``delete`` read the dir
 any process. Secrets reach the supervisor and the program only through their environment.
 
 Creates and deletes of one name are serialised by a lock file in ``connectors/.locks/`` (kept
-outside the connector's directory, which delete removes: a lock file must outlive its users).
+outside the connector's directory, which delete removes; ``name_lock`` removes it safely once the
+connector is gone, so lock files of deleted or never-created names do not pile up).
+
+A name is checked as a DNS-1123 label before it becomes a path; directories this runtime creates
+are private (0700), and a state directory that cannot be used is a ``ConfigError``, not an empty list.
 """
 
 from __future__ import annotations
@@ -43,12 +47,15 @@ from typing import Any
 
 from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus, ReplicaStatus
+from airflow_provider_fluvio.runtimes.name_lock import name_lock
 from airflow_provider_fluvio.runtimes.replicas import combine, merge_logs
-from fluvio_connectors.config import DNS_LABEL, ConnectorConfig
+from fluvio_connectors.config import ConnectorConfig
 from fluvio_connectors.errors import BackendError, ConfigError, ConnectorExistsError, ConnectorNotFoundError
+from fluvio_connectors.names import check_connector_name, is_connector_name
 from fluvio_connectors.replicas import REPLICA_ENV, REPLICAS_ENV
 from fluvio_connectors.resume import START_OFFSET_ENV
 from fluvio_connectors.settings import Settings
+from fluvio_connectors.state_dir import existing_dir, private_dir
 from fluvio_connectors.status import HEARTBEAT_SECONDS, HUNG_PREFIX, STALE_AFTER_SECONDS, ProgramState
 
 # The environment a connector inherits from its creator: what a Python program needs to run and the
@@ -115,27 +122,18 @@ class LocalRuntime(ConnectorRuntime):
     # ---- paths and locks
 
     def _dir(self, name: str) -> Path:
-        if not DNS_LABEL.match(name):  # a name from the command line becomes a path: no ../
-            raise ConnectorNotFoundError(name)
+        check_connector_name(name)  # a name from the command line becomes a path: no ../
+        self._root_exists()
         return self.root / name
 
-    @contextlib.contextmanager
-    def _name_lock(self, name: str) -> Iterator[None]:
-        from filelock import FileLock, Timeout
+    def _root_exists(self) -> bool:
+        """False before the first connector; ConfigError when a file is in the way."""
+        return existing_dir(self.settings.home.expanduser()) and existing_dir(self.root)
 
-        locks = self.root / ".locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(locks / f"{name}.lock"), timeout=LOCK_SECONDS)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise BackendError(
-                f"connector {name} is locked by another create or delete for over {LOCK_SECONDS:g}s"
-            ) from None
-        try:
-            yield
-        finally:
-            lock.release()
+    def _name_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        check_connector_name(name)
+        private_dir(self.root)
+        return name_lock(self.root / ".locks", name, LOCK_SECONDS, keep=lambda: (self.root / name).exists())
 
     # ---- create
 
@@ -145,7 +143,7 @@ class LocalRuntime(ConnectorRuntime):
 
     def _start(self, config: ConnectorConfig, start_offset: int, replicas: int = 1) -> ConnectorInfo:
         final = self._dir(config.name)
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         # Build the directory aside and rename it into place: others never see half of it.
         staging = Path(tempfile.mkdtemp(prefix=f".{config.name}-", dir=self.root))
         try:
@@ -283,12 +281,12 @@ class LocalRuntime(ConnectorRuntime):
     # ---- status
 
     def list(self) -> builtins.list[ConnectorInfo]:
-        if not self.root.is_dir():
+        if not self._root_exists():
             return []
         infos = []
         for entry in sorted(self.root.iterdir()):
-            if entry.name.startswith(".") or not entry.is_dir():
-                continue
+            if entry.name.startswith(".") or not entry.is_dir() or not is_connector_name(entry.name):
+                continue  # hidden (staging, deleted) or not ours
             with contextlib.suppress(ConnectorNotFoundError):  # deleted while we looked
                 infos.append(self._info(entry.name))
         return infos

@@ -29,7 +29,8 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_fluvio import DEFAULT_CONN_ID
 from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT
 from airflow_provider_fluvio.statuses import normalize_status
-from fluvio_connectors.errors import FluvioConnectorError
+from fluvio_connectors.errors import ConfigError, FluvioConnectorError
+from fluvio_connectors.messages import one_line
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -104,8 +105,10 @@ class FluvioConnectorSensor(BaseSensorOperator):
                 log_tail=self.log_tail,
                 pending_timeout=self.pending_timeout,
             )
+        except ConfigError as exc:  # a bad name or connection: no retry helps
+            raise AirflowFailException(one_line(str(exc))) from None
         except FluvioConnectorError as exc:
-            raise AirflowException(str(exc)) from None
+            raise AirflowException(one_line(str(exc))) from None
 
     def poke(self, context: Context) -> PokeReturnValue:
         check = self._check()

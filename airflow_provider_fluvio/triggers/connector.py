@@ -77,8 +77,15 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+        from fluvio_connectors.errors import ConfigError
+        from fluvio_connectors.names import check_connector_name
 
         name = self.connector_name
+        try:
+            check_connector_name(name)
+        except ConfigError as exc:  # never a path, nor an API call, for a name that cannot exist
+            yield _event("error", name, str(exc))
+            return
         try:
             hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
             await hook.aload_connection()

@@ -3,22 +3,29 @@
 Each type's parameters are one pydantic model; the model is the validation, the defaults and the
 schema ``fluvio-connector catalog --type NAME`` prints. Parameter names are kebab-case
 (``mqtt-url``); ``_`` and ``-`` are the same in user configs.
+
+A model accepts exactly what its program can run (so ``validate`` is the whole truth): MQTT strings
+as the MQTT spec allows them (UTF-8, no NUL or control characters, at most 65535 bytes), a keep-alive
+that fits its 16 bits, a broker host the resolver accepts, durations a timer can wait. Validators
+say what is expected and never repeat the value: the loader shows an excerpt of what was written.
 """
 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import SplitResult, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fluvio_connectors.durations import parse_duration
 from fluvio_connectors.errors import ConfigError
+from fluvio_connectors.messages import excerpt
 
 Direction = Literal["source", "sink"]
 
@@ -33,6 +40,8 @@ class Parameters(BaseModel):
     model_config = ConfigDict(
         extra="forbid", alias_generator=kebab, populate_by_name=True, frozen=True, strict=False
     )
+    # Parameters whose value is never shown in a message (it may hold a password).
+    sensitive: ClassVar[frozenset[str]] = frozenset()
 
     def legacy_topics(self) -> dict[str, str]:
         """Legacy parameters naming the Fluvio topic, which must equal the config's topic."""
@@ -42,12 +51,20 @@ class Parameters(BaseModel):
 # --------------------------------------------------------------------------- test-connector
 
 
+# Without a count the test connector runs until stopped: at a shorter interval than this it would
+# fill the disk (at 0 it writes some 70,000 records a second). A count lifts the floor.
+MIN_UNLIMITED_INTERVAL = timedelta(milliseconds=10)
+
+
 class TestConnectorParameters(Parameters):
     """Produces ``Hello, Fluvio! - {i}`` for i = 1..count, one record every ``timeout``."""
 
     timeout: timedelta = Field(
         default=timedelta(milliseconds=1000),
-        description="Interval between records: milliseconds as an integer, or a duration (10ms, 2s).",
+        description=(
+            "Interval between records: milliseconds as an integer, or a duration (10ms, 2s), at most "
+            "365 days. Below 10ms (0: as fast as possible) only with a count."
+        ),
         json_schema_extra={"default": 1000},
     )
     count: int | None = Field(
@@ -68,8 +85,17 @@ class TestConnectorParameters(Parameters):
     @classmethod
     def _count(cls, value: Any) -> Any:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError(f"expected a whole number of records, got {value!r}")
+            raise ValueError("expected a whole number of records")
         return value
+
+    @model_validator(mode="after")
+    def _bounded(self) -> TestConnectorParameters:
+        if self.count is None and self.timeout < MIN_UNLIMITED_INTERVAL:
+            raise ValueError(
+                "timeout: below 10ms the connector needs a count (without one it would write records "
+                "as fast as it can until the disk is full); set count, or a timeout of at least 10ms"
+            )
+        return self
 
     def legacy_topics(self) -> dict[str, str]:
         return {k: v for k, v in (("topic", self.topic), ("fluvio-topic", self.fluvio_topic)) if v}
@@ -98,27 +124,41 @@ class MqttEndpoint:
 
 
 def parse_mqtt_url(url: str) -> MqttEndpoint:
-    """``mqtt.hsl.fi`` means ``mqtt://mqtt.hsl.fi:1883``; ``mqtts://`` is TLS on 8883 by default."""
+    """``mqtt.hsl.fi`` means ``mqtt://mqtt.hsl.fi:1883``; ``mqtts://`` is TLS on 8883 by default.
+
+    ``ValueError`` says what is wrong without repeating any part of the URL (it may hold a password).
+    """
+    expected = "expected mqtt://host[:port] (or tcp://, mqtts://, ssl://)"
     text = url.strip()
     if not text:
         raise ValueError("expected a broker address such as mqtt.hsl.fi or mqtts://host:8883")
+    if any(char.isspace() or _is_control(char) for char in text):
+        raise ValueError(f"the URL contains spaces or control characters; {expected}")
     if "://" not in text:
+        _head, colon, tail = text.partition(":")
+        if colon and not text.startswith("[") and not tail.isdigit():
+            raise ValueError(f"unsupported scheme (a URL needs '://' after its scheme); {expected}")
         text = "mqtt://" + text
     try:
         parts: SplitResult = urlsplit(text)
+    except ValueError:  # brackets that do not hold an IPv6 address
+        raise ValueError(f"the host is not a valid IPv6 address; {expected}") from None
+    try:
         port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"not a valid MQTT URL ({exc}); expected mqtt://host[:port]") from None
-    scheme = parts.scheme.lower()
-    if scheme not in MQTT_SCHEMES:
-        raise ValueError(
-            f"unsupported scheme {parts.scheme!r}; expected one of mqtt://, tcp://, mqtts://, ssl://"
-        )
-    if not parts.hostname:
-        raise ValueError("the URL has no host; expected mqtt://host[:port]")
+    except ValueError:
+        raise ValueError(f"the port must be a number from 1 to 65535; {expected}") from None
+    if parts.scheme.lower() not in MQTT_SCHEMES:
+        raise ValueError(f"unsupported scheme; {expected}")
+    if parts.query or parts.fragment or "?" in text or "#" in text:
+        raise ValueError(f"a query (?...) or fragment (#...) has no meaning for an MQTT broker; {expected}")
     if parts.path not in ("", "/"):
-        raise ValueError(f"unexpected path {parts.path!r} in the URL; expected mqtt://host[:port]")
-    default_port, tls = MQTT_SCHEMES[scheme]
+        raise ValueError(f"a path has no meaning for an MQTT broker; {expected}")
+    if port == 0:
+        raise ValueError(f"the port must be a number from 1 to 65535; {expected}")
+    if not parts.hostname:
+        raise ValueError(f"the URL has no host; {expected}")
+    _check_host(parts.hostname)
+    default_port, tls = MQTT_SCHEMES[parts.scheme.lower()]
     return MqttEndpoint(
         host=parts.hostname,
         port=port or default_port,
@@ -128,18 +168,69 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
     )
 
 
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
+
+
+def _check_host(host: str) -> None:
+    """An IP address, or a name the resolver accepts: labels of 1 to 63 letters, digits, '-' or '_'
+    (after IDNA encoding, as the socket library does it), at most 253 characters in all."""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError("the host is not a valid IPv6 address; expected mqtt://[::1]:1883") from None
+        return
+    try:
+        ascii_name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("the host is not a valid host name (a label longer than 63 characters, or an "
+                         "empty one)") from None
+    name = ascii_name[:-1] if ascii_name.endswith(".") else ascii_name
+    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
+        raise ValueError("the host is not a valid host name; expected labels of letters, digits and '-' "
+                         "(1 to 63 characters each, 253 in all) or an IP address")
+
+
+def _is_control(char: str) -> bool:
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code <= 0x9F
+
+
+MAX_MQTT_STRING_BYTES = 65535
+
+
+def check_mqtt_string(value: str, what: str) -> str:
+    """A string as MQTT carries it: UTF-8 of at most 65535 bytes, no NUL, no control characters
+    (the spec forbids U+0000 and lone surrogates; brokers such as mosquitto refuse controls)."""
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode (a lone surrogate)") from None
+    if size > MAX_MQTT_STRING_BYTES:
+        raise ValueError(f"{what} is {size} bytes long; MQTT allows at most {MAX_MQTT_STRING_BYTES}")
+    if any(_is_control(char) for char in value):
+        raise ValueError(f"{what} contains a NUL or control character, which MQTT brokers refuse")
+    return value
+
+
 def validate_topic_filter(topic_filter: str) -> str:
     if not topic_filter:
         raise ValueError("an MQTT topic filter may not be empty")
+    check_mqtt_string(topic_filter, "the topic filter")
     levels = topic_filter.split("/")
     if levels[0] == "$share" and (len(levels) < 3 or not levels[1] or "+" in levels[1] or "#" in levels[1]):
         raise ValueError(f"{topic_filter!r}: expected a shared subscription $share/GROUP/FILTER")
     for i, level in enumerate(levels):
         if "#" in level and (level != "#" or i != len(levels) - 1):
-            raise ValueError(f"{topic_filter!r}: '#' must be a whole level and the last one")
+            raise ValueError("'#' must be a whole level and the last one")
         if "+" in level and level != "+":
-            raise ValueError(f"{topic_filter!r}: '+' must be a whole level")
+            raise ValueError("'+' must be a whole level")
     return topic_filter
+
+
+TopicFilter = Annotated[str, AfterValidator(validate_topic_filter)]
+# MQTT's keep-alive is a 16-bit number of seconds.
+MAX_KEEP_ALIVE = timedelta(seconds=65535)
 
 
 class MqttParameters(Parameters):
@@ -153,7 +244,7 @@ class MqttParameters(Parameters):
             "mqtts:// is TLS on 8883). May be given as the secret MQTT_URL instead."
         ),
     )
-    mqtt_topic: list[str] = Field(
+    mqtt_topic: list[TopicFilter] = Field(
         description="Topic filter or list of filters to subscribe to; wildcards + and # allowed.",
         min_length=1,
     )
@@ -162,7 +253,10 @@ class MqttParameters(Parameters):
     )
     timeout: timedelta = Field(
         default=timedelta(seconds=60),
-        description="Keep-alive, and the cap of the reconnect backoff: seconds, or a duration (30s).",
+        description=(
+            "Keep-alive, and the cap of the reconnect backoff: seconds, or a duration (30s); "
+            "from 1 to 65535 seconds (MQTT's limit)."
+        ),
         json_schema_extra={"default": 60},
     )
     client_id: str | None = Field(
@@ -171,6 +265,7 @@ class MqttParameters(Parameters):
         max_length=128,
         description="MQTT client id; default fluvio-<connector name>, stable across restarts.",
     )
+    sensitive: ClassVar[frozenset[str]] = frozenset({"mqtt-url"})
     payload_output_type: Literal["binary", "json"] = Field(
         default="binary",
         description="binary: payload as an array of byte values; json: the parsed JSON payload.",
@@ -180,26 +275,25 @@ class MqttParameters(Parameters):
     @field_validator("mqtt_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and "${{" not in value:
+        if value is not None:
             parse_mqtt_url(value)
         return value
 
     @field_validator("mqtt_topic", mode="before")
     @classmethod
     def _topics(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list):
-            for item in value:
-                if isinstance(item, str):
-                    validate_topic_filter(item)
-        return value
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_mqtt_string(value, "the client id")
 
     @field_validator("qos", mode="before")
     @classmethod
     def _qos(cls, value: Any) -> Any:
         if isinstance(value, bool):
-            raise ValueError(f"expected 0, 1 or 2, got {value!r}")
+            raise ValueError("expected 0, 1 or 2")
         if isinstance(value, str) and value.strip().isdigit():
             return int(value)
         return value
@@ -207,9 +301,9 @@ class MqttParameters(Parameters):
     @field_validator("timeout", mode="before")
     @classmethod
     def _timeout(cls, value: Any) -> timedelta:
-        delta = parse_duration(value, "s")
+        delta = parse_duration(value, "s", maximum=MAX_KEEP_ALIVE)
         if delta.total_seconds() < 1:
-            raise ValueError(f"expected at least 1 second, got {value!r}")
+            raise ValueError("expected at least 1 second")
         return delta
 
     def legacy_topics(self) -> dict[str, str]:
@@ -245,6 +339,9 @@ class ConnectorType:
     cdk_keys: dict[str, str] = field(default_factory=dict)
     # Secrets the program reads when they are set (never required).
     optional_secrets: tuple[str, ...] = ()
+    # Checks of secret values the program parses (name -> check raising ValueError), so a secret
+    # the program could not use fails validation instead of the program.
+    secret_checks: dict[str, Callable[[str], object]] = field(default_factory=dict)
     extract_secrets: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]] | None = None
     # Whether several instances can split its source between them (``fluvio_connectors.replicas``).
     scales_out: bool = False
@@ -306,6 +403,7 @@ MQTT = ConnectorType(
         "MQTT_CLIENT_KEY",
     ),
     extract_secrets=_mqtt_secret_params,
+    secret_checks={"MQTT_URL": parse_mqtt_url},
     scales_out=True,  # MQTT 5 shared subscriptions
 )
 
@@ -330,7 +428,7 @@ def get_type(name: str) -> ConnectorType:
     key = str(name).strip().lower().replace("_", "-")
     if key in index:
         return index[key]
-    raise ConfigError(f"unknown connector type {name!r}{suggest(key, index)}; {known_types_hint()}")
+    raise ConfigError(f"unknown connector type {excerpt(name)}{suggest(key[:64], index)}; {known_types_hint()}")
 
 
 def known_types_hint() -> str:

@@ -7,25 +7,40 @@ Every problem becomes one ``ConfigError`` naming the source, the field path and 
 
 Secrets are a separate field of ``SecretStr`` values; ``document()`` (what is written to disk, to a
 ConfigMap or to XCom) names secrets but never holds their values.
+
+Hostile input. A config is read with bounds (``config_files``: at most 1 MiB; ``yaml_safe``: depth,
+size, alias expansion, duplicate keys), and no message echoes more than a short excerpt of a value
+(``messages``). A message never shows a value that came from a secret: a parameter is echoed as it
+was written (``${{ secrets.NAME }}``, not what that resolves to), ``mqtt-url`` (it may hold a
+password) is never echoed, and every message is passed through a ``Redactor`` holding the secret
+values the config uses, so a secret cannot leak even through a message nobody foresaw.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
 from fluvio_connectors.catalog import ConnectorType, Parameters, get_type, is_secret_name, kebab, suggest
+from fluvio_connectors.config_files import (
+    MAX_FILE_BYTES,
+    MAX_FILE_TEXT,
+    MAX_ORIGIN_CHARS,
+    read_secrets_file,
+    read_text_file,
+)
 from fluvio_connectors.durations import format_duration, parse_duration
 from fluvio_connectors.errors import ConfigError
+from fluvio_connectors.messages import Redactor, excerpt, one_line, url_passwords
+from fluvio_connectors.names import DNS_LABEL, TOPIC_NAME, check_connector_name, check_image_tag
+from fluvio_connectors.yaml_safe import YamlRefused, check_shape, load_yaml
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-TOPIC_NAME = re.compile(r"^[a-z0-9][-a-z0-9]*$")
 SECRET_REF = re.compile(r"\$\{\{\s*secrets\.([A-Za-z0-9_]+)\s*\}\}")
 CDK_API_VERSIONS = ("0.1.0", "0.2.0")
 
@@ -34,6 +49,11 @@ _TOP_LEVEL = ("version", "name", "type", "direction", "topic", "create-topic", "
 _CDK_META = ("version", "name", "type", "topic", "create-topic", "direction", "producer", "secrets")
 _PRODUCER = ("linger", "batch-size", "compression")
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
+MAX_BATCH_BYTES = 1024**3  # producer.batch-size: 1 byte to 1 GiB
+# Linux's limit on one NAME=value environment entry (MAX_ARG_STRLEN), for a local process and a pod.
+MAX_ENV_ENTRY_BYTES = 128 * 1024
+
+__all__ = ["DNS_LABEL", "TOPIC_NAME", "ConnectorConfig", "config_summary", "load_config", "read_secrets_file"]
 
 
 class ProducerSettings(BaseModel):
@@ -41,7 +61,7 @@ class ProducerSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     linger_ms: float = Field(default=0.0, ge=0)
-    batch_size: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1, le=MAX_BATCH_BYTES)
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
 
     def document(self) -> dict[str, Any]:
@@ -73,6 +93,14 @@ class ConnectorConfig(BaseModel):
 
     # The parameters as written (kebab keys), with ${{ secrets.X }} references kept unresolved.
     _stored_parameters: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:  # a config built by hand must not carry a path as its name
+        try:
+            return check_connector_name(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @property
     def connector_type(self) -> ConnectorType:
@@ -124,84 +152,75 @@ def load_config(
 ) -> ConnectorConfig:
     """Load and validate a connector config.
 
-    ``source`` is a path to a YAML file, a YAML string or a dict. ``secrets`` is the secret store
-    (``NAME -> value``) that ``${{ secrets.NAME }}`` references and declared secrets resolve from;
-    pass ``os.environ`` (the default when None) or the parsed ``--secrets`` file.
+    ``source`` is a path to a YAML file, a YAML string or a dict (a ``PathLike`` is always a file).
+    ``secrets`` is the secret store (``NAME -> value``) that ``${{ secrets.NAME }}`` references and
+    declared secrets resolve from; pass ``os.environ`` (the default when None) or the parsed
+    ``--secrets`` file. Every problem is one ``ConfigError`` line that holds no secret value.
     """
     store: Mapping[str, str] = os.environ if secrets is None else secrets
-    origin, data = _read(source)
-    return _Loader(origin, store).load(data)
-
-
-def read_secrets_file(path: str | os.PathLike[str]) -> dict[str, str]:
-    """Parse a ``NAME=VALUE`` secrets file (blank lines and ``#`` comments allowed)."""
-    origin = str(path)
+    origin = "<config>"
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{origin}: cannot read secrets file ({_os_reason(exc)})") from None
-    out: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        name, sep, value = stripped.partition("=")
-        name = name.strip()
-        if not sep or not is_secret_name(name):
-            raise ConfigError(f"{origin}:{number}: expected NAME=VALUE with NAME made of letters, digits, _")
-        out[name] = value.strip()
-    return out
+        origin, data = _read(source)
+        return _Loader(origin, store).load(data)
+    except ConfigError as exc:
+        raise ConfigError(one_line(str(exc))) from None
+    except (RecursionError, OverflowError, MemoryError) as exc:
+        # The bounds above should make these impossible; should one slip through, it is still the
+        # config's fault and still one line.
+        raise ConfigError(f"{origin}: the config is too large or too deeply nested ({type(exc).__name__})") from None
 
 
 def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[str, Any]:
     if isinstance(source, Mapping):
+        try:
+            check_shape(source)
+        except YamlRefused as exc:
+            raise ConfigError(f"<dict>: {exc}") from None
         return "<dict>", dict(source)
     if isinstance(source, os.PathLike) or (
         isinstance(source, str) and "\n" not in source and _looks_like_path(source)
     ):
-        path = Path(source)
-        origin = str(path)
-        if path.is_dir():
-            raise ConfigError(f"{origin}: is a directory; expected a YAML config file")
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise ConfigError(f"{origin}: file not found; expected a YAML config file") from None
-        except OSError as exc:
-            raise ConfigError(f"{origin}: cannot read ({_os_reason(exc)})") from None
-        if b"\x00" in raw:
-            raise ConfigError(f"{origin}: binary data; expected a YAML config file")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ConfigError(f"{origin}: not UTF-8 text; expected a YAML config file") from None
+        origin = _shorten(str(source))
+        text = read_text_file(source, "a YAML config file")
         return origin, _parse_yaml(origin, text)
     if isinstance(source, str):
+        if len(source) > MAX_FILE_BYTES:
+            raise ConfigError(f"<string>: larger than {MAX_FILE_TEXT}; expected a YAML config of at most {MAX_FILE_TEXT}")
+        if "\x00" in source:
+            raise ConfigError("<string>: binary data; expected a YAML config")
         return "<string>", _parse_yaml("<string>", source)
     raise ConfigError(f"config must be a file path, a YAML string or a dict, got {type(source).__name__}")
 
 
+def _shorten(origin: str) -> str:
+    """A file path as messages show it: the end of a very long path (its file name) is what matters."""
+    return origin if len(origin) <= MAX_ORIGIN_CHARS else "..." + origin[-MAX_ORIGIN_CHARS:]
+
+
 def _looks_like_path(text: str) -> bool:
     stripped = text.strip()
-    if not stripped:
+    if not stripped or len(stripped) > 4096:
         return False
-    if stripped.endswith((".yaml", ".yml")) or Path(stripped).exists():
+    if stripped.endswith((".yaml", ".yml")):
         return True
+    try:
+        if Path(stripped).exists():
+            return True
+    except (OSError, ValueError):
+        return False
     return ":" not in stripped and not stripped.startswith(("{", "[", "-"))
 
 
 def _parse_yaml(origin: str, text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
+    except YamlRefused as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from None
-
-
-def _os_reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or exc.__class__.__name__
 
 
 def _type_name(value: Any) -> str:
@@ -215,10 +234,13 @@ class _Loader:
     def __init__(self, origin: str, store: Mapping[str, str]) -> None:
         self.origin = origin
         self.store = store
+        # Every secret value this config uses (and every password written in one of its URLs),
+        # removed from each message: the net under the rule that messages never echo them.
+        self.redact = Redactor()
 
     def error(self, path: str, problem: str) -> ConfigError:
         where = f"{self.origin}: {path}: " if path else f"{self.origin}: "
-        return ConfigError(where + problem)
+        return ConfigError(self.redact(where + problem))
 
     # ---- format dispatch
 
@@ -238,12 +260,12 @@ class _Loader:
         out: dict[str, Any] = {}
         for raw_key, value in data.items():
             key = kebab(str(raw_key))
-            where = f"{path}.{raw_key}" if path else str(raw_key)
+            where = f"{path}.{_key(raw_key)}" if path else _key(raw_key)
             if key in out:
                 raise self.error(where, "given twice (_ and - in keys are the same key)")
             if allowed and key not in allowed:
                 raise self.error(
-                    where, f"unknown key{suggest(key, allowed)} (expected one of: {', '.join(allowed)})"
+                    where, f"unknown key{suggest(key[:64], allowed)} (expected one of: {', '.join(allowed)})"
                 )
             out[key] = value
         return out
@@ -251,7 +273,7 @@ class _Loader:
     def _from_cdk(self, data: dict[Any, Any]) -> dict[str, Any]:
         api = next((v for k, v in data.items() if str(k) == "apiVersion"), None)
         if api is not None and str(api) not in CDK_API_VERSIONS:
-            raise self.error("apiVersion", f"unsupported {api!r}; expected one of {', '.join(CDK_API_VERSIONS)}")
+            raise self.error("apiVersion", f"unsupported {excerpt(api)}; expected one of {', '.join(CDK_API_VERSIONS)}")
         meta = data.get("meta")
         if not isinstance(meta, dict):
             raise self.error("meta", f"expected a mapping with name, type, version, topic, got {_type_name(meta)}")
@@ -264,7 +286,7 @@ class _Loader:
         for key in section_keys:
             if key not in (ctype.cdk_section, ctype.name, *ctype.aliases):
                 raise self.error(
-                    key, f"unknown section{suggest(key, [ctype.cdk_section])}; "
+                    _key(key), f"unknown section{suggest(key[:64], [ctype.cdk_section])}; "
                     f"expected apiVersion, meta and {ctype.cdk_section}"
                 )
             section = data[key]
@@ -274,10 +296,13 @@ class _Loader:
                 raise self.error(key, f"expected a mapping of parameters, got {_type_name(section)}")
             for pkey, value in section.items():
                 name = ctype.cdk_keys.get(str(pkey), str(pkey))
+                if name in params:
+                    raise self.error(f"{key}.{_key(pkey)}", f"given twice (as {name})")
                 params[name] = self._unwrap_secret(value, f"{key}.{pkey}")
         topic = meta.get("topic")
         if isinstance(topic, dict):  # apiVersion 0.2.0: a topic config object
-            topic = (topic.get("meta") or {}).get("name")
+            topic_meta = topic.get("meta")
+            topic = topic_meta.get("name") if isinstance(topic_meta, dict) else None
         secret_names = meta.get("secrets")
         seed: dict[str, Any] = {
             "version": meta.get("version"),
@@ -310,26 +335,24 @@ class _Loader:
 
     def _from_seed(self, data: dict[Any, Any]) -> ConnectorConfig:
         doc = self._normalize(data, "", _TOP_LEVEL)
+        self._watch_secrets(doc)
         for required in ("name", "type", "topic"):
             if doc.get(required) in (None, ""):
                 raise self.error(required, f"missing; expected {_EXPECTED[required]}")
         name = self._label(doc["name"], "name")
         ctype = self._type(doc["type"], "type")
         topic = self._topic(doc["topic"], "topic")
-        version = doc.get("version", "latest")
-        if version is None or isinstance(version, dict | list | bool):
-            raise self.error("version", f"expected a version string such as latest, dev or 0.1.0, got {_type_name(version)}")
-        version = str(version)
+        version = self._version(doc.get("version", "latest"))
         direction = doc.get("direction", ctype.direction)
         if direction not in ("source", "sink"):
-            raise self.error("direction", f"expected source or sink, got {direction!r}")
+            raise self.error("direction", f"expected source or sink, got {excerpt(direction)}")
         if direction != ctype.direction:
-            raise self.error("direction", f"{ctype.name} is a {ctype.direction} connector; got {direction!r}")
+            raise self.error("direction", f"{ctype.name} is a {ctype.direction} connector; got {excerpt(direction)}")
         create_topic = doc.get("create-topic", False)
         if create_topic is None:
             create_topic = False
         if not isinstance(create_topic, bool):
-            raise self.error("create_topic", f"expected true or false, got {create_topic!r}")
+            raise self.error("create_topic", f"expected true or false, got {excerpt(create_topic)}")
         producer = self._producer(doc.get("producer"))
 
         inline_secrets, declared = self._secrets_section(doc.get("secrets"))
@@ -345,11 +368,13 @@ class _Loader:
 
         secrets = self._collect_secrets(ctype, stored, inline_secrets, declared, moved)
         resolved = {k: self._resolve(v, secrets, f"parameters.{k}") for k, v in stored.items()}
-        params = self._parameters(ctype, resolved)
+        params = self._parameters(ctype, resolved, stored)
         for key, value in params.legacy_topics().items():
             if value != topic:
-                raise self.error(f"parameters.{key}", f"{value!r} differs from topic {topic!r}; it must equal the topic")
+                raise self.error(f"parameters.{key}", f"{excerpt(stored.get(key, value))} differs from topic "
+                                 f"{topic!r}; it must equal the topic")
         self._check_required(ctype, params, secrets)
+        self._check_secrets(ctype, secrets)
 
         config = ConnectorConfig(
             version=version,
@@ -377,22 +402,29 @@ class _Loader:
     def _label(self, value: Any, path: str) -> str:
         if not isinstance(value, str):
             raise self.error(path, f"expected a name (a DNS-1123 label), got {_type_name(value)}")
-        if len(value) > 63 or not DNS_LABEL.match(value):
-            raise self.error(
-                path, f"{value!r} is not a valid name; expected a DNS-1123 label: lowercase letters, "
-                "digits and '-', starting and ending with a letter or digit, at most 63 characters"
-            )
-        return value
+        try:
+            return check_connector_name(value)
+        except ConfigError as exc:
+            raise self.error(path, str(exc)) from None
 
     def _topic(self, value: Any, path: str) -> str:
         if not isinstance(value, str):
             raise self.error(path, f"expected a topic name, got {_type_name(value)}")
         if len(value) > 63 or not TOPIC_NAME.match(value):
             raise self.error(
-                path, f"{value!r} is not a valid Fluvio topic name; expected lowercase letters, digits "
+                path, f"{excerpt(value)} is not a valid Fluvio topic name; expected lowercase letters, digits "
                 "and '-' (not first), at most 63 characters"
             )
         return value
+
+    def _version(self, value: Any) -> str:
+        expected = "expected an image tag such as latest, dev or 0.1.0"
+        if value is None or isinstance(value, dict | list | bool) or (isinstance(value, int) and value.bit_length() > 128):
+            raise self.error("version", f"{expected}, got {_type_name(value)}")
+        try:
+            return check_image_tag(str(value))
+        except ConfigError as exc:
+            raise self.error("version", str(exc)) from None
 
     def _producer(self, value: Any) -> ProducerSettings:
         if value is None:
@@ -405,24 +437,29 @@ class _Loader:
             try:
                 out["linger_ms"] = parse_duration(doc["linger"], "ms").total_seconds() * 1000
             except ValueError as exc:
-                raise self.error("producer.linger", str(exc)) from None
+                raise self.error("producer.linger", f"{exc}, got {excerpt(doc['linger'])}") from None
         if "batch-size" in doc:
             out["batch_size"] = self._bytes(doc["batch-size"], "producer.batch-size")
         if "compression" in doc:
             if doc["compression"] not in COMPRESSIONS:
-                raise self.error("producer.compression", f"expected one of {', '.join(COMPRESSIONS)}, got {doc['compression']!r}")
+                raise self.error("producer.compression",
+                                 f"expected one of {', '.join(COMPRESSIONS)}, got {excerpt(doc['compression'])}")
             out["compression"] = doc["compression"]
         return ProducerSettings(**out)
 
     def _bytes(self, value: Any, path: str) -> int:
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*", str(value).lower())
-        if not match:
-            raise self.error(path, f"expected a size such as 16384, 64kb or 1mb, got {value!r}")
-        unit = (match.group(2) or "b").replace("i", "")
-        factor = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}[unit]
-        return max(1, int(float(match.group(1)) * factor))
+        expected = "expected a size from 1 byte to 1gb, such as 16384, 64kb or 1mb"
+        size: float | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            size = value
+        elif isinstance(value, str) and len(value) <= 32:
+            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*", value.lower())
+            if match:
+                unit = (match.group(2) or "b").replace("i", "")
+                size = float(match.group(1)) * {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}[unit]
+        if size is None or not 1 <= size <= MAX_BATCH_BYTES:
+            raise self.error(path, f"{expected}, got {excerpt(value)}")
+        return int(size)
 
     def _secrets_section(self, value: Any) -> tuple[dict[str, str], list[str]]:
         """Seed format: a ``NAME: value`` mapping. Stored/CDK form: a list of names."""
@@ -432,16 +469,16 @@ class _Loader:
             inline: dict[str, str] = {}
             for key, val in value.items():
                 if not is_secret_name(str(key)):
-                    raise self.error(f"secrets.{key}", "expected a secret name of letters, digits and _")
-                if isinstance(val, dict | list) or val is None:
+                    raise self.error(f"secrets.{_key(key)}", "expected a secret name of letters, digits and _")
+                if isinstance(val, dict | list | bytes) or val is None:
                     raise self.error(f"secrets.{key}", f"expected a string value, got {_type_name(val)}")
-                inline[str(key)] = str(val)
+                inline[str(key)] = val if isinstance(val, str) else excerpt(val)
             return inline, []
         if isinstance(value, list):
             names = []
             for i, item in enumerate(value):
                 if not isinstance(item, str) or not is_secret_name(item):
-                    raise self.error(f"secrets[{i}]", f"expected a secret name of letters, digits and _, got {item!r}")
+                    raise self.error(f"secrets[{i}]", f"expected a secret name of letters, digits and _, got {excerpt(item)}")
                 names.append(item)
             return {}, names
         raise self.error("secrets", f"expected a mapping NAME: value or a list of names, got {_type_name(value)}")
@@ -469,7 +506,35 @@ class _Loader:
         for name in ctype.optional_secrets:
             if name not in secrets and self.store.get(name):
                 secrets[name] = self.store[name]
+        for name, value in secrets.items():
+            if not isinstance(value, str):
+                raise self.error(f"secret {name}", f"expected a string value, got {_type_name(value)}")
+        self.redact.add(secrets.values())
+        for name, value in secrets.items():
+            if "\x00" in value:
+                raise self.error(f"secret {name}", "contains a NUL character, which no environment variable "
+                                 "can hold; expected text")
+            size = len(name) + 2 + len(value.encode("utf-8", "surrogateescape"))
+            if size > MAX_ENV_ENTRY_BYTES:
+                raise self.error(f"secret {name}", f"{size} bytes; a secret reaches the connector as an "
+                                 "environment variable, which holds at most 128 KiB")
         return secrets
+
+    def _watch_secrets(self, doc: Mapping[str, Any]) -> None:
+        """Before anything can fail: the inline secret values and the passwords in parameter URLs."""
+        inline = doc.get("secrets")
+        if isinstance(inline, dict):
+            self.redact.add(v for v in inline.values() if isinstance(v, str))
+        for text in _strings(doc.get("parameters")):
+            self.redact.add(url_passwords(text))
+
+    def _check_secrets(self, ctype: ConnectorType, secrets: Mapping[str, str]) -> None:
+        for name, check in ctype.secret_checks.items():
+            if name in secrets:
+                try:
+                    check(secrets[name])
+                except ValueError as exc:
+                    raise self.error(f"secret {name}", str(exc)) from None
 
     def _resolve(self, value: Any, secrets: Mapping[str, str], path: str) -> Any:
         if isinstance(value, str):
@@ -480,11 +545,11 @@ class _Loader:
             return {k: self._resolve(v, secrets, path) for k, v in value.items()}
         return value
 
-    def _parameters(self, ctype: ConnectorType, params: dict[str, Any]) -> Parameters:
+    def _parameters(self, ctype: ConnectorType, params: dict[str, Any], stored: dict[str, Any]) -> Parameters:
         try:
             return ctype.parameters.model_validate(params)
         except ValidationError as exc:
-            raise self.error("", _describe_errors(exc, ctype)) from None
+            raise self.error("", _describe_errors(exc, ctype, stored)) from None
 
     def _check_required(self, ctype: ConnectorType, params: Parameters, secrets: Mapping[str, str]) -> None:
         if ctype.name == "mqtt" and getattr(params, "mqtt_url", None) is None and "MQTT_URL" not in secrets:
@@ -492,37 +557,74 @@ class _Loader:
 
 
 def _flatten(value: Any) -> str:
-    if isinstance(value, dict):
-        return " ".join(_flatten(v) for v in value.values())
-    if isinstance(value, list):
-        return " ".join(_flatten(v) for v in value)
-    return value if isinstance(value, str) else ""
+    return " ".join(_strings(value))
 
 
-def _describe_errors(exc: ValidationError, ctype: ConnectorType) -> str:
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside ``value`` (nesting is bounded by the loader)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _key(key: Any) -> str:
+    """A key as a message shows it in a path."""
+    text = str(key) if not isinstance(key, int) or key.bit_length() <= 64 else excerpt(key)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+MAX_PROBLEMS = 3
+
+
+def _describe_errors(exc: ValidationError, ctype: ConnectorType, stored: Mapping[str, Any]) -> str:
+    """pydantic's errors as ``parameters.PATH: problem, got EXCERPT``; the excerpt is the value as
+    written (a secret reference, never what it resolved to) and never a sensitive parameter's."""
     problems = []
-    for err in exc.errors(include_url=False):
-        loc = [str(p) for p in err["loc"]]
-        path = "parameters." + ".".join(kebab(p) for p in loc) if loc else "parameters"
+    errors = exc.errors(include_url=False, include_input=False)
+    for err in errors[:MAX_PROBLEMS]:
+        loc = list(err["loc"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if not loc:  # a check across parameters names its parameter first ("timeout: ...")
+            field, sep, rest = message.partition(": ")
+            if sep and field in ctype.parameter_names:
+                loc, message = [field], rest
+        path = "parameters" + "".join(f"[{p}]" if isinstance(p, int) else f".{kebab(str(p))}" for p in loc)
         kind = err["type"]
         if kind == "missing":
-            field = ctype.parameters.model_fields.get(loc[0].replace("-", "_")) if loc else None
-            desc = field.description if field and field.description else "a value"
+            field_info = ctype.parameters.model_fields.get(str(loc[0]).replace("-", "_")) if loc else None
+            desc = field_info.description if field_info and field_info.description else "a value"
             problems.append(f"{path}: missing; expected {desc[0].lower() + desc[1:]}")
         elif kind == "extra_forbidden":
-            key = kebab(loc[-1]) if loc else "?"
+            key = kebab(str(loc[-1]))[:64] if loc else "?"
             problems.append(
                 f"{path}: unknown parameter for type {ctype.name}{suggest(key, ctype.parameter_names)} "
                 f"(expected one of: {', '.join(ctype.parameter_names)})"
             )
         else:
-            message = str(err["msg"])
-            if message.startswith("Value error, "):
-                message = message[len("Value error, "):]
-            got = err.get("input")
-            shown = "" if isinstance(got, dict | list) or "got" in message else f", got {got!r}"
-            problems.append(f"{path}: {message}{shown}")
+            problems.append(f"{path}: {message}{_as_written(ctype, stored, loc)}")
+    if len(errors) > MAX_PROBLEMS:
+        problems.append(f"and {len(errors) - MAX_PROBLEMS} more")
     return "; ".join(problems)
+
+
+def _as_written(ctype: ConnectorType, stored: Mapping[str, Any], loc: list[Any]) -> str:
+    """``, got EXCERPT`` of the value at ``loc`` as the config wrote it ('' when not shown)."""
+    if not loc or kebab(str(loc[0])) in ctype.parameters.sensitive:
+        return ""
+    missing = object()
+    value: Any = stored.get(kebab(str(loc[0])), missing)
+    for part in loc[1:]:
+        inside_list = isinstance(value, list) and isinstance(part, int) and part < len(value)
+        if inside_list or (isinstance(value, dict) and part in value):
+            value = value[part]
+        else:
+            break  # e.g. a single filter given as a string is item 0 of the list
+    return "" if value is missing else f", got {excerpt(value)}"
 
 
 _EXPECTED = {
@@ -533,18 +635,32 @@ _EXPECTED = {
 
 
 def config_summary(config: ConnectorConfig) -> str:
-    """One line saying what was loaded; never includes secret values."""
+    """One line saying what was loaded: a parameter that came from a secret shows its reference
+    (``${{ secrets.NAME }}``), ``mqtt-url`` is left out, long values are cut."""
     params = config.parameters.model_dump(by_alias=True, exclude_none=True)
+    stored = config._stored_parameters
+    sensitive = config.connector_type.parameters.sensitive
     shown = []
     for key, value in params.items():
-        if key == "mqtt-url":
+        if key in sensitive:
             continue
-        if hasattr(value, "total_seconds"):
+        if SECRET_REF.search(_flatten(stored.get(key))):
+            value = stored[key]
+        elif hasattr(value, "total_seconds"):
             value = format_duration(value)
-        shown.append(f"{key}={value}")
+        shown.append(f"{key}={_summary_value(value)}")
     secrets = f", secrets: {', '.join(sorted(config.secrets))}" if config.secrets else ""
     return (
         f"{config.origin}: connector {config.name} ({config.type} {config.direction}, version "
         f"{config.version}) -> topic {config.topic}"
         f"{' (create_topic)' if config.create_topic else ''}; parameters: {', '.join(shown) or 'defaults'}{secrets}"
     )
+
+
+def _summary_value(value: Any) -> str:
+    if isinstance(value, list):
+        items = [_summary_value(item) for item in value[:3]]
+        more = f", ... ({len(value)} in all)" if len(value) > 3 else ""
+        return f"[{', '.join(items)}{more}]"
+    text = str(value)
+    return text if len(text) <= 60 else text[:60] + "..."

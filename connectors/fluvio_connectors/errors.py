@@ -50,3 +50,13 @@ class TopicNotFoundError(FluvioConnectorError):
 
 class BackendError(FluvioConnectorError):
     """The topics backend or the connector runtime could not be reached or refused a call."""
+
+
+class ConsumerNotFoundError(FluvioConnectorError):
+    """No committed position for this named consumer (on this topic)."""
+
+    def __init__(self, consumer: str, topic: str | None = None) -> None:
+        where = f" on topic {topic}" if topic else ""
+        super().__init__(f"consumer {consumer} has no committed position{where}")
+        self.consumer = consumer
+        self.topic = topic

@@ -14,7 +14,9 @@
 
 Throughout it keeps the status file (``FLUVIO_CONNECTOR_STATUS_FILE``) current: the state, the
 counters and the last error, rewritten on every change and at least every heartbeat, and it logs a
-proof-of-life line at a fixed interval. Logs go to stderr, one line each, never a secret value.
+proof-of-life line at a fixed interval. Logs go to stderr, one line each, never a secret value:
+once the config is loaded, every log line and the status file's last error pass through a
+``Redactor`` holding the config's secret values (whatever a library or a message happens to say).
 
 Liveness. The heartbeat rewrites the status file only while the program makes progress: its body
 shows progress by waiting through ``ctx.wait``, by reporting records or by calling ``ctx.beat`` in
@@ -74,6 +76,7 @@ from typing import NoReturn
 from fluvio_connectors.catalog import ConnectorType
 from fluvio_connectors.config import ConnectorConfig, config_summary, load_config, read_secrets_file
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
+from fluvio_connectors.messages import Redactor
 from fluvio_connectors.replicas import REPLICAS_ENV
 from fluvio_connectors.replicas import from_env as replica_settings
 from fluvio_connectors.resume import OwnRecords, count_own, start_offset
@@ -105,6 +108,8 @@ MAX_HEARTBEAT = 10.0
 WAIT_SLICE = 1.0  # ctx.wait shows progress at least this often
 
 log = logging.getLogger("fluvio_connectors")
+# The loaded config's secret values: removed from every log line and status error of this process.
+_REDACT = Redactor()
 
 
 class ConnectorContext:
@@ -246,6 +251,7 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
         keeper.write()
         heartbeat.start()  # from the start: a program hung anywhere stops heartbeating
         config = _load(program, args.config, args.secrets)
+        _REDACT.add(config.secret_values().values())
         keeper.set_connector(config.name)
         _configure_logging(program.connector_type.name, config.name)
         replicas, replica = _replicas(program, env)
@@ -417,6 +423,9 @@ class _OneLineFormatter(logging.Formatter):
                          datefmt="%Y-%m-%dT%H:%M:%S")
         self.converter = time.gmtime
 
+    def format(self, record: logging.LogRecord) -> str:
+        return _REDACT(super().format(record))
+
 
 def _configure_logging(program: str, connector: str | None = None) -> None:
     prefix = f"{program}[{connector}]" if connector else program
@@ -512,8 +521,11 @@ class _StatusKeeper:
         """Write the status file; ``heartbeat=False`` keeps its time stamp (the heartbeat stays
         as old as it was, for a watcher that judges liveness by it)."""
         with self._lock:
+            status = self._status
+            if status.last_error and _REDACT:
+                status = replace(status, last_error=_REDACT(status.last_error))
             try:
-                write_status(self.path, self._status, touch=heartbeat)
+                write_status(self.path, status, touch=heartbeat)
             except OSError as exc:
                 if not self._write_failed:  # once is enough; it would repeat every heartbeat
                     log.warning("cannot write the status file %s: %s", self.path, exc.strerror or exc)

@@ -64,6 +64,10 @@ def test_examples_parse_cleanly_without_io(monkeypatch: pytest.MonkeyPatch, fluv
         "example_fluvio_hook",
         "example_fluvio_kubernetes",
         "example_fluvio_mqtt",
+        "example_fluvio_mqtt_readings",
+        "example_fluvio_mqtt_to_topic",
+        "example_fluvio_orders_events",
+        "example_fluvio_orders_producer",
         "example_fluvio_test_connector",
     ]
     assert list(fluvio_home.iterdir()) == []
@@ -125,6 +129,29 @@ def test_test_connector_example(run_dag: Any, mode: str, trigger_events: list[An
         finished = [payload for target, payload in trigger_events if target == "Stopped"]
         assert finished and finished[-1]["status"] == "success"
         assert finished[-1]["info"]["status"] == "Stopped"
+
+
+@pytest.mark.slow
+def test_test_connector_example_on_a_fluvio_cluster_with_a_deferrable_sensor(
+    run_dag: Any, fluvio_cluster: Any, monkeypatch: pytest.MonkeyPatch, trigger_events: list[Any]
+) -> None:
+    """The same DAG with topics in a real Fluvio cluster: the connector writes there, the
+    deferrable sensor waits in the trigger, the consume operator counts the records it reads."""
+    monkeypatch.setenv("FLUVIO_ENDPOINT", fluvio_cluster.endpoint)
+    dag = load("example_fluvio_test_connector").dag
+    for task_id in ("wait_running", "wait_finished"):
+        dag.get_task(task_id).deferrable = True
+    result = run_dag(dag, register=False, run_conf={"count": 10, "interval_ms": 300})
+
+    assert result.state == "success", result.task_states
+    assert result.xcom("read_records") == HELLO
+    name = result.xcom("create_connector")["name"]
+    from fluvio_connectors.topics.fluvio import FluvioTopics
+
+    with FluvioTopics(fluvio_cluster.endpoint) as topics:  # in the cluster, not in an embedded log
+        assert [r.value_text() for r in topics.read(name)] == HELLO
+    finished = [payload for target, payload in trigger_events if target == "Stopped"]
+    assert finished and finished[-1]["status"] == "success"
 
 
 @pytest.mark.slow

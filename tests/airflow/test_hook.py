@@ -82,6 +82,7 @@ def test_kubernetes_runtime_gets_the_connection_options(set_connection: Any) -> 
             "cluster_context": "prod",
             "image_registry": "ghcr.io/acme",
             "image_tag": "0.3.1",
+            "host_network": "true",
         },
     )
     from airflow_provider_fluvio.runtimes.kubernetes import KubernetesRuntime
@@ -89,6 +90,7 @@ def test_kubernetes_runtime_gets_the_connection_options(set_connection: Any) -> 
     runtime = FluvioHook().runtime  # built, not connected: the API is called on first use
     assert isinstance(runtime, KubernetesRuntime)
     assert (runtime.namespace, runtime.registry, runtime.image_tag) == ("streams", "ghcr.io/acme", "0.3.1")
+    assert runtime.host_network is True
     assert (runtime.kube_config_path, runtime.cluster_context) == ("/etc/kube/config", "prod")
     assert runtime.fluvio_endpoint == "fluvio-sc.fluvio.svc:9003"
 

@@ -215,6 +215,30 @@ def test_produce_and_consume(run_dag: Any, failures: Any) -> None:
     assert str(seen["too_many"]) == "topic pc-topic: 5 of 9 records from offset 0 arrived within 0.5 s"
 
 
+@pytest.mark.timeout(120)  # far below the operator's timeout: it never waits for an offset
+def test_consume_counts_records_where_offsets_have_no_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a Fluvio partition some offsets hold no record: count records, go on after the last."""
+    import threading
+
+    from fluvio_fakes import FakePartition, fake_cluster, in_thread_helper
+
+    cluster = fake_cluster()
+    cluster.topics["gappy"] = part = FakePartition(skip_after=700, skip=5)  # a stream skips, too
+    holes = {3, 4, 1_200}
+    part.fill(1_000, holes=holes)
+    in_thread_helper(monkeypatch, cluster)
+    monkeypatch.setenv("FLUVIO_ENDPOINT", "127.0.0.1:9003")
+    present = [f"v{i}" for i in range(1_500) if i not in holes]
+
+    more = threading.Timer(0.5, lambda: part.fill(1_500, holes=holes, start=1_000))  # while it waits
+    more.start()
+    every = FluvioConsumeOperator(task_id="every", topic="gappy", count=len(present), timeout=3_600)
+    assert every.execute({}) == present
+    more.join()
+    from_a_hole = FluvioConsumeOperator(task_id="from_a_hole", topic="gappy", offset=3, count=3, timeout=3_600)
+    assert from_a_hole.execute({}) == ["v5", "v6", "v7"]
+
+
 def test_produce_to_a_missing_topic_names_it(seed_config: dict[str, Any]) -> None:
     from airflow.providers.common.compat.sdk import AirflowException
 
@@ -243,3 +267,13 @@ def test_dns_label(text: str, label: str) -> None:
     assert made.startswith(label) and len(made) <= 63
     assert dns_label("a" * 100) != dns_label("a" * 99) and len(dns_label("a" * 100)) == 63
     assert dns_label("___") and dns_label("___").isalnum()
+
+
+def test_an_absolute_config_file_over_1_mib_fails_the_task_before_rendering(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text("name: a\n# " + "x" * (2 * 1024 * 1024) + "\n")
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    create = FluvioCreateConnectorOperator(task_id="create", config=str(big))
+    with pytest.raises(AirflowFailException, match=r"big\.yaml: larger than 1 MiB; expected a YAML config file"):
+        create.render_template(create.config, {})  # type: ignore[arg-type]

@@ -222,6 +222,8 @@ def test_logs_tail_and_follow(cli: Cli, seed_config: Path) -> None:
 def test_kubernetes_options_need_the_kubernetes_runtime(cli: Cli) -> None:
     code, _, err = cli("list", "--namespace", "prod")
     assert code == 2 and "--namespace only applies to --runtime kubernetes" in err
+    code, _, err = cli("list", "--host-network")
+    assert code == 2 and "--host-network only applies to --runtime kubernetes" in err
 
 
 def test_kubernetes_runtime_with_an_unreadable_kube_config(cli: Cli, tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subpr
 
 
 CliResult = tuple[int, str, str]
+Name = Callable[[str], str]
 
 
 @pytest.fixture
@@ -60,15 +61,16 @@ def stored(topic: str) -> list[tuple[bytes | None, bytes]]:
 # -- the seed-level flow, as a user types it -------------------------------------------------------
 
 
-def test_create_produce_consume_through_a_shell_pipe() -> None:
+def test_create_produce_consume_through_a_shell_pipe(topics_backend: str, topic_name: Name) -> None:
     assert PROGRAM.exists(), f"{PROGRAM} is installed by `make install`"
+    t1 = topic_name("t1")
     result = subprocess.run(
-        f"'{PROGRAM}' topic create t1 && printf 'a\\nb\\nc\\n' | '{PROGRAM}' produce t1 "
-        f"&& '{PROGRAM}' consume t1 -B -d",
+        f"'{PROGRAM}' topic create {t1} && printf 'a\\nb\\nc\\n' | '{PROGRAM}' produce {t1} "
+        f"&& '{PROGRAM}' consume {t1} -B -d",
         shell=True, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "topic t1 created\na\nb\nc\n"
+    assert result.stdout == f"topic {t1} created\na\nb\nc\n"
     assert result.stderr == ""
 
 
@@ -101,14 +103,15 @@ def test_an_unreachable_fluvio_cluster_is_one_line_and_exit_1() -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_consume_without_b_prints_only_new_records_and_follows() -> None:
+def test_consume_without_b_prints_only_new_records_and_follows(topics_backend: str, topic_name: Name) -> None:
+    t1 = topic_name("t1")
     topics = open_topics()
-    topics.create_topic("t1")
-    producer = topics.producer("t1")
+    topics.create_topic(t1)
+    producer = topics.producer(t1)
     producer.send(None, b"old")
     producer.flush()
     consumer = subprocess.Popen(
-        [str(PROGRAM), "consume", "t1", "-n", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(PROGRAM), "consume", t1, "-n", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         # The consumer starts at the end of the log whenever it gets there: keep adding new
@@ -224,9 +227,12 @@ def test_produce_with_a_fixed_key(cli: Callable[..., CliResult]) -> None:
 
 
 @pytest.fixture
-def five(cli: Callable[..., CliResult]) -> None:
-    cli("topic", "create", "t1")
-    cli("produce", "t1", stdin=b"r0\nr1\nr2\nr3\nr4\n")
+def five(cli: Callable[..., CliResult], topics_backend: str, topic_name: Name) -> str:
+    """A topic holding r0 .. r4."""
+    t1 = topic_name("t1")
+    cli("topic", "create", t1)
+    cli("produce", t1, stdin=b"r0\nr1\nr2\nr3\nr4\n")
+    return t1
 
 
 @pytest.mark.parametrize(
@@ -235,16 +241,16 @@ def five(cli: Callable[..., CliResult]) -> None:
         (["-B", "-d"], "r0\nr1\nr2\nr3\nr4\n"),
         (["-B", "-n", "2"], "r0\nr1\n"),  # -n ends a following consume
         (["-o", "3", "-d"], "r3\nr4\n"),
-        (["-o", "-2", "-d"], "r3\nr4\n"),  # negative: from the end
+        (["-o", "-2", "-d"], "r3\nr4\n"),  # negative: the last records
         (["-o", "-99", "-d"], "r0\nr1\nr2\nr3\nr4\n"),
         (["-o", "99", "-d"], ""),
         (["-d"], ""),  # from the end, not following: nothing new
     ],
 )
 def test_consume_offsets_and_limits(
-    five: None, cli: Callable[..., CliResult], args: list[str], expected: str
+    five: str, cli: Callable[..., CliResult], args: list[str], expected: str
 ) -> None:
-    assert cli("consume", "t1", *args) == (0, expected, "")
+    assert cli("consume", five, *args) == (0, expected, "")
 
 
 def test_consume_prints_non_utf8_values_readably(
@@ -254,3 +260,17 @@ def test_consume_prints_non_utf8_values_readably(
     cli("produce", "t1", stdin=b"caf\xe9\n")
     assert cli("consume", "t1", "-B", "-d") == (0, "caf\ufffd\n", "")
     assert stored("t1") == [(None, b"caf\xe9")]  # the record itself is unchanged
+
+
+def test_consume_the_last_records_counts_records_not_offsets(
+    cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Fluvio partition can have offsets with no record: ``-o -3`` still gives three records."""
+    from fluvio_fakes import FakePartition, fake_cluster, in_thread_helper
+
+    cluster = fake_cluster()
+    cluster.topics["gappy"] = part = FakePartition()
+    part.fill(20, holes={16, 17, 18})
+    in_thread_helper(monkeypatch, cluster)
+    monkeypatch.setenv("FLUVIO_ENDPOINT", "127.0.0.1:9003")
+    assert cli("consume", "gappy", "-o", "-3", "-d") == (0, "v14\nv15\nv19\n", "")

@@ -31,7 +31,7 @@ import yaml
 
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.status import ProgramState, ProgramStatus, read_status
-from fluvio_connectors.topics import Record
+from fluvio_connectors.topics import Record, Topics, open_topics
 from fluvio_connectors.topics.embedded import EmbeddedTopics
 
 BROKER_ENV = "FLUVIO_TEST_BROKER"
@@ -342,17 +342,33 @@ class Broker:
 # --------------------------------------------------------------------------- connector processes
 
 
+_fluvio: dict[str, Topics] = {}
+
+
+def _topics() -> Topics:
+    """Where this test's connectors write: its embedded log, or the Fluvio cluster named by
+    ``FLUVIO_ENDPOINT`` (one client per cluster, kept: each costs a client process)."""
+    settings = Settings.from_env()
+    if settings.fluvio_endpoint:
+        if settings.fluvio_endpoint not in _fluvio:
+            _fluvio[settings.fluvio_endpoint] = open_topics(settings)
+        return _fluvio[settings.fluvio_endpoint]
+    return EmbeddedTopics(settings.log_path)
+
+
 def read_topic(topic: str) -> list[Record]:
-    """Every record of ``topic`` in the embedded log this test's connectors write to."""
-    with EmbeddedTopics(Settings.from_env().log_path) as topics:
-        if not topics.topic_exists(topic):
-            return []
-        return topics.read(topic)
+    """Every record of ``topic`` where this test's connectors write."""
+    topics = _topics()
+    try:
+        return topics.read(topic) if topics.topic_exists(topic) else []
+    finally:
+        if isinstance(topics, EmbeddedTopics):
+            topics.close()
 
 
 def topic_size(topic: str) -> int:
-    with EmbeddedTopics(Settings.from_env().log_path) as topics:
-        return topics.end_offset(topic) if topics.topic_exists(topic) else 0
+    """How many records ``topic`` holds (counted: offsets need not be consecutive)."""
+    return len(read_topic(topic))
 
 
 class ConnectorProcess:

@@ -2,7 +2,9 @@
 
 - ``connectors/requirements.txt`` covers every third-party import of ``fluvio_connectors`` (ast);
 - each Dockerfile (parsed by Docker's own parser, the ``dockerfile`` package) installs only that
-  file and the package, runs as a non-root user, has the connector as ENTRYPOINT and a HEALTHCHECK;
+  file and the package in its first stage, and its image stage runs nothing at build time, runs as
+  uid 1000, has the connector as ENTRYPOINT and a HEALTHCHECK (the images built and run for real:
+  ``test_connector_containers.py``);
 - a fresh virtualenv with exactly that file and the package (no Airflow) runs the connectors.
 """
 
@@ -89,37 +91,59 @@ def dockerfile_for(type_name: str) -> Path:
     return DOCKER / f"{type_name}.Dockerfile"
 
 
+def build_args(commands: list[dockerfile.Command]) -> dict[str, str]:
+    """The defaults of the ARGs before the first FROM, with ${NAME} references resolved."""
+    args: dict[str, str] = {}
+    for command in commands:
+        if command.cmd.upper() == "FROM":
+            break
+        if command.cmd.upper() == "ARG":
+            name, _, default = command.value[0].partition("=")
+            args[name] = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], default)
+    return args
+
+
 @pytest.mark.parametrize("ctype", all_types(), ids=lambda t: t.name)
 def test_dockerfile_builds_only_the_connector(ctype: ConnectorType) -> None:
     path = dockerfile_for(ctype.name)
     commands = dockerfile.parse_file(str(path))
-    by: dict[str, list[dockerfile.Command]] = {}
+    stages: list[dict[str, list[dockerfile.Command]]] = []
     for command in commands:
-        by.setdefault(command.cmd.upper(), []).append(command)
+        if command.cmd.upper() == "FROM":
+            stages.append({})
+        if stages:
+            stages[-1].setdefault(command.cmd.upper(), []).append(command)
+    build, image = stages  # pip installs in the first; the second is the image
 
-    base = by["FROM"][-1].value[0]
-    assert base.startswith("python:") and "slim" in base, base
+    # Docker users get python:3.11-slim-bookworm in both stages unless they pass other bases.
+    args = build_args(commands)
+    assert args["BASE_IMAGE"] == "python:3.11-slim-bookworm" and args["BUILD_IMAGE"] == args["BASE_IMAGE"]
+    assert build["FROM"][0].value[0] == "${BUILD_IMAGE}" and image["FROM"][0].value[0] == "${BASE_IMAGE}"
 
-    copies = [c.value for c in by["COPY"]]
+    copies = [c.value for c in build["COPY"]]
     assert [src for *srcs, _dest in copies for src in srcs] == ["connectors/requirements.txt",
                                                                  "connectors/fluvio_connectors"]
-    runs = " ".join(" ".join(c.value) for c in by["RUN"]).lower()
+    runs = " ".join(" ".join(c.value) for c in build["RUN"]).lower()
     assert "airflow" not in runs and "pip install" in runs
     installs = re.findall(r"pip install ([^&;]*)", runs)
     assert installs and all("--requirement" in i or " -r " in f" {i}" for i in installs), installs
+    # the image runs nothing at build time (its base needs no shell, pip or useradd) and takes
+    # only what the first stage made
+    assert "RUN" not in image
+    assert all("--from=build" in c.flags for c in image["COPY"])
 
-    user = by["USER"][-1].value[0]
-    assert user.split(":")[0] not in ("root", "0"), user
-    assert "useradd" in runs and "--create-home" in runs
+    user = image["USER"][-1].value[0]
+    assert user == "1000:1000", user  # numeric, for runAsNonRoot
+    env = dict(zip(image["ENV"][0].value[::2], image["ENV"][0].value[1::2], strict=True))
+    assert env["HOME"] == "/home/fluvio" and env["FLUVIO_CONNECTOR_STATUS_FILE"].startswith("/tmp/")
+    assert env["PYTHONPATH"].split(":") == ["/opt/fluvio-connectors", "/opt/fluvio-connectors/lib"]
 
-    entrypoint = by["ENTRYPOINT"][-1]
+    entrypoint = image["ENTRYPOINT"][-1]
     assert entrypoint.json and list(entrypoint.value) == ["python", "-m", ctype.module]
-    assert "--config" in by["CMD"][-1].value
+    assert "--config" in image["CMD"][-1].value
 
-    health = by["HEALTHCHECK"][-1]
+    health = image["HEALTHCHECK"][-1]
     assert health.value[0] == "CMD" and list(health.value[1:4]) == ["python", "-m", "fluvio_connectors.probe"]
-    env = dict(zip(by["ENV"][0].value[::2], by["ENV"][0].value[1::2], strict=True))
-    assert env["FLUVIO_CONNECTOR_STATUS_FILE"].startswith("/")
 
     ignore = Path(f"{path}.dockerignore").read_text().split()
     allowed = ignore[ignore.index("*") + 1:][:2]

@@ -286,13 +286,14 @@ def test_started_before_the_broker_it_is_ready_only_once_subscribed(connector: M
 
 @pytest.mark.parametrize(("qos", "total"), [(1, 10_000), (2, 3_000)])
 def test_sigkill_in_the_middle_of_a_stream_loses_nothing(
-    broker: Broker, connector: Make, qos: int, total: int
+    broker: Broker, connector: Make, qos: int, total: int, topics_backend: str, topic_name: Callable[[str], str]
 ) -> None:
     if broker.kind == "amqtt":
         pytest.skip("amqtt 0.12 does not send unacknowledged qos 1 messages again when a persistent session "
                     "resumes (MQTT-4.4.0-1), so no client can be at-least-once across a crash with it; "
                     "this test needs mosquitto")
-    proc = connector(MQTT, mqtt_config(broker, "crash", qos=qos)).start()
+    crash = topic_name("crash")
+    proc = connector(MQTT, mqtt_config(broker, crash, qos=qos)).start()
     proc.wait_state(ProgramState.READY)
 
     published: list[int] = []
@@ -308,17 +309,17 @@ def test_sigkill_in_the_middle_of_a_stream_loses_nothing(
 
     publisher = threading.Thread(target=publish)
     publisher.start()
-    wait_records("crash", total // 5, timeout=60)
+    wait_records(crash, total // 5, timeout=60)
     proc.signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
-    killed_at = topic_size("crash")
+    killed_at = topic_size(crash)
     publisher.join(timeout=120)
     assert not errors and sum(published) == total
 
     proc.start().wait_state(ProgramState.READY)
-    wait_for(lambda: len({bytes(v["payload"]) for v in values("crash")}) >= total, 60,
+    wait_for(lambda: len({bytes(v["payload"]) for v in values(crash)}) >= total, 60,
              f"all {total} messages in the topic")
-    counts = Counter(int(bytes(v["payload"]).decode()) for v in values("crash"))
+    counts = Counter(int(bytes(v["payload"]).decode()) for v in values(crash))
     missing = set(range(total)) - set(counts)
     duplicates = sum(n - 1 for n in counts.values())
     print(f"killed with {killed_at} records stored; {duplicates} duplicates after the restart")

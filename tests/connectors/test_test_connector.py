@@ -30,10 +30,13 @@ def greetings(topic: str) -> list[str]:
     return [r.value_text() for r in read_topic(topic)]
 
 
-def test_count_20_gives_exactly_20_records_then_finishes(connector: Make) -> None:
-    proc = connector(TEST, config(count=20, timeout=10)).start()
-    assert proc.wait() == 0
-    records = read_topic("greetings")
+def test_count_20_gives_exactly_20_records_then_finishes(
+    connector: Make, topics_backend: str, topic_name: Callable[[str], str]
+) -> None:
+    topic = topic_name("greetings")
+    proc = connector(TEST, config(topic, count=20, timeout=10)).start()
+    assert proc.wait(timeout=60) == 0
+    records = read_topic(topic)
     assert [r.value_text() for r in records] == [f"Hello, Fluvio! - {i}" for i in range(1, 21)]
     assert all(r.key is None for r in records)
     status = proc.status()

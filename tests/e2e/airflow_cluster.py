@@ -163,26 +163,8 @@ class AirflowCluster:
         )
         if migrate.returncode != 0:
             raise AirflowStartError(f"airflow db migrate failed ({migrate.returncode}):\n{migrate.stderr[-3000:]}")
-        commands = {
-            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
-            "scheduler": ["scheduler"],
-            "dag-processor": ["dag-processor"],
-            "triggerer": ["triggerer"],
-        }
         for name in COMPONENTS:
-            log = (self.logs_dir / f"{name}.log").open("wb")
-            # A new session per component: stop() signals the whole group, which includes the
-            # executor's workers and the task processes they fork.
-            self.procs[name] = subprocess.Popen(
-                [str(AIRFLOW_BIN), *commands[name]],
-                env=env,
-                cwd=self.root,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            log.close()
+            self.start_component(name, env)
         try:
             wait_for("all Airflow components to report healthy", self._healthy, timeout, interval=1.0)
         except AirflowStartError:
@@ -191,6 +173,34 @@ class AirflowCluster:
         except TimeoutError as exc:
             self.stop()
             raise AirflowStartError(f"{exc}\n{self.describe_logs()}") from exc
+
+    def start_component(self, name: str, env: Mapping[str, str] | None = None) -> None:
+        """Start one component (its log file is appended to, so a restart keeps the earlier part)."""
+        commands = {
+            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
+            "scheduler": ["scheduler"],
+            "dag-processor": ["dag-processor"],
+            "triggerer": ["triggerer"],
+        }
+        log = (self.logs_dir / f"{name}.log").open("ab")
+        # A new session per component: stop() signals the whole group, which includes the
+        # executor's workers and the task processes they fork.
+        self.procs[name] = subprocess.Popen(
+            [str(AIRFLOW_BIN), *commands[name]],
+            env=dict(env or self.env()),
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def kill_component(self, name: str) -> None:
+        """SIGKILL one component and every process of its group (no clean shutdown), and reap it."""
+        proc = self.procs[name]
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
     def _healthy(self) -> bool:
         for name, proc in self.procs.items():

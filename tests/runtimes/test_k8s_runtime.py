@@ -169,6 +169,17 @@ def test_fluvio_endpoint_reaches_the_pod(fake_kube: FakeKube) -> None:
     assert {"name": "FLUVIO_ENDPOINT", "value": "fluvio-sc-public:9003"} in container["env"]
 
 
+def test_host_network_option(fake_kube: FakeKube) -> None:
+    default = to_wire(KubernetesRuntime(apps_api=fake_kube.apps, core_api=fake_kube.core)
+                      .build_deployment(tc_config()))["spec"]["template"]["spec"]
+    assert "hostNetwork" not in default and "dnsPolicy" not in default
+    runtime = KubernetesRuntime(apps_api=fake_kube.apps, core_api=fake_kube.core, host_network=True)
+    pod = to_wire(runtime.build_deployment(tc_config()))["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True
+    assert pod["dnsPolicy"] == "ClusterFirstWithHostNet"  # Service names still resolve
+    assert pod["securityContext"]["runAsNonRoot"] is True  # the rest of the pod is unchanged
+
+
 @pytest.mark.parametrize(
     ("version", "policy"),
     [("latest", "Always"), ("dev", "Never"), ("0.1.0", "IfNotPresent"), ("v1", "IfNotPresent")],

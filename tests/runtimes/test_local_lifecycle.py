@@ -240,6 +240,9 @@ def test_a_supervisor_killed_while_its_program_is_stopped(make_runtime: Callable
     state = state_of(runtime, "frozen-orphan")
     assert state.program_pid is not None
     os.kill(state.program_pid, signal.SIGSTOP)
+    # kill() returns before a busy machine has stopped the program: wait until it has
+    program = psutil.Process(state.program_pid)
+    wait_until(lambda: program.status() == psutil.STATUS_STOPPED, 30, "the program to be stopped")
     os.kill(state.pid, signal.SIGKILL)
     info = wait_for_status(runtime, "frozen-orphan", ConnectorStatus.FAILED)
     assert info.reason == (f"its supervisor (pid {state.pid}) is gone; its program (pid {state.program_pid}) is "

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorStatus
 from airflow_provider_fluvio.runtimes.local import LocalRuntime
 from fluvio_connectors.config import ConnectorConfig, load_config
-from fluvio_connectors.errors import ConnectorExistsError, ConnectorNotFoundError, TopicMissingError
+from fluvio_connectors.errors import ConfigError, ConnectorExistsError, ConnectorNotFoundError, TopicMissingError
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.status import STATUS_FILE_ENV
 from fluvio_connectors.topics import open_topics
@@ -99,19 +99,22 @@ def test_status_file_variable_matches_the_programs() -> None:
     assert sv.STATUS_FILE_ENV == STATUS_FILE_ENV
 
 
-def test_create_goes_pending_then_running_and_produces(runtime: LocalRuntime) -> None:
-    info = runtime.create(connector("my-test-connector"))
+def test_create_goes_pending_then_running_and_produces(
+    topics_backend: str, topic_name: Callable[[str], str], runtime: LocalRuntime
+) -> None:
+    greetings = topic_name("greetings")
+    info = runtime.create(connector("my-test-connector", topic=greetings))
     assert (info.name, info.type, info.topic, info.runtime) == (
         "my-test-connector",
         "test-connector",
-        "greetings",
+        greetings,
         "local",
     )
     assert info.status in (ConnectorStatus.PENDING, ConnectorStatus.RUNNING)
     running = wait_for_status(runtime, "my-test-connector", ConnectorStatus.RUNNING, forbidden=NOT_FAILED)
     assert running.restarts == 0 and running.reason is None and running.started_at is not None
-    wait_until(lambda: len(values("greetings")) >= 3, 10, "records")
-    assert values("greetings")[:3] == ["Hello, Fluvio! - 1", "Hello, Fluvio! - 2", "Hello, Fluvio! - 3"]
+    wait_until(lambda: len(values(greetings)) >= 3, 20, "records")
+    assert values(greetings)[:3] == ["Hello, Fluvio! - 1", "Hello, Fluvio! - 2", "Hello, Fluvio! - 3"]
     assert [i.name for i in runtime.list()] == ["my-test-connector"]
     state_dir = runtime.root / "my-test-connector"
     assert {"config.yaml", "connector.log", "supervisor.json", "status.json"} <= {
@@ -211,21 +214,28 @@ def test_missing_names(runtime: LocalRuntime) -> None:
     for call in (runtime.delete, runtime.status, runtime.logs):
         with pytest.raises(ConnectorNotFoundError, match="connector ghost not found"):
             call("ghost")
-    with pytest.raises(ConnectorNotFoundError):
+    with pytest.raises(ConfigError, match="is not a valid connector name"):
         runtime.delete("../connectors")
 
 
-def test_finite_count_stops_and_recreate_appends_to_the_same_topic(runtime: LocalRuntime) -> None:
-    runtime.create(connector("finite", topic="finite", count=5, timeout=1))
+def test_finite_count_stops_and_recreate_appends_to_the_same_topic(
+    topics_backend: str, topic_name: Callable[[str], str], runtime: LocalRuntime
+) -> None:
+    finite = topic_name("finite")
+    runtime.create(connector("finite", topic=finite, count=5, timeout=1))
     info = wait_for_status(runtime, "finite", ConnectorStatus.STOPPED, forbidden=NOT_FAILED)
     assert info.records == 5 and info.reason == "finished"
+    assert [(i.name, i.status) for i in runtime.list()] == [("finite", ConnectorStatus.STOPPED)]
     expected = [f"Hello, Fluvio! - {i}" for i in range(1, 6)]
-    assert values("finite") == expected
+    assert values(finite) == expected
     runtime.delete("finite")
-    assert values("finite") == expected  # delete keeps the topic and its records
-    runtime.create(connector("finite", topic="finite", count=5, timeout=1))
+    assert runtime.list() == []
+    with pytest.raises(ConnectorNotFoundError):
+        runtime.status("finite")
+    assert values(finite) == expected  # delete keeps the topic and its records
+    runtime.create(connector("finite", topic=finite, count=5, timeout=1))
     wait_for_status(runtime, "finite", ConnectorStatus.STOPPED, forbidden=NOT_FAILED)
-    assert values("finite") == expected + expected
+    assert values(finite) == expected + expected
 
 
 def test_a_killed_program_comes_back_and_the_restart_is_counted(runtime: LocalRuntime) -> None:

@@ -19,6 +19,8 @@ Environment:
 * ``FLUVIO_K8S_KUBECONFIG``: use this already-running cluster (e.g. from ``make k8s-up``) instead of
   starting one; it is then not stopped at teardown.
 * ``FLUVIO_K8S_REQUIRED=1``: fail instead of skip when the cluster cannot be had (Go missing). Set it in CI.
+* ``FLUVIO_K8S_REAL_NODE``: ``auto`` (default), ``1`` or ``0``: whether up.sh adds the real node
+  (k8s/node.sh); with ``1`` a machine that cannot run it fails instead of skipping its tests.
 * ``FLUVIO_K8S_CACHE``: cache root used by build.sh (default ``~/.cache/airflow-provider-fluvio/k8s``).
 * ``FLUVIO_K8S_BUILD_TIMEOUT`` (default 3600 s); ``FLUVIO_K8S_UP_TIMEOUT`` (each wait inside up.sh,
   default 120 s).
@@ -166,15 +168,22 @@ def build(timeout: float = BUILD_TIMEOUT) -> None:
     _run([str(BUILD_SH)], timeout=timeout, what="k8s/build.sh")
 
 
-def _read_env(state_dir: Path) -> dict:
+def read_env(state_dir: Path) -> dict:
+    """The variables up.sh wrote to STATE/env (``export NAME=VALUE``, values shell-quoted)."""
+    import shlex
+
     env = {}
     env_file = state_dir / "env"
     if env_file.exists():
         for line in env_file.read_text().splitlines():
             if line.startswith("export ") and "=" in line:
                 k, v = line[len("export ") :].split("=", 1)
-                env[k] = v
+                words = shlex.split(v)
+                env[k] = words[0] if words else ""
     return env
+
+
+_read_env = read_env
 
 
 def _stop_quietly(state: Path) -> None:

@@ -1,21 +1,25 @@
 """The Kubernetes example DAG (``dags_examples/example_fluvio_kubernetes.py``) in real Airflow
-(``dag.test()`` on SQLite, triggers inline), against the local control plane of ``k8s/`` (kwok
-makes pods Ready; no container really runs, so no records).
+(``dag.test()`` on SQLite, triggers inline), against the local cluster of ``k8s/`` with its real
+node and the real Fluvio cluster: the whole production path, DAG to Deployment to pod to topic and
+back to the DAG.
 
 create_connector   a test-connector from configs/kubernetes_test_connector.yaml, its API_TOKEN from
                    the Airflow Variable ``fluvio_example_api_token``
 wait_running       FluvioConnectorSensor, in poke and in deferrable mode
+read_records       FluvioConsumeOperator: the records the pod wrote to Fluvio
+check_records      exactly Hello, Fluvio! - 1..count
 delete_connector   FluvioDeleteConnectorOperator, a teardown
 
-The connection is what a deployment defines: an ``AIRFLOW_CONN_*`` variable (runtime kubernetes,
-namespace, kube_config_path, image_registry), under the DAG's default ``fluvio_kubernetes`` in one
-run and under another id, named by the ``fluvio_conn_id`` param, in the other.
+The connection is what a deployment defines: an ``AIRFLOW_CONN_*`` variable (the Fluvio SC as host
+and port, runtime kubernetes, namespace, kube_config_path, image_registry, host_network: the local
+Fluvio cluster's SPU advertises localhost, which only the node's network reaches), under the
+DAG's default ``fluvio_kubernetes`` in one run and under another id, named by the
+``fluvio_conn_id`` param, in the other.
 
-So that the sensor really waits (kwok makes a pod Ready within a second), the fake nodes are
-cordoned while the DAG runs: the pod stays Pending (Unschedulable) until the sensor has looked
-twice, then the nodes are uncordoned and the scheduler places it. Cordoning is cluster-wide: these
-tests assume nothing else schedules pods in the cluster meanwhile (true for the per-session test
-cluster; sharing one through FLUVIO_K8S_KUBECONFIG with other runs would disturb them briefly).
+So that the sensor really waits, the real node is cordoned while the DAG starts: the pod stays
+Pending (Unschedulable) until the sensor has looked twice, then the node is uncordoned and the
+scheduler places it. These tests assume nothing else schedules pods on the real node meanwhile
+(true for the per-session test cluster).
 """
 
 from __future__ import annotations
@@ -32,19 +36,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from real_pods import REGISTRY, VERSION
 
 if TYPE_CHECKING:
     from conftest import KubeNamespace
+    from fluvio_cluster import FluvioCluster
 
 pytestmark = [pytest.mark.system]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "dags_examples" / "example_fluvio_kubernetes.py"
 DEFAULT_CONN_ID = "fluvio_kubernetes"  # the DAG's fluvio_conn_id param default
 OTHER_CONN_ID = "fluvio_k8s_system"
-VERSION = "0.1.0-system"
 TOKEN = "tok-" + uuid.uuid4().hex
-HOLD_TIMEOUT = 30.0  # the nodes stay cordoned at most this long, whatever happens
-GONE_TIMEOUT = 30.0
+HOLD_TIMEOUT = 30.0  # the node stays cordoned at most this long, whatever happens
+PLACED_TIMEOUT = 60.0  # for the pod to be placed once the node is uncordoned
+GONE_TIMEOUT = 60.0
+COUNT = 3
 
 
 @pytest.fixture(scope="module")
@@ -56,22 +63,28 @@ def airflow_db() -> None:
 
 
 @pytest.fixture
-def define_connection(kube_namespace: KubeNamespace, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    """Define a ``fluvio`` connection to the module's namespace, as a deployment does: an
-    ``AIRFLOW_CONN_*`` variable; and the Variable the example reads its connector's secret from."""
+def define_connection(
+    real_namespace: KubeNamespace, fluvio_cluster: FluvioCluster, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], None]:
+    """Define a ``fluvio`` connection to the Fluvio cluster and the module's namespace, as a
+    deployment does: an ``AIRFLOW_CONN_*`` variable; and the Variable the example reads its
+    connector's secret from."""
     monkeypatch.delenv("KUBECONFIG", raising=False)  # the connection alone says where to go
     for conn_id in (DEFAULT_CONN_ID, OTHER_CONN_ID):
         monkeypatch.delenv(f"AIRFLOW_CONN_{conn_id.upper()}", raising=False)
     monkeypatch.setenv("AIRFLOW_VAR_FLUVIO_EXAMPLE_API_TOKEN", TOKEN)
 
     def define(conn_id: str) -> None:
+        host, port = fluvio_cluster.endpoint.rsplit(":", 1)
         extra = {
             "runtime": "kubernetes",
-            "namespace": kube_namespace.namespace,
-            "kube_config_path": kube_namespace.kubeconfig,
-            "image_registry": "example",
+            "namespace": real_namespace.namespace,
+            "kube_config_path": real_namespace.kubeconfig,
+            "image_registry": REGISTRY,
+            "host_network": True,
         }
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "fluvio", "extra": extra}))
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}",
+                           json.dumps({"conn_type": "fluvio", "host": host, "port": int(port), "extra": extra}))
 
     return define
 
@@ -129,24 +142,22 @@ def looks(monkeypatch: pytest.MonkeyPatch) -> Looks:
 
 @dataclass
 class Hold:
-    """What the cordon watcher saw while the pod was held Pending."""
+    """What the cordon watcher saw while the pod was held Pending, and where it went after."""
 
     objects: dict[str, Any] = field(default_factory=dict)
+    node: str | None = None
     error: BaseException | None = None
 
 
 @pytest.fixture
-def hold_pods(kube_namespace: KubeNamespace, looks: Looks) -> Iterator[Callable[[], Hold]]:
-    """Cordon every node; a watcher uncordons them once the sensor has seen the connector waiting
-    twice (or after HOLD_TIMEOUT), after noting which of its objects exist. Always uncordoned."""
+def hold_pods(real_namespace: KubeNamespace, real_node: str, looks: Looks) -> Iterator[Callable[[], Hold]]:
+    """Cordon the real node; a watcher uncordons it once the sensor has seen the connector waiting
+    twice (or after HOLD_TIMEOUT), after noting which of its objects exist, then notes the node the
+    pod is placed on. Always uncordoned."""
     from kubernetes import client
 
-    core = client.CoreV1Api(kube_namespace.api_client)
-    cordoned: list[str] = [
-        n.metadata.name
-        for n in core.list_node().items
-        if n.metadata and n.metadata.name and not (n.spec and n.spec.unschedulable)
-    ]
+    core = client.CoreV1Api(real_namespace.api_client)
+    cordoned = [real_node]
     stop = threading.Event()
     watchers: list[threading.Thread] = []
 
@@ -160,14 +171,20 @@ def hold_pods(kube_namespace: KubeNamespace, looks: Looks) -> Iterator[Callable[
             core.patch_node(node, {"spec": {"unschedulable": True}})
 
         def watch() -> None:
+            name = None
             try:
                 if looks.waited_twice.wait(HOLD_TIMEOUT) and not stop.is_set():
                     (name,) = looks.names
-                    hold.objects = objects_of(kube_namespace, name)
+                    hold.objects = objects_of(real_namespace, name)
             except BaseException as exc:  # reported by the test, not lost in a thread
                 hold.error = exc
             finally:
                 uncordon()
+            deadline = time.monotonic() + PLACED_TIMEOUT
+            while name and hold.node is None and not stop.is_set() and time.monotonic() < deadline:
+                placed = [p.spec.node_name for p in objects_of(real_namespace, name)["Pod"] if p.spec.node_name]
+                hold.node = placed[0] if placed else None
+                time.sleep(0.2)
 
         watcher = threading.Thread(target=watch, name="uncordon-watcher", daemon=True)
         watchers.append(watcher)
@@ -218,7 +235,9 @@ def xcom(dag_id: str, run_id: str, task_id: str) -> Any:
 def test_example_dag_through_kubernetes(
     airflow_db: None,
     define_connection: Callable[[str], None],
-    kube_namespace: KubeNamespace,
+    real_namespace: KubeNamespace,
+    real_node: str,
+    fluvio_cluster: FluvioCluster,
     looks: Looks,
     hold_pods: Callable[[], Hold],
     deferrable: bool,
@@ -231,8 +250,8 @@ def test_example_dag_through_kubernetes(
     sensor = dag.get_task("wait_running")
     assert isinstance(sensor, FluvioConnectorSensor)
     sensor.mode, sensor.deferrable = "poke", deferrable
-    sensor.poke_interval, sensor.timeout = 0.5, HOLD_TIMEOUT * 2  # the example's 5 s would slow the test
-    run_conf: dict[str, Any] = {"connector_version": VERSION, "count": 3}
+    sensor.poke_interval, sensor.timeout = 0.5, HOLD_TIMEOUT * 4  # the example's 5 s would slow the test
+    run_conf: dict[str, Any] = {"connector_version": VERSION, "count": COUNT}
     if conn_id != DEFAULT_CONN_ID:
         run_conf["fluvio_conn_id"] = conn_id
 
@@ -242,7 +261,8 @@ def test_example_dag_through_kubernetes(
 
     assert hold.error is None, hold.error
     assert str(getattr(dr.state, "value", dr.state)) == "success", states
-    assert states == {"create_connector": "success", "wait_running": "success", "delete_connector": "success"}
+    assert states == {"create_connector": "success", "wait_running": "success", "read_records": "success",
+                      "check_records": "success", "delete_connector": "success"}
 
     created = xcom(dag.dag_id, dr.run_id, "create_connector")
     name = created["name"]
@@ -272,18 +292,28 @@ def test_example_dag_through_kubernetes(
     assert held["Secret"] == [f"{name}-secrets"]
     (deployment,) = hold.objects["Deployment"]
     assert [c.image for c in deployment.spec.template.spec.containers] == [
-        f"example/fluvio-connector-test-connector:{VERSION}"
+        f"{REGISTRY}/fluvio-connector-test-connector:{VERSION}"
     ]
     (secret,) = hold.objects["Secret"]
     assert base64.b64decode(secret.data["API_TOKEN"]).decode() == TOKEN
     (config_map,) = hold.objects["ConfigMap"]
     assert "API_TOKEN" in config_map.data["config.yaml"] and TOKEN not in json.dumps(config_map.data)
     assert [p.status.phase for p in hold.objects["Pod"]] == ["Pending"]
+    assert hold.node == real_node  # then it ran on the real node
+
+    # The records the DAG read are the ones the pod wrote to the Fluvio cluster: its topic, read with
+    # Fluvio's own CLI, holds exactly them (the pod was its only producer).
+    hello = [f"Hello, Fluvio! - {i}" for i in range(1, COUNT + 1)]
+    assert xcom(dag.dag_id, dr.run_id, "read_records") == hello
+    assert xcom(dag.dag_id, dr.run_id, "check_records") == {"records": COUNT, "first": hello[0], "last": hello[-1]}
+    fluvio = fluvio_cluster.cli("consume", name, "--start", "0", "-d", "--disable-progressbar")
+    assert fluvio.returncode == 0, fluvio.stderr
+    assert fluvio.stdout.splitlines() == hello
 
     # After delete_connector nothing of it is left (the runtime or the garbage collector removed it).
     deadline = time.monotonic() + GONE_TIMEOUT
-    left = objects_of(kube_namespace, name)
-    while any(left[kind] for kind in ("Deployment", "ConfigMap", "Secret")):
+    left = objects_of(real_namespace, name)
+    while any(left[kind] for kind in ("Deployment", "ConfigMap", "Secret", "Pod")):
         assert time.monotonic() < deadline, {k: [o.metadata.name for o in v] for k, v in left.items()}
         time.sleep(0.2)
-        left = objects_of(kube_namespace, name)
+        left = objects_of(real_namespace, name)

@@ -1,8 +1,8 @@
 """A test connector killed twice mid-run on a real Fluvio cluster: each greeting is in the topic
 exactly once and the status counts them (records are counted, never offsets subtracted).
 
-Runs only when a cluster is named (``FLUVIO_ENDPOINT=host:port make test``), like
-test_fluvio_topics; skipped otherwise.
+Runs on the session's real Fluvio cluster (tests/fluvio_cluster.py); skipped with the reason
+without one.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fluvio_cluster import FluvioCluster
 
 from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorStatus
@@ -25,17 +26,17 @@ from fluvio_connectors.errors import TopicNotFoundError
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics.fluvio import FluvioTopics
 
-ENDPOINT = os.environ.get("FLUVIO_SYSTEM_ENDPOINT") or os.environ.get("FLUVIO_ENDPOINT")
-
-pytestmark = [
-    pytest.mark.system,
-    pytest.mark.skipif(not ENDPOINT, reason="set FLUVIO_ENDPOINT=host:port to run against a Fluvio cluster"),
-]
+pytestmark = [pytest.mark.system, pytest.mark.fluvio]
 
 
 @pytest.fixture
-def runtime(fluvio_home: Path) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime(Settings(home=fluvio_home, fluvio_endpoint=ENDPOINT), backoff_initial=0.05, backoff_max=0.5)
+def endpoint(fluvio_cluster: FluvioCluster) -> str:
+    return fluvio_cluster.endpoint
+
+
+@pytest.fixture
+def runtime(fluvio_home: Path, endpoint: str) -> Iterator[LocalRuntime]:
+    rt = LocalRuntime(Settings(home=fluvio_home, fluvio_endpoint=endpoint), backoff_initial=0.05, backoff_max=0.5)
     yield rt
     for info in rt.list():
         rt.delete(info.name)
@@ -49,9 +50,9 @@ def wait_until(predicate: object, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def test_a_killed_connector_resumes_on_a_fluvio_cluster(runtime: LocalRuntime) -> None:
+def test_a_killed_connector_resumes_on_a_fluvio_cluster(runtime: LocalRuntime, endpoint: str) -> None:
     name = f"resume-{uuid.uuid4().hex[:10]}"
-    topics = FluvioTopics(ENDPOINT)
+    topics = FluvioTopics(endpoint)
 
     def values() -> list[str]:
         return [r.value_text() for r in topics.read(name)] if topics.topic_exists(name) else []

@@ -1,7 +1,9 @@
-"""Fixtures for the topics port: a fresh embedded log, and producer processes writing to it."""
+"""Fixtures for the topics port: a fresh embedded log, either backend (``backend``), and producer
+processes writing to it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -10,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from fluvio_connectors.topics import Topics
 from fluvio_connectors.topics.embedded import EmbeddedTopics
+from fluvio_connectors.topics.fluvio import FluvioTopics
 
 # A producer process: opens the log, says it is ready, waits for the start file (so several
 # processes write at the same time), then sends COUNT records "TAG-i" in batches of BATCH.
@@ -18,9 +22,13 @@ PRODUCER_PROGRAM = """
 import sys, time
 from pathlib import Path
 from fluvio_connectors.topics.embedded import EmbeddedTopics
+from fluvio_connectors.topics.fluvio import FluvioTopics
 
-db, topic, tag, count, batch, start_file = sys.argv[1:7]
-topics = EmbeddedTopics(Path(db))
+where, topic, tag, count, batch, start_file = sys.argv[1:7]
+if where.startswith("fluvio:"):
+    topics = FluvioTopics(where.removeprefix("fluvio:"))
+else:
+    topics = EmbeddedTopics(Path(where))
 topics.topic_exists(topic)
 Path(start_file + "." + tag).touch()
 deadline = time.monotonic() + 30
@@ -50,6 +58,20 @@ def topics(log_path: Path) -> Iterator[EmbeddedTopics]:
     backend.close()
 
 
+@pytest.fixture
+def backend(topics_backend: str, log_path: Path) -> Iterator[Topics]:
+    """The topics backend under test: a fresh embedded log, or the session's Fluvio cluster."""
+    opened: Topics = FluvioTopics(os.environ["FLUVIO_ENDPOINT"]) if topics_backend == "fluvio" else EmbeddedTopics(log_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def backend_address(topics_backend: str, log_path: Path) -> str:
+    """Where ``start_producers``' processes write: the log file, or ``fluvio:host:port``."""
+    return f"fluvio:{os.environ['FLUVIO_ENDPOINT']}" if topics_backend == "fluvio" else str(log_path)
+
+
 def _wait_until(condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -67,14 +89,15 @@ def wait_until() -> Callable[..., bool]:
 
 @pytest.fixture
 def start_producers(log_path: Path, tmp_path: Path) -> Iterator[Callable[..., list[subprocess.Popen[str]]]]:
-    """Start producer processes that begin writing together once all have opened the log."""
+    """Start producer processes that begin writing together once all have opened the log
+    (``where``: the embedded log file by default, or ``fluvio:host:port``)."""
     started: list[subprocess.Popen[str]] = []
 
-    def start(topic: str, tags: list[str], count: int, batch: int) -> list[subprocess.Popen[str]]:
+    def start(topic: str, tags: list[str], count: int, batch: int, where: str | None = None) -> list[subprocess.Popen[str]]:
         start_file = tmp_path / f"go-{len(started)}"
         procs = [
             subprocess.Popen(
-                [sys.executable, "-c", PRODUCER_PROGRAM, str(log_path), topic, tag, str(count), str(batch),
+                [sys.executable, "-c", PRODUCER_PROGRAM, where or str(log_path), topic, tag, str(count), str(batch),
                  str(start_file)],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -1,153 +1,326 @@
-"""The fluvio backend against the installed client's real classes.
+"""The fluvio backend's client session against ``create_autospec`` of the installed client.
 
-No Fluvio cluster runs here, so the client's entry points are replaced by ``create_autospec`` of
-the real classes: every call the backend makes is checked against the installed client's real
-signatures (a wrong argument count or a misspelt method fails the test). Builders that need no
-cluster (``TopicSpec``, ``ConsumerConfigExtBuilder``, ``Offset``) are the real ones.
+What the backend does is shown against a real cluster (test_contract.py, test_fluvio_bounds.py).
+Here the client's classes are replaced by autospecs (tests/fluvio_fakes.py; a wrong method name or
+argument count fails as it would on the real client) to reach what a healthy cluster does not
+show on demand: a stream that skips records, offsets with no record, refused writes, and the
+error texts the backend maps.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from unittest.mock import create_autospec
 
 import fluvio
 import pytest
-from fluvio import _fluvio_python
+from fluvio_fakes import STAMP_MS, FakeCluster, FakePartition, fake_cluster, in_thread_helper
 
-from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
+from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics import Record, open_topics
 from fluvio_connectors.topics.fluvio import FluvioTopics
+from fluvio_connectors.topics.fluvio_client import offsets
+from fluvio_connectors.topics.fluvio_client import session as client_session
+from fluvio_connectors.topics.fluvio_client.session import ClientError, Session
 
 ENDPOINT = "127.0.0.1:9003"
-STAMP_MS = 1_700_000_000_123
-
-
-@dataclass
-class Cluster:
-    """The mocked client classes and the instances they hand out."""
-
-    client_cls: Any
-    admin_cls: Any
-    config_cls: Any
-    client: Any
-    admin: Any
-    topics: list[str]
-
-
-def _topic_spec(name: str) -> Any:
-    spec = create_autospec(_fluvio_python.MetadataTopicSpec, instance=True)
-    spec.name.return_value = name
-    return spec
 
 
 @pytest.fixture
-def cluster(monkeypatch: pytest.MonkeyPatch) -> Cluster:
-    client = create_autospec(fluvio.Fluvio, instance=True)
-    admin = create_autospec(fluvio.FluvioAdmin, instance=True)
-    client_cls = create_autospec(fluvio.Fluvio)
-    client_cls.connect_with_config.return_value = client
-    client_cls.connect.return_value = client
-    admin_cls = create_autospec(fluvio.FluvioAdmin)
-    # FluvioAdmin.connect/connect_with_config are plain functions called on the class, which
-    # autospec would take for methods (swallowing `config` as self): spec the functions themselves.
-    admin_cls.connect = create_autospec(fluvio.FluvioAdmin.__dict__["connect"], return_value=admin)
-    admin_cls.connect_with_config = create_autospec(
-        fluvio.FluvioAdmin.__dict__["connect_with_config"], return_value=admin
-    )
-    config_cls = create_autospec(fluvio.FluvioConfig)
-    config_cls.new.return_value = create_autospec(fluvio.FluvioConfig, instance=True)
-    monkeypatch.setattr(fluvio, "Fluvio", client_cls)
-    monkeypatch.setattr(fluvio, "FluvioAdmin", admin_cls)
-    monkeypatch.setattr(fluvio, "FluvioConfig", config_cls)
-
-    state = Cluster(client_cls, admin_cls, config_cls, client, admin, topics=[])
-    admin.all_topics.side_effect = lambda: [_topic_spec(n) for n in state.topics]
-    admin.list_topics.side_effect = lambda filters: [_topic_spec(n) for n in state.topics if n in filters]
-    return state
+def cluster() -> FakeCluster:
+    return fake_cluster()
 
 
-def raw_record(offset: int, value: bytes, key: bytes | None = None, timestamp_ms: int = STAMP_MS) -> Any:
-    """A record as the client's native stream yields it (wrapped by the real ``fluvio.Record``)."""
-    record = create_autospec(_fluvio_python.Record, instance=True)
-    record.offset.return_value = offset
-    record.value.return_value = list(value)  # the client hands back a list of ints
-    record.key.return_value = list(key) if key is not None else list(b"No key")
-    record.timestamp.return_value = timestamp_ms
-    return record
+@pytest.fixture
+def session(cluster: FakeCluster) -> Session:
+    session = Session(cluster.module, ENDPOINT)
+    session.handle("connect_admin", ())
+    session.handle("connect_client", ())
+    return session
 
 
-def native_stream(raws: list[Any], then: Callable[[], None] = lambda: None) -> Any:
-    """The client's native stream: ``next()`` gives the records, then ``None`` (the end)."""
-    stream = create_autospec(_fluvio_python.PartitionConsumerStream, instance=True)
-    feed = iter(raws)
-
-    def next_item() -> Any:
-        item = next(feed, None)
-        if item is None:
-            then()
-        return item
-
-    stream.next.side_effect = next_item
-    return stream
+def test_the_fake_record_and_stream_have_the_real_ones_methods() -> None:
+    for name in ("offset", "key", "value", "timestamp"):
+        assert list(inspect.signature(getattr(fluvio.Record, name)).parameters) == ["self"]
+    for name in ("offset_commit", "offset_flush", "__next__"):
+        assert list(inspect.signature(getattr(fluvio.ConsumerIterator, name)).parameters) == ["self"]
+    assert list(inspect.signature(fluvio.Fluvio.delete_consumer_offset).parameters) == ["self", "consumer", "topic",
+                                                                                         "partition"]
 
 
-def consumer_iterator(raws: list[Any]) -> fluvio.ConsumerIterator:
-    """What ``Fluvio.consumer_with_config`` returns: the real iterator over a native stream."""
-    return fluvio.ConsumerIterator(native_stream(raws))
+# -- reading: skipped records and offsets with no record ------------------------------------------------
 
 
-# -- connecting -----------------------------------------------------------------------------------
+def test_a_read_restarts_where_the_clients_stream_skipped_records(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = part = FakePartition(skip_after=40, skip=7)
+    part.fill(100)
+    rows, at_end = session.handle("read", ("t1", 0, 0, 1_000))
+    assert [row[0] for row in rows] == list(range(100)) and at_end
+    assert part.streams == [0, 40, 80]  # a new stream where each jump began
 
 
-def test_open_topics_chooses_fluvio_when_an_endpoint_is_set(cluster: Cluster) -> None:
+def test_offsets_with_no_record_are_passed_over_not_waited_for(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(30, holes={5, 6, 7, 29})
+    rows, at_end = session.handle("read", ("t1", 0, 3, 1_000))
+    assert [row[0] for row in rows] == [3, 4, *range(8, 29)] and at_end
+    assert part.streams == [3, 5]  # one look again at the hole, then on
+
+
+def test_a_read_stops_at_its_limit_without_reaching_the_end(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(10)
+    rows, at_end = session.handle("read", ("t1", 0, 2, 3))
+    assert [row[0] for row in rows] == [2, 3, 4] and not at_end
+
+
+def test_the_last_offset_looks_further_back_past_offsets_with_no_record(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(50, holes=set(range(46, 49)))
+    part.records[49] = (None, b"last")
+    assert session.handle("last_offset", ("t1", 0)) == 49
+    del part.records[49]
+    assert session.handle("last_offset", ("t1", 0)) == 45
+    cluster.topics["t2"] = FakePartition()
+    assert session.handle("last_offset", ("t2", 0)) is None
+
+
+def test_read_errors_say_what_is_missing(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = FakePartition()
+    with pytest.raises(ClientError) as missing:
+        session.handle("read", ("nope", 0, 0, 10))
+    assert missing.value.kind == client_session.NOT_FOUND
+    with pytest.raises(ClientError) as partition:
+        session.handle("read", ("t1", 3, 0, 10))
+    assert partition.value.kind == client_session.NO_PARTITION
+
+
+# -- named consumers: offsets with no record ----------------------------------------------------------
+
+
+def test_a_commit_where_the_offset_below_has_no_record_stores_the_last_record_before_it(
+    cluster: FakeCluster, session: Session
+) -> None:
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(10, holes={4, 5})
+    session.handle("consumer_commit", ("c", "t1", 0, 6))  # 6 from end_offset-like arithmetic: 5 has no record
+    assert cluster.offsets == {("c", "t1", 0): 3}  # r3 is the last record below 6
+    position = session.handle("consumer_position", ("c", "t1", 0))
+    assert position == 4
+    rows, _ = session.handle("read", ("t1", 0, position, 100))
+    assert [row[0] for row in rows] == [6, 7, 8, 9]  # the same records as from 6
+
+
+def test_a_position_before_the_first_readable_record_is_a_start_marker(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(10, holes=set(range(5)))  # the first records are gone (retention)
+    session.handle("consumer_commit", ("c", "t1", 0, 3))
+    assert ("c", "t1", 0) not in cluster.offsets
+    assert cluster.offsets[("c/t1/0", offsets.MARKER_TOPIC, 0)] == 0
+    assert cluster.topics[offsets.MARKER_TOPIC].records[0][1] == offsets.MARKER_VALUE
+    assert session.handle("consumer_position", ("c", "t1", 0)) == 0
+    assert session.handle("consumer_list", ("t1",)) == [("c", "t1", 0, 0, STAMP_MS // 1000)]
+    session.handle("consumer_commit", ("c", "t1", 0, 7))  # a record below: the marker goes
+    assert cluster.offsets == {("c", "t1", 0): 6}
+    assert session.handle("consumer_list", ("t1",)) == [("c", "t1", 0, 7, STAMP_MS // 1000)]
+
+
+def test_a_marker_left_beside_an_offset_loses_to_it_and_dies_with_its_topic(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(4)
+    session.handle("consumer_commit", ("c", "t1", 0, 0))
+    cluster.offsets[("c", "t1", 0)] = 2  # e.g. ``fluvio consume -c c`` committed meanwhile
+    assert session.handle("consumer_position", ("c", "t1", 0)) == 3
+    assert session.handle("consumer_list", (None,)) == [("c", "t1", 0, 3, STAMP_MS // 1000)]
+    cluster.admin.delete_topic.side_effect = lambda name: cluster.topics.pop(name)
+    session.handle("delete_topic", ("t1",))
+    assert ("c/t1/0", offsets.MARKER_TOPIC, 0) not in cluster.offsets
+
+
+def test_a_commit_past_the_end_is_refused_and_stores_nothing(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(3)
+    with pytest.raises(ClientError) as refused:
+        session.handle("consumer_commit", ("c", "t1", 0, 4))
+    assert refused.value.kind == client_session.REFUSED
+    assert str(refused.value) == "cannot commit position 4 for consumer c: topic t1 partition 0 ends at offset 3"
+    assert cluster.offsets == {}
+
+
+def test_named_consumer_errors_through_the_backend(cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    in_thread_helper(monkeypatch, cluster)
+    cluster.topics["t1"] = part = FakePartition()
+    part.fill(3)
+    with FluvioTopics(ENDPOINT) as topics:
+        with pytest.raises(ConfigError, match=r"^cannot commit position 9 for consumer c: topic t1 partition 0 ends at offset 3$"):
+            topics.commit("c", "t1", 9)
+        with pytest.raises(TopicNotFoundError, match=r"^topic nope not found$"):
+            topics.consumer_position("c", "nope")
+        with pytest.raises(ConfigError, match=r"^topic t1 has no partition 2$"):
+            topics.commit("c", "t1", 0, partition=2)
+        with pytest.raises(ConsumerNotFoundError, match=r"^consumer c has no committed position$"):
+            topics.delete_consumer("c")
+        topics.commit("c", "t1", 3)
+        assert topics.consumer_position("c", "t1") == 3
+        assert topics.delete_consumer("c") == 1
+
+
+# -- producing --------------------------------------------------------------------------------------
+
+
+def test_flush_waits_for_every_record_and_reports_a_refused_one(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = FakePartition()
+    producer_id = session.handle("producer_open", ("t1", 0))
+    session.handle("produce", (producer_id, [(b"", b"a"), (b"k", b"b")]))
+    [inner] = cluster.producers
+    inner.send_all.assert_called_once_with([(b"", b"a"), (b"k", b"b")])
+    session.handle("producer_flush", (producer_id,))
+    inner.flush.assert_called_once_with()
+
+    outputs = [create_autospec(fluvio.ProduceOutput, instance=True) for _ in range(3)]
+    outputs[1].wait.side_effect = fluvio.FluviorError("the message is too large to send")
+    inner.send_all.side_effect = None
+    inner.send_all.return_value = outputs
+    session.handle("produce", (producer_id, [(b"", b"x")] * 3))
+    with pytest.raises(ClientError, match="the message is too large"):
+        session.handle("producer_flush", (producer_id,))
+    session.handle("producer_flush", (producer_id,))  # reported once; the caller sends again
+
+
+def test_a_send_error_is_reported_by_the_next_flush(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = FakePartition()
+    producer_id = session.handle("producer_open", ("t1", 0))
+    cluster.producers[0].send_all.side_effect = fluvio.FluviorError("the SPU is offline")
+    session.handle("produce", (producer_id, [(b"", b"a")]))
+    with pytest.raises(ClientError, match="the SPU is offline"):
+        session.handle("producer_flush", (producer_id,))
+
+
+def test_a_producer_for_a_missing_topic(cluster: FakeCluster, session: Session) -> None:
+    with pytest.raises(ClientError) as missing:
+        session.handle("producer_open", ("nope", 0))
+    assert missing.value.kind == client_session.NOT_FOUND
+    cluster.client.topic_producer.assert_not_called()
+
+
+def test_linger_uses_the_clients_producer_config(cluster: FakeCluster, session: Session) -> None:
+    cluster.topics["t1"] = FakePartition()
+    cluster.client.topic_producer_with_config.return_value = create_autospec(fluvio.TopicProducer, instance=True)
+    session.handle("producer_open", ("t1", 5))
+    topic, config = cluster.client.topic_producer_with_config.call_args.args
+    assert topic == "t1" and isinstance(config, fluvio.TopicProducerConfig)
+
+
+# -- the error texts of the client, mapped -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("Topic already exists", client_session.EXISTS),
+    ("Topic not found: t1", client_session.NOT_FOUND),
+    ("Partition not found: t1-3", client_session.NO_PARTITION),
+    ("Invalid topic name: topic name may only include lowercase letters", client_session.INVALID),
+    ("Socket io Timed out: 60 secs waiting for response. API_KEY=1001", client_session.FAILED),
+])
+def test_client_errors_are_classified(cluster: FakeCluster, session: Session, text: str, kind: str) -> None:
+    cluster.admin.create_topic.side_effect = fluvio.FluviorError(text)
+    with pytest.raises(ClientError) as refused:
+        session.handle("create_topic", ("t1", 1))
+    assert refused.value.kind == kind
+
+
+def test_create_topic_sends_a_built_topic_spec(cluster: FakeCluster, session: Session) -> None:
+    session.handle("create_topic", ("t1", 3))
+    name, spec = cluster.admin.create_topic.call_args.args
+    assert name == "t1" and isinstance(spec, fluvio.topic._TopicSpec)
+
+
+def test_without_an_endpoint_the_users_profile_is_used(cluster: FakeCluster) -> None:
+    session = Session(cluster.module, None)
+    session.handle("connect_admin", ())
+    session.handle("connect_client", ())
+    cluster.module.FluvioAdmin.connect.assert_called_once_with()
+    cluster.module.Fluvio.connect.assert_called_once_with()
+    cluster.module.FluvioConfig.new.assert_not_called()
+
+
+# -- FluvioTopics on the session, in a thread -------------------------------------------------------------
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch, cluster: FakeCluster) -> FakeCluster:
+    in_thread_helper(monkeypatch, cluster)
+    return cluster
+
+
+def test_records_map_keys_and_timestamps(served: FakeCluster) -> None:
+    served.topics["t1"] = part = FakePartition()
+    part.records.update({4: (None, b"a"), 5: (b"k", b"b"), 6: (b"", b"c")})
+    with FluvioTopics(ENDPOINT) as topics:
+        assert topics.read("t1", 4) == [
+            Record(4, None, b"a", 1_700_000_000.123),
+            Record(5, b"k", b"b", 1_700_000_000.123),
+            Record(6, None, b"c", 1_700_000_000.123),
+        ]
+
+
+def test_reading_counts_records_across_skips_and_holes(served: FakeCluster) -> None:
+    served.topics["t1"] = part = FakePartition(skip_after=900, skip=13)
+    part.fill(12_000, holes={100, 101, 11_999})
+    with FluvioTopics(ENDPOINT) as topics:
+        records = topics.read("t1")
+        assert len(records) == 11_997 and records[-1].offset == 11_998
+        assert topics.end_offset("t1") == 11_999
+        assert [r.offset for r in topics.read("t1", 99, max_records=3)] == [99, 102, 103]
+        followed = [r.offset for r in topics.stream("t1", 11_990, poll_interval=0.01, timeout=0.2)]
+        assert followed == list(range(11_990, 11_999))
+
+
+def test_open_topics_chooses_fluvio_when_an_endpoint_is_set_and_connects_on_first_use(served: FakeCluster) -> None:
     topics = open_topics(Settings(home=Settings.from_env().home, fluvio_endpoint=ENDPOINT))
     assert isinstance(topics, FluvioTopics)
-    cluster.client_cls.connect_with_config.assert_not_called()  # opening is free; calls connect
-    cluster.admin_cls.connect_with_config.assert_not_called()
+    served.module.FluvioAdmin.connect_with_config.assert_not_called()  # opening costs nothing
     assert topics.list_topics() == []
-    cluster.config_cls.new.assert_called_once_with(ENDPOINT)
-    cluster.admin_cls.connect_with_config.assert_called_once_with(cluster.config_cls.new.return_value)
+    served.module.FluvioConfig.new.assert_called_once_with(ENDPOINT)
+    topics.close()
 
 
-def test_without_an_endpoint_the_users_profile_is_used(cluster: Cluster) -> None:
-    topics = FluvioTopics(None)
-    topics.list_topics()
-    cluster.admin_cls.connect.assert_called_once_with()
-    cluster.config_cls.new.assert_not_called()
+def test_a_refused_record_surfaces_at_flush_and_is_sent_again_by_the_next(served: FakeCluster) -> None:
+    served.topics["t1"] = FakePartition()
+    with FluvioTopics(ENDPOINT) as topics:
+        producer = topics.producer("t1")
+        producer.send(None, b"too big")
+        [inner] = served.producers
+        refused = create_autospec(fluvio.ProduceOutput, instance=True)
+        refused.wait.side_effect = fluvio.FluviorError("the message is too large to send")
+        inner.send_all.side_effect = None
+        inner.send_all.return_value = [refused]
+        with pytest.raises(BackendError, match="storing records in t1 failed: the message is too large"):
+            producer.flush()
+        producer.flush()  # on a producer opened again
+        sent = [c.args[0] for inner in served.producers for c in inner.send_all.call_args_list]
+        assert sent == [[(b"", b"too big")]] * 2
 
 
-def test_clients_are_connected_once(cluster: Cluster) -> None:
-    cluster.topics[:] = ["t1"]
-    topics = FluvioTopics(ENDPOINT)
-    topics.list_topics()
-    topics.topic_exists("t1")
-    topics.producer("t1")
-    topics.producer("t1")
-    assert cluster.admin_cls.connect_with_config.call_count == 1
-    assert cluster.client_cls.connect_with_config.call_count == 1
+def test_a_producer_sends_once_a_batch_is_full_and_the_rest_at_flush(served: FakeCluster,
+                                                                      wait_until: Callable[..., bool]) -> None:
+    served.topics["t1"] = FakePartition()
+    with FluvioTopics(ENDPOINT) as topics:
+        producer = topics.producer("t1", batch_size=3)
+        producer.send_many((None, b"x") for _ in range(2))
+        producer.send_many((None, b"y") for _ in range(2))
+        [inner] = served.producers
+        assert wait_until(lambda: inner.send_all.call_count == 1)
+        producer.send(None, b"z")
+        producer.flush()
+        assert [c.args[0] for c in inner.send_all.call_args_list] == [[(b"", b"x")] * 2 + [(b"", b"y")] * 2,
+                                                                      [(b"", b"z")]]
+        producer.close()
 
 
-def test_an_unreachable_cluster_is_a_backend_error_naming_it(cluster: Cluster) -> None:
-    refused = fluvio.FluviorError("Connection refused (os error 111)")
-    cluster.admin_cls.connect_with_config.side_effect = refused
-    with pytest.raises(BackendError, match=f"cannot connect to Fluvio at {ENDPOINT}: Connection refused"):
-        FluvioTopics(ENDPOINT).list_topics()
-
-
-def test_a_cluster_that_never_answers_times_out(cluster: Cluster) -> None:
-    release = threading.Event()
-    cluster.admin_cls.connect_with_config.side_effect = lambda config: release.wait(10)
-    try:
-        with pytest.raises(BackendError, match=r"no answer within 0\.2 s"):
-            FluvioTopics(ENDPOINT, connect_timeout=0.2).list_topics()
-    finally:
-        release.set()
+# -- FluvioTopics' own checks, before any call ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("endpoint", ["", "  ", "host :9003"])
@@ -156,225 +329,22 @@ def test_a_malformed_endpoint_is_a_config_error(endpoint: str) -> None:
         FluvioTopics(endpoint)
 
 
-def test_the_real_client_against_a_closed_port_fails_clearly() -> None:
-    """No mocks: the installed client tries a loopback port where nothing listens."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with pytest.raises(BackendError, match=f"cannot connect to Fluvio at 127.0.0.1:{port}"):
-        FluvioTopics(f"127.0.0.1:{port}", connect_timeout=10).list_topics()
+@pytest.mark.parametrize("timeout", [0, -1, "5", True])
+def test_timeouts_must_be_positive_seconds(timeout: Any) -> None:
+    with pytest.raises(ConfigError, match="must be a positive number of seconds"):
+        FluvioTopics(ENDPOINT, timeout=timeout)
 
 
-# -- admin -------------------------------------------------------------------------------------
+def test_names_are_checked_before_calling_the_cluster(served: FakeCluster) -> None:
+    with FluvioTopics(ENDPOINT) as topics, pytest.raises(ConfigError, match="not a valid topic name"):
+        topics.create_topic("Bad_Name")
+    served.module.FluvioAdmin.connect_with_config.assert_not_called()
 
 
-def test_create_topic_sends_a_built_topic_spec(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    partitions_asked: list[int] = []
-    real_with_partitions = fluvio.TopicSpec.with_partitions
-
-    def with_partitions(self: fluvio.TopicSpec, partitions: int) -> fluvio.TopicSpec:
-        partitions_asked.append(partitions)
-        return real_with_partitions(self, partitions)
-
-    monkeypatch.setattr(fluvio.TopicSpec, "with_partitions", with_partitions)
-    assert FluvioTopics(ENDPOINT).create_topic("t1", partitions=3) is True
-    name, spec = cluster.admin.create_topic.call_args.args
-    assert name == "t1"
-    assert isinstance(spec, _fluvio_python.TopicSpec)  # built, as the client's create_topic expects
-    assert partitions_asked == [3]
-
-
-def test_create_an_existing_topic_returns_false(cluster: Cluster) -> None:
-    cluster.admin.create_topic.side_effect = fluvio.FluviorError("Topic already exists")
-    assert FluvioTopics(ENDPOINT).create_topic("t1") is False
-
-
-def test_create_topic_other_failures_are_backend_errors(cluster: Cluster) -> None:
-    cluster.admin.create_topic.side_effect = fluvio.FluviorError("the SPU is offline")
-    with pytest.raises(BackendError, match=f"at {ENDPOINT}: creating topic t1 failed: the SPU is offline"):
-        FluvioTopics(ENDPOINT).create_topic("t1")
-
-
-def test_create_topic_checks_names_before_calling_the_cluster(cluster: Cluster) -> None:
-    with pytest.raises(ConfigError, match="not a valid topic name"):
-        FluvioTopics(ENDPOINT).create_topic("Bad_Name")
-    cluster.admin_cls.connect_with_config.assert_not_called()
-
-
-def test_delete_topic(cluster: Cluster) -> None:
-    FluvioTopics(ENDPOINT).delete_topic("t1")
-    cluster.admin.delete_topic.assert_called_once_with("t1")
-
-
-def test_delete_a_missing_topic(cluster: Cluster) -> None:
-    cluster.admin.delete_topic.side_effect = fluvio.FluviorError("Topic not found")
-    with pytest.raises(TopicNotFoundError, match="topic t1 not found"):
-        FluvioTopics(ENDPOINT).delete_topic("t1")
-
-
-def test_list_and_exists(cluster: Cluster) -> None:
-    cluster.topics[:] = ["zeta", "alpha"]
-    topics = FluvioTopics(ENDPOINT)
-    assert topics.list_topics() == ["alpha", "zeta"]
-    assert topics.topic_exists("alpha") is True
-    assert topics.topic_exists("beta") is False
-    cluster.admin.list_topics.assert_called_with(["beta"])
-
-
-# -- producing ----------------------------------------------------------------------------------
-
-
-def _producer_mock(cluster: Cluster) -> tuple[Any, list[Any]]:
-    inner = create_autospec(fluvio.TopicProducer, instance=True)
-    outputs: list[Any] = []
-
-    def send(key: bytes, value: bytes) -> Any:
-        output = create_autospec(fluvio.ProduceOutput, instance=True)
-        outputs.append(output)
-        return output
-
-    inner.send.side_effect = send
-    cluster.client.topic_producer.return_value = inner
-    cluster.client.topic_producer_with_config.return_value = inner
-    return inner, outputs
-
-
-def test_producer_for_a_missing_topic(cluster: Cluster) -> None:
-    with pytest.raises(TopicNotFoundError, match="topic t1 not found"):
-        FluvioTopics(ENDPOINT).producer("t1")
-    cluster.client.topic_producer.assert_not_called()
-
-
-def test_producer_sends_and_flush_waits_for_every_record(cluster: Cluster) -> None:
-    cluster.topics[:] = ["t1"]
-    inner, outputs = _producer_mock(cluster)
-    producer = FluvioTopics(ENDPOINT).producer("t1")
-    producer.send(None, b"a")
-    producer.send_many([(b"k", b"b")])
-    assert [c.args for c in inner.send.call_args_list] == [(b"", b"a"), (b"k", b"b")]
-    inner.flush.assert_not_called()
-    producer.flush()
-    inner.flush.assert_called_once_with()
-    for output in outputs:
-        output.wait.assert_called_once_with()
-    producer.close()
-
-
-def test_linger_uses_the_clients_producer_config(cluster: Cluster) -> None:
-    cluster.topics[:] = ["t1"]
-    _producer_mock(cluster)
-    FluvioTopics(ENDPOINT).producer("t1", linger_ms=100)
-    topic, config = cluster.client.topic_producer_with_config.call_args.args
-    assert topic == "t1"
-    assert isinstance(config, fluvio.TopicProducerConfig)
-
-
-def test_a_full_batch_is_flushed_without_being_asked(cluster: Cluster) -> None:
-    cluster.topics[:] = ["t1"]
-    inner, _ = _producer_mock(cluster)
-    producer = FluvioTopics(ENDPOINT).producer("t1", batch_size=3)
-    producer.send_many((None, b"x") for _ in range(7))
-    assert inner.flush.call_count == 2
-
-
-def test_a_refused_record_surfaces_at_flush(cluster: Cluster) -> None:
-    cluster.topics[:] = ["t1"]
-    _, outputs = _producer_mock(cluster)
-    producer = FluvioTopics(ENDPOINT).producer("t1")
-    producer.send(None, b"too big")
-    outputs[0].wait.side_effect = fluvio.FluviorError("the message is too large to send")
-    with pytest.raises(BackendError, match="storing a record to t1 failed: the message is too large"):
-        producer.flush()
-
-
-# -- reading ------------------------------------------------------------------------------------
-
-
-def test_read_maps_records_and_stops_at_the_end(cluster: Cluster) -> None:
-    cluster.topics[:] = ["t1"]
-    cluster.client.consumer_with_config.return_value = consumer_iterator([
-        raw_record(4, b"a"),
-        raw_record(5, b"b", key=b"k"),
-        raw_record(6, b"c", key=b""),
-    ])
-    records = FluvioTopics(ENDPOINT).read("t1", 4)
-    assert records == [
-        Record(4, None, b"a", 1_700_000_000.123),
-        Record(5, b"k", b"b", 1_700_000_000.123),
-        Record(6, None, b"c", 1_700_000_000.123),
-    ]
-    [config] = cluster.client.consumer_with_config.call_args.args
-    assert isinstance(config, fluvio.ConsumerConfigExt)
-
-
-def test_read_respects_max_records(cluster: Cluster) -> None:
-    cluster.topics[:] = ["t1"]
-    cluster.client.consumer_with_config.return_value = consumer_iterator(
-        [raw_record(i, b"v") for i in range(10)]
-    )
-    assert [r.offset for r in FluvioTopics(ENDPOINT).read("t1", max_records=3)] == [0, 1, 2]
-
-
-def test_a_record_without_timestamp(cluster: Cluster) -> None:
-    cluster.topics[:] = ["t1"]
-    no_stamp = raw_record(0, b"a", timestamp_ms=-1)
-    cluster.client.consumer_with_config.return_value = consumer_iterator([no_stamp])
-    assert FluvioTopics(ENDPOINT).read("t1")[0].timestamp == 0.0
-
-
-def test_end_offset_is_one_past_the_last_record(cluster: Cluster) -> None:
-    cluster.topics[:] = ["t1"]
-    cluster.client.consumer_with_config.return_value = consumer_iterator([raw_record(41, b"last")])
-    assert FluvioTopics(ENDPOINT).end_offset("t1") == 42
-    cluster.client.consumer_with_config.return_value = consumer_iterator([])
-    assert FluvioTopics(ENDPOINT).end_offset("t1") == 0
-
-
-def test_reading_a_missing_topic(cluster: Cluster) -> None:
-    with pytest.raises(TopicNotFoundError):
-        FluvioTopics(ENDPOINT).read("t1")
-    with pytest.raises(TopicNotFoundError):
-        FluvioTopics(ENDPOINT).end_offset("t1")
-
-
-def partition_consumer(stream: Any) -> fluvio.PartitionConsumer:
-    """What ``Fluvio.partition_consumer`` returns: the real wrapper over a native consumer."""
-    inner = create_autospec(_fluvio_python.PartitionConsumer, instance=True)
-
-    def start(offset: Any) -> Any:
-        assert isinstance(offset, fluvio.Offset)
-        return stream
-
-    inner.stream.side_effect = start
-    return fluvio.PartitionConsumer(inner)
-
-
-def test_follow_uses_a_partition_consumer_and_stops_when_idle(cluster: Cluster) -> None:
-    cluster.topics[:] = ["t1"]
-    quiet = threading.Event()
-    # A live stream: after two records nothing more arrives (next() blocks).
-    stream = native_stream([raw_record(7, b"x"), raw_record(8, b"y")], then=lambda: quiet.wait(10) and None)
-    cluster.client.partition_consumer.return_value = partition_consumer(stream)
-    try:
-        got = list(FluvioTopics(ENDPOINT).stream("t1", 7, timeout=0.3))
-    finally:
-        quiet.set()
-    assert [(r.offset, r.value) for r in got] == [(7, b"x"), (8, b"y")]
-    cluster.client.partition_consumer.assert_called_once_with("t1", 0)
-
-
-def test_a_stream_error_is_a_backend_error(cluster: Cluster) -> None:
-    cluster.topics[:] = ["t1"]
-
-    def offline() -> None:
-        raise fluvio.FluviorError("the SPU is offline")
-
-    stream = native_stream([raw_record(0, b"x")], then=offline)
-    cluster.client.partition_consumer.return_value = partition_consumer(stream)
-    records = FluvioTopics(ENDPOINT).stream("t1")
-    assert next(records).value == b"x"
-    with pytest.raises(BackendError, match="reading t1 failed: the SPU is offline"):
-        next(records)
+def test_deleting_a_missing_topic(served: FakeCluster) -> None:
+    served.admin.delete_topic.side_effect = fluvio.FluviorError("Topic not found")
+    with FluvioTopics(ENDPOINT) as topics, pytest.raises(TopicNotFoundError, match="topic t1 not found"):
+        topics.delete_topic("t1")
 
 
 def test_the_autospec_catches_a_wrong_call() -> None:

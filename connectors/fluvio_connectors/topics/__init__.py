@@ -3,6 +3,10 @@
 ``open_topics()`` is the one place that picks a backend from the settings: the embedded log
 (SQLite, default) or a Fluvio cluster (``FLUVIO_ENDPOINT`` or the user's profile). Both return
 ``Record(offset, key, value, timestamp)`` when reading.
+
+Named consumers (``consumer_position``, ``commit``, ``list_consumers``, ``delete_consumer``) keep a
+position per (consumer, topic, partition) that only ``commit`` moves; ``topics/consumers.py`` says
+what a position and a commit mean and how to resume.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Protocol, runtime_checkable
 
 from fluvio_connectors.errors import TopicMissingError
 from fluvio_connectors.settings import Settings
+from fluvio_connectors.topics.consumers import ConsumerPosition
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,26 @@ class Topics(Protocol):
         """Records from ``offset``; with ``follow`` waits for new ones (until ``timeout`` s idle)."""
 
     def end_offset(self, topic: str, partition: int = 0) -> int:
-        """The offset the next record will get (the number of records when offsets start at 0)."""
+        """One past the last record's offset: where new records start. Not a count of records:
+        on a Fluvio partition offsets need not be consecutive (the embedded log's are)."""
+
+    # Named consumers (see topics/consumers.py).
+
+    def consumer_position(self, consumer: str, topic: str, partition: int = 0) -> int | None:
+        """``consumer``'s committed position on the partition (the offset it reads next), or None
+        when it never committed there. ``TopicNotFoundError`` if the topic does not exist."""
+
+    def commit(self, consumer: str, topic: str, position: int, partition: int = 0) -> None:
+        """Make ``position`` ``consumer``'s position: every record below it is handled. Durable
+        when it returns. ``position`` is ``record.offset + 1`` of the last record handled, or a value
+        from ``consumer_position``/``end_offset`` (at most ``end_offset``; it may move back)."""
+
+    def list_consumers(self, topic: str | None = None) -> list[ConsumerPosition]:
+        """Every committed position (of ``topic`` only, when given), by consumer, topic, partition."""
+
+    def delete_consumer(self, consumer: str, topic: str | None = None) -> int:
+        """Forget ``consumer``'s positions (on ``topic`` only, when given); returns how many.
+        ``ConsumerNotFoundError`` when there were none."""
 
     def close(self) -> None: ...
 
@@ -104,4 +128,4 @@ def open_topics(settings: Settings | None = None) -> Topics:
     return EmbeddedTopics(settings.log_path, synchronous=settings.embedded_sync)
 
 
-__all__ = ["Producer", "Record", "Topics", "apply_topic_rule", "open_topics"]
+__all__ = ["ConsumerPosition", "Producer", "Record", "Topics", "apply_topic_rule", "open_topics"]

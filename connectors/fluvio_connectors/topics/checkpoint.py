@@ -34,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+from fluvio_connectors.state_dir import PRIVATE_FILE
+
 INTERVAL = 0.1  # seconds between two passive checkpoints at most
 RESET_FRAMES = 4096  # log frames (~16 MB) after which a pass under the writers' lock resets the log
 WRITER_AUTOCHECKPOINT = 4 * RESET_FRAMES  # a writer checkpoints by itself only past this (safety net)
@@ -92,7 +94,8 @@ class Checkpointer:
             return
         try:
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
-            with open(self.lock_path, "ab") as lock:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            with os.fdopen(os.open(self.lock_path, flags, PRIVATE_FILE), "ab") as lock:  # as the writers open it
                 while self._wake.wait(IDLE_EXIT) and not self._stop.is_set():
                     self._wake.clear()
                     self._pass(conn, lock.fileno())

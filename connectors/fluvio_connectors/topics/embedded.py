@@ -21,6 +21,10 @@ Checkpoints (copying the write-ahead log back into the database file, which sync
 background thread (``topics.checkpoint``), not inside the commit of whichever write crossed the
 threshold: a writer no longer stalls for them. A batch is inserted with one statement per 100
 records (``_insert``).
+
+Named consumers live in the same file: the ``consumers`` table holds one committed position per
+(consumer, topic id, partition), written in a write transaction like the records (so a commit is
+as durable as a flushed batch) and dropped with its topic.
 """
 
 from __future__ import annotations
@@ -38,10 +42,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from fluvio_connectors.config import TOPIC_NAME
-from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
+from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
 from fluvio_connectors.settings import SYNC_MODES
-from fluvio_connectors.topics import Record
+from fluvio_connectors.state_dir import PRIVATE_FILE, private_dir, private_file
+from fluvio_connectors.topics import ConsumerPosition, Record
 from fluvio_connectors.topics.checkpoint import WRITER_AUTOCHECKPOINT, Checkpointer
+from fluvio_connectors.topics.consumers import validate_consumer_name
 
 T = TypeVar("T")
 Batch = list[tuple[bytes | None, bytes]]
@@ -77,7 +83,16 @@ CREATE TABLE IF NOT EXISTS records (
     timestamp   REAL NOT NULL,
     PRIMARY KEY (topic_id, partition, "offset")
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consumers (
+    consumer    TEXT NOT NULL,
+    topic_id    INTEGER NOT NULL,
+    partition   INTEGER NOT NULL,
+    "offset"    INTEGER NOT NULL,
+    updated_at  REAL NOT NULL,
+    PRIMARY KEY (consumer, topic_id, partition)
+) WITHOUT ROWID;
 """
+_TABLES = ("topics", "partitions", "records", "consumers")
 
 
 def validate_topic_name(name: str) -> str:
@@ -148,14 +163,18 @@ class EmbeddedTopics:
 
     def _open_writer_lock(self) -> BinaryIO:
         # One open file per connection: flock() then also orders the threads of one process.
-        try:
-            return open(f"{self.path}.lock", "ab")  # closed with the connection
+        try:  # closed with the connection; private like the log (0600)
+            return os.fdopen(os.open(f"{self.path}.lock", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                                     PRIVATE_FILE), "ab")
         except OSError as exc:
             raise BackendError(f"cannot open the topic log lock {self.path}.lock: {exc}") from None
 
     def _connect(self) -> sqlite3.Connection:
+        # The state directory 0700 and the log 0600 (SQLite gives its -wal and -shm files the log's
+        # mode); ConfigError when the directory cannot be used.
+        private_dir(self.path.parent)
+        private_file(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False only
             # so close() may close it from another thread; each thread otherwise uses its own.
             conn = sqlite3.connect(
@@ -179,10 +198,10 @@ class EmbeddedTopics:
             # Persistent in the file: only the first opener ever switches it.
             conn.execute("PRAGMA journal_mode = WAL")
         tables = conn.execute(
-            "SELECT count(*) FROM sqlite_master "
-            "WHERE type = 'table' AND name IN ('topics', 'partitions', 'records')"
+            f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({', '.join('?' * len(_TABLES))})",
+            _TABLES,
         ).fetchone()[0]
-        if tables == 3:  # the usual case: no write transaction just to open the log
+        if tables == len(_TABLES):  # the usual case: no write transaction just to open the log
             return
         with _transaction(holder):
             for statement in _SCHEMA.split(";"):
@@ -261,6 +280,7 @@ class EmbeddedTopics:
             if row is None:
                 raise TopicNotFoundError(name)
             conn.execute("DELETE FROM records WHERE topic_id = ?", row)
+            conn.execute("DELETE FROM consumers WHERE topic_id = ?", row)
             conn.execute("DELETE FROM partitions WHERE topic_id = ?", row)
             conn.execute("DELETE FROM topics WHERE id = ?", row)
 
@@ -386,6 +406,75 @@ class EmbeddedTopics:
             if self._topic(topic)[0] != topic_id:
                 raise TopicNotFoundError(topic)
             time.sleep(poll_interval)  # poll interval between reads of a followed log
+
+    # -- named consumers ---------------------------------------------------------------------
+
+    def consumer_position(self, consumer: str, topic: str, partition: int = 0) -> int | None:
+        validate_consumer_name(consumer)
+        topic_id = self._partition(topic, partition)
+        rows = self._query(
+            'SELECT "offset" FROM consumers WHERE consumer = ? AND topic_id = ? AND partition = ?',
+            (consumer, topic_id, partition),
+        )
+        return int(rows[0][0]) if rows else None
+
+    def commit(self, consumer: str, topic: str, position: int, partition: int = 0) -> None:
+        validate_consumer_name(consumer)
+        _check_offset(position)
+        topic_id = self._partition(topic, partition)
+
+        def commit(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT next_offset FROM partitions WHERE topic_id = ? AND partition = ?", (topic_id, partition)
+            ).fetchone()
+            if row is None:  # deleted since we looked it up
+                raise TopicNotFoundError(topic)
+            if position > int(row[0]):
+                raise ConfigError(
+                    f"cannot commit position {position} for consumer {consumer}: topic {topic} "
+                    f"partition {partition} ends at offset {int(row[0])}"
+                )
+            conn.execute(
+                'INSERT INTO consumers (consumer, topic_id, partition, "offset", updated_at) VALUES (?, ?, ?, ?, ?) '
+                'ON CONFLICT (consumer, topic_id, partition) DO UPDATE SET "offset" = excluded."offset", '
+                "updated_at = excluded.updated_at",
+                (consumer, topic_id, partition, position, time.time()),
+            )
+
+        self._write(commit)
+
+    def list_consumers(self, topic: str | None = None) -> list[ConsumerPosition]:
+        sql = (
+            'SELECT c.consumer, t.name, c.partition, c."offset", c.updated_at FROM consumers c '
+            "JOIN topics t ON t.id = c.topic_id"
+        )
+        params: tuple[object, ...] = ()
+        if topic is not None:
+            validate_topic_name(topic)
+            sql += " WHERE t.name = ?"
+            params = (topic,)
+        rows = self._query(sql + " ORDER BY c.consumer, t.name, c.partition", params)
+        return [ConsumerPosition(str(c), str(t), int(p), int(o), float(u)) for c, t, p, o, u in rows]
+
+    def delete_consumer(self, consumer: str, topic: str | None = None) -> int:
+        validate_consumer_name(consumer)
+        if topic is not None:
+            validate_topic_name(topic)
+
+        def delete(conn: sqlite3.Connection) -> int:
+            if topic is None:
+                cursor = conn.execute("DELETE FROM consumers WHERE consumer = ?", (consumer,))
+            else:
+                cursor = conn.execute(
+                    "DELETE FROM consumers WHERE consumer = ? AND topic_id IN (SELECT id FROM topics WHERE name = ?)",
+                    (consumer, topic),
+                )
+            return int(cursor.rowcount)
+
+        deleted = self._write(delete)
+        if not deleted:
+            raise ConsumerNotFoundError(consumer, topic)
+        return deleted
 
 
 class EmbeddedProducer:

@@ -1,66 +1,84 @@
 """The fluvio topics backend: a real Fluvio cluster through the official ``fluvio`` client.
 
-The client is imported when first needed, so choosing this backend costs nothing until a call is
-made. ``endpoint`` is the SC address (``host:port``); ``None`` uses the user's Fluvio profile
+Every call into the client goes through ``fluvio_client.FluvioClient`` (a helper process; that
+package says why), so nothing here can freeze the calling process: each call waits at most
+``timeout`` seconds (``connect_timeout`` to connect), then raises ``BackendError`` in one line.
+``endpoint`` is the SC address (``host:port``); ``None`` uses the user's Fluvio profile
 (``~/.fluvio/config``), like the ``fluvio`` CLI.
 
 Mapping to the port:
-- a record without a key is sent with an empty key, and an empty key reads back as ``None`` (the
-  client reports a missing key as ``b"No key"`` in some versions, which is mapped to ``None`` too);
+- keys: the client cannot write a record without a key, so a record without one is written with
+  an empty key; an empty key, and the client's ``No key`` marker for a record that has none (such
+  as ``fluvio produce`` writes), read back as ``None``;
 - timestamps are Fluvio's milliseconds, returned as seconds (0.0 when the record has none);
+- offsets grow but need not be consecutive: readers move on from the last record they got and
+  count records, never offset differences, and never wait for a given offset;
 - ``read`` and ``stream(follow=False)`` stop at the end of the partition as it was when they
-  started reading (``disable_continuous``, like ``fluvio consume -d``).
+  started reading; ``stream(follow=True)`` reads again every ``poll_interval`` when it is at the
+  end, like the embedded log;
+- a producer with no ``linger_ms`` sends records in batches as ``batch_size`` fill; ``flush``
+  waits for the cluster's acknowledgement of every record sent since the last flush. A failed
+  flush keeps those records and sends them again at the next ``flush`` (at-least-once: a retried
+  record may be stored twice).
+- multi-partition topics: the client's partitioner spreads keyless records over the partitions.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+import time
+from collections.abc import Iterator
+from typing import Any
 
-from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
-from fluvio_connectors.topics import Record
+from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
+from fluvio_connectors.topics import ConsumerPosition, Record
+from fluvio_connectors.topics.consumers import validate_consumer_name
 from fluvio_connectors.topics.embedded import validate_topic_name
-
-if TYPE_CHECKING:
-    from types import ModuleType
-
-T = TypeVar("T")
+from fluvio_connectors.topics.fluvio_client import (
+    EXISTS,
+    INVALID,
+    NO_PARTITION,
+    NOT_FOUND,
+    REFUSED,
+    ClientError,
+    FluvioClient,
+)
+from fluvio_connectors.topics.fluvio_producer import FluvioProducer
 
 DEFAULT_CONNECT_TIMEOUT = 15.0
-# Markers the client puts in its error texts (fluvio-protocol's error codes).
-_EXISTS = "already exists"
-_NOT_FOUND = ("not found", "topicnotfound")
-_NO_KEY = b"No key"
-
-
-def _client_module() -> ModuleType:
-    try:
-        import fluvio
-    except ImportError as exc:  # pragma: no cover - fluvio is a dependency
-        raise BackendError(f"the fluvio client is not installed ({exc}); pip install fluvio") from None
-    return fluvio
-
-
-def _mentions(exc: BaseException, *markers: str) -> bool:
-    text = str(exc).lower()
-    return any(marker in text for marker in markers)
+DEFAULT_TIMEOUT = 30.0
+READ_CHUNK = 100_000  # records a read request returns at most (the client process also stops at 8 MB)
+MAX_PARTITIONS = 1_000
+DELETE_SETTLE_S = 1.0  # see delete_topic
 
 
 class FluvioTopics:
-    """Topics in a Fluvio cluster at ``endpoint`` (``host:port``), or the profile's cluster."""
+    """Topics in a Fluvio cluster at ``endpoint`` (``host:port``), or the profile's cluster.
+
+    Named consumers are the cluster's own consumer offsets (``fluvio_client/offsets.py`` says
+    exactly what is stored), so ``fluvio consume --consumer NAME`` and the project resume each other.
+
+    :param connect_timeout: Seconds to start the client and connect (a peer that accepts and never
+        answers fails after this long).
+    :param timeout: Seconds any other call may wait (for the cluster's answer or acknowledgement).
+    """
 
     def __init__(
-        self, endpoint: str | None = None, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+        self,
+        endpoint: str | None = None,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         if endpoint is not None and (not endpoint.strip() or any(c.isspace() for c in endpoint)):
             raise ConfigError(f"the Fluvio endpoint must be host:port, got {endpoint!r}")
+        for name, value in (("connect_timeout", connect_timeout), ("timeout", timeout)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
         self.endpoint = endpoint
-        self.connect_timeout = connect_timeout
-        self._lock = threading.Lock()
-        self._client: Any = None
-        self._admin: Any = None
+        self.connect_timeout = float(connect_timeout)
+        self.timeout = float(timeout)
+        self._client = FluvioClient(endpoint, connect_timeout=self.connect_timeout, timeout=self.timeout,
+                                    where=self._where)
 
     def __repr__(self) -> str:
         return f"FluvioTopics({self.endpoint or 'profile'!r})"
@@ -75,141 +93,83 @@ class FluvioTopics:
     def _where(self) -> str:
         return f"Fluvio at {self.endpoint}" if self.endpoint else "Fluvio (current profile)"
 
-    # -- connections -----------------------------------------------------------------------
-
-    def _connect(self, kind: str) -> Any:
-        fluvio = _client_module()
-        cls = fluvio.FluvioAdmin if kind == "admin" else fluvio.Fluvio
-
-        def connect() -> Any:
-            if self.endpoint is None:
-                return cls.connect()
-            return cls.connect_with_config(fluvio.FluvioConfig.new(self.endpoint))
-
-        # The client blocks forever on a peer that accepts but never answers; bound the wait.
-        return _with_timeout(connect, self.connect_timeout, f"cannot connect to {self._where}")
-
-    def _fluvio(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = self._connect("client")
-            return self._client
-
-    def _admin_client(self) -> Any:
-        with self._lock:
-            if self._admin is None:
-                self._admin = self._connect("admin")
-            return self._admin
-
     def close(self) -> None:
-        """Drop the clients (the Rust side closes its sockets when they are freed)."""
-        with self._lock:
-            self._client = None
-            self._admin = None
+        """Stop the client process; its connections close with it."""
+        self._client.close()
 
-    def _call(self, what: str, operation: Callable[[], T], *, topic: str | None = None) -> T:
+    def _call(self, what: str, op: str, *args: Any, topic: str | None = None, partition: int = 0) -> Any:
         try:
-            return operation()
-        except Exception as exc:
-            if topic is not None and _mentions(exc, *_NOT_FOUND):
+            return self._client.call(op, *args)
+        except ClientError as exc:
+            if exc.kind == NOT_FOUND and topic is not None:
                 raise TopicNotFoundError(topic) from None
+            if exc.kind == NO_PARTITION and topic is not None:
+                raise ConfigError(f"topic {topic} has no partition {partition}") from None
+            if exc.kind == REFUSED:
+                raise ConfigError(str(exc)) from None
             raise BackendError(f"{self._where}: {what} failed: {exc}") from None
 
     # -- admin -----------------------------------------------------------------------------
 
     def create_topic(self, name: str, partitions: int = 1) -> bool:
         validate_topic_name(name)
-        if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
-            raise ConfigError(f"partitions must be a positive integer, got {partitions!r}")
-        fluvio = _client_module()
-        spec = fluvio.TopicSpec.create().with_partitions(partitions).build()
-        admin = self._admin_client()
+        if not _is_int(partitions) or not 0 < partitions <= MAX_PARTITIONS:
+            raise ConfigError(f"partitions must be an integer from 1 to {MAX_PARTITIONS}, got {partitions!r}")
         try:
-            admin.create_topic(name, spec)
-        except Exception as exc:
-            if _mentions(exc, _EXISTS):
+            self._client.call("create_topic", name, partitions)
+        except ClientError as exc:
+            if exc.kind == EXISTS:
                 return False
+            if exc.kind == INVALID:
+                raise ConfigError(f"topic {name}: {exc}") from None
             raise BackendError(f"{self._where}: creating topic {name} failed: {exc}") from None
         return True
 
     def delete_topic(self, name: str) -> None:
+        """Delete ``name``. Returns ``DELETE_SETTLE_S`` after the cluster confirmed: Fluvio 0.18
+        (SC and SPU) leaves a topic created within a fraction of a second after a delete (of a
+        topic that had traffic) unprovisioned for 30 to 90 s, and nothing a client can see says
+        when the SPU is done removing the old one."""
         validate_topic_name(name)
-        admin = self._admin_client()
-        self._call(f"deleting topic {name}", lambda: admin.delete_topic(name), topic=name)
+        self._call(f"deleting topic {name}", "delete_topic", name, topic=name)
+        time.sleep(DELETE_SETTLE_S)
 
     def topic_exists(self, name: str) -> bool:
         validate_topic_name(name)
-        admin = self._admin_client()
-        found = self._call("listing topics", lambda: admin.list_topics([name]))
-        return any(spec.name() == name for spec in found)
+        return name in self._call("listing topics", "topic_names", [name])
 
     def list_topics(self) -> list[str]:
-        admin = self._admin_client()
-        return sorted(spec.name() for spec in self._call("listing topics", admin.all_topics))
-
-    def _require(self, name: str) -> None:
-        if not self.topic_exists(name):
-            raise TopicNotFoundError(name)
+        return sorted(self._call("listing topics", "topic_names", None))
 
     # -- writing ---------------------------------------------------------------------------
 
     def producer(self, topic: str, *, linger_ms: float = 0.0, batch_size: int = 500) -> FluvioProducer:
-        self._require(topic)
-        if batch_size < 1:
+        validate_topic_name(topic)
+        if not _is_int(batch_size) or batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        client = self._fluvio()
-        fluvio = _client_module()
-        if linger_ms > 0:
-            config = fluvio.TopicProducerConfigBuilder().linger(int(linger_ms)).build()
-            inner = self._call(
-                f"opening a producer for {topic}",
-                lambda: client.topic_producer_with_config(topic, config),
-                topic=topic,
-            )
-        else:
-            inner = self._call(
-                f"opening a producer for {topic}", lambda: client.topic_producer(topic), topic=topic
-            )
-        return FluvioProducer(inner, topic, self._where, batch_size=batch_size)
+        if linger_ms < 0:
+            raise ConfigError(f"linger_ms must not be negative, got {linger_ms}")
+        return FluvioProducer(self, topic, linger_ms=linger_ms, batch_size=batch_size)
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _to_end(self, topic: str, partition: int, start: Any) -> Iterator[Any]:
-        """Records from ``start`` to the partition's current end, then stop."""
-        fluvio = _client_module()
-        builder = fluvio.ConsumerConfigExtBuilder(topic)
-        builder.partition(partition)
-        builder.offset_start(start)
-        builder.disable_continuous(True)
-        config = builder.build()
-        client = self._fluvio()
-        return iter(self._call(f"reading {topic}", lambda: client.consumer_with_config(config), topic=topic))
+    def _read(self, topic: str, partition: int, offset: int, limit: int) -> tuple[list[Any], bool]:
+        rows, at_end = self._call(f"reading {topic}", "read", topic, partition, offset, limit,
+                                  topic=topic, partition=partition)
+        return rows, at_end
 
     def end_offset(self, topic: str, partition: int = 0) -> int:
+        """One past the last record: where the next record will be (offsets start at 0)."""
         _check_partition(partition)
-        self._require(topic)
-        fluvio = _client_module()
-        last = -1
-        try:
-            for item in self._to_end(topic, partition, fluvio.Offset.from_end(1)):
-                last = max(last, int(item.offset()))
-        except (BackendError, TopicNotFoundError):
-            raise
-        except Exception as exc:
-            raise BackendError(f"{self._where}: reading the end of {topic} failed: {exc}") from None
-        return last + 1
+        validate_topic_name(topic)
+        last = self._call(f"reading the end of {topic}", "last_offset", topic, partition,
+                          topic=topic, partition=partition)
+        return 0 if last is None else int(last) + 1
 
     def read(
         self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None
     ) -> list[Record]:
-        records: list[Record] = []
-        if max_records is not None and max_records <= 0:
-            return records
-        for record in self.stream(topic, offset, partition=partition, follow=False):
-            records.append(record)
-            if max_records is not None and len(records) >= max_records:
-                break
-        return records
+        return list(self._stream(topic, offset, partition, False, 0.0, None, max_records))
 
     def stream(
         self,
@@ -221,182 +181,122 @@ class FluvioTopics:
         poll_interval: float = 0.2,
         timeout: float | None = None,
     ) -> Iterator[Record]:
+        """Records from ``offset``. Without ``follow`` it stops at the end as it was at the call;
+        with it, it reads again every ``poll_interval`` s and ends after ``timeout`` s without a new
+        record (never, when ``timeout`` is None)."""
+        return self._stream(topic, offset, partition, follow, poll_interval, timeout, None)
+
+    def _stream(self, topic: str, offset: int, partition: int, follow: bool, poll_interval: float,
+                timeout: float | None, max_records: int | None) -> Iterator[Record]:
         _check_offset(offset)
         _check_partition(partition)
-        self._require(topic)
-        fluvio = _client_module()
-        start = fluvio.Offset.absolute(offset)
-        if not follow:
-            items: Iterator[Any] = self._to_end(topic, partition, start)
-        else:
-            client = self._fluvio()
-            consumer = self._call(
-                f"reading {topic}", lambda: client.partition_consumer(topic, partition), topic=topic
-            )
-            items = iter(self._call(f"reading {topic}", lambda: consumer.stream(start), topic=topic))
-            if timeout is not None:
-                items = _idle_timeout(items, timeout)
-        return self._records(topic, items)
+        validate_topic_name(topic)
+        limit = READ_CHUNK if max_records is None else max(0, min(READ_CHUNK, max_records))
+        # The first read happens now, so a missing topic fails here rather than at next().
+        rows, at_end = self._read(topic, partition, offset, limit) if limit else ([], True)
+        if follow:
+            return self._follow(topic, partition, offset, rows, at_end, poll_interval, timeout, max_records)
+        return self._to_end(topic, partition, rows, at_end, max_records)
 
-    def _records(self, topic: str, items: Iterator[Any]) -> Iterator[Record]:
+    def _to_end(self, topic: str, partition: int, rows: list[Any], at_end: bool,
+                max_records: int | None) -> Iterator[Record]:
+        left = max_records
+        stop_at: int | None = None
         while True:
-            try:
-                item = next(items)
-            except StopIteration:
+            yield from map(_to_record, rows)
+            if left is not None:
+                left -= len(rows)
+            if at_end or not rows or (left is not None and left <= 0):
                 return
-            except Exception as exc:
-                if _mentions(exc, *_NOT_FOUND):
-                    raise TopicNotFoundError(topic) from None
-                raise BackendError(f"{self._where}: reading {topic} failed: {exc}") from None
-            yield _to_record(item)
-
-
-class FluvioProducer:
-    """Sends through the client's own batching producer; ``flush`` waits for every acknowledgement.
-
-    Each ``send`` returns a pending result from the client; ``flush`` (also called every
-    ``batch_size`` records) flushes the client and waits for each result, so a record the cluster
-    refused surfaces as ``BackendError`` from ``flush`` instead of being lost silently.
-    """
-
-    def __init__(self, inner: Any, topic: str, where: str, *, batch_size: int = 500) -> None:
-        self.topic = topic
-        self._inner = inner
-        self._where = where
-        self._batch_size = batch_size
-        self._pending: list[Any] = []
-        self._lock = threading.RLock()  # keeps send order and the pending list consistent
-        self._closed = False
-
-    def __enter__(self) -> FluvioProducer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def send(self, key: bytes | None, value: bytes) -> None:
-        self.send_many([(key, value)])
-
-    def send_many(self, records: Iterable[tuple[bytes | None, bytes]]) -> None:
-        with self._lock:
-            if self._closed:
-                raise BackendError(f"the producer for topic {self.topic} is closed")
-            for key, value in records:
-                output = self._guard("sending", self._inner.send, key or b"", bytes(value))
-                self._pending.append(output)
-                if len(self._pending) >= self._batch_size:
-                    self._flush_locked()
-
-    def flush(self) -> None:
-        with self._lock:
-            self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        self._guard("flushing", self._inner.flush)
-        pending, self._pending = self._pending, []
-        for output in pending:
-            self._guard("storing a record", output.wait)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
+            offset = rows[-1][0] + 1
+            if stop_at is None:  # a long read: stop where the partition ends now, however it grows
+                stop_at = self.end_offset(topic, partition)
+            if offset >= stop_at:
                 return
-            self._closed = True
-            self._flush_locked()
+            rows, at_end = self._read(topic, partition, offset, READ_CHUNK if left is None else min(READ_CHUNK, left))
 
-    def _guard(self, what: str, operation: Callable[..., T], *args: Any) -> T:
-        try:
-            return operation(*args)
-        except Exception as exc:
-            if _mentions(exc, *_NOT_FOUND):
-                raise TopicNotFoundError(self.topic) from None
-            raise BackendError(f"{self._where}: {what} to {self.topic} failed: {exc}") from None
-
-
-def _to_record(item: Any) -> Record:
-    raw_key = item.key()
-    key = None if raw_key is None else bytes(raw_key)
-    if key in (b"", _NO_KEY):
-        key = None
-    stamp = int(item.timestamp())
-    return Record(
-        offset=int(item.offset()),
-        key=key,
-        value=bytes(item.value()),
-        timestamp=stamp / 1000.0 if stamp >= 0 else 0.0,
-    )
-
-
-def _with_timeout(operation: Callable[[], T], timeout: float, message: str) -> T:
-    """Run a blocking client call in a helper thread; give up after ``timeout`` seconds.
-
-    The client releases the GIL while it waits, so the caller keeps running; a call that never
-    returns leaves one idle daemon thread behind, which is the price of not hanging forever.
-    """
-    done: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
-
-    def run() -> None:
-        try:
-            done.put((True, operation()))
-        except Exception as exc:
-            done.put((False, exc))
-
-    threading.Thread(target=run, name="fluvio-connect", daemon=True).start()
-    try:
-        ok, result = done.get(timeout=timeout)
-    except queue.Empty:
-        raise BackendError(f"{message}: no answer within {timeout:g} s") from None
-    if not ok:
-        raise BackendError(f"{message}: {result}") from None
-    return result  # type: ignore[no-any-return]
-
-
-def _idle_timeout(items: Iterator[T], timeout: float) -> Iterator[T]:
-    """``items`` until it ends or nothing arrives for ``timeout`` seconds.
-
-    The client's stream only blocks, so a helper thread reads it into a small queue.
-    """
-    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1000)
-    stop = threading.Event()
-
-    def pump() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        handoff.put(("item", item), timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+    def _follow(self, topic: str, partition: int, offset: int, rows: list[Any], at_end: bool,
+                poll_interval: float, timeout: float | None, max_records: int | None) -> Iterator[Record]:
+        left = max_records
+        idle_since = time.monotonic()
+        while left is None or left > 0:
+            if rows:
+                yield from map(_to_record, rows)
+                offset = rows[-1][0] + 1
+                idle_since = time.monotonic()
+                if left is not None:
+                    left -= len(rows)
+                    if left <= 0:
+                        return
+            if not rows or at_end:
+                idle = time.monotonic() - idle_since
+                if timeout is not None and idle >= timeout:
                     return
-            handoff.put(("end", None))
-        except Exception as exc:
-            handoff.put(("error", exc))
+                pause = poll_interval if timeout is None else min(poll_interval, timeout - idle)
+                time.sleep(max(0.0, pause))  # poll interval between reads at the end of the log
+            limit = READ_CHUNK if left is None else min(READ_CHUNK, left)
+            rows, at_end = self._read(topic, partition, offset, limit)
 
-    threading.Thread(target=pump, name="fluvio-stream", daemon=True).start()
-    try:
-        while True:
-            try:
-                kind, payload = handoff.get(timeout=timeout)
-            except queue.Empty:
-                return
-            if kind == "end":
-                return
-            if kind == "error":
-                raise payload
-            yield payload
-    finally:
-        stop.set()
+
+    # -- named consumers (topics/consumers.py; fluvio_client/offsets.py: how they are stored) -------
+
+    def consumer_position(self, consumer: str, topic: str, partition: int = 0) -> int | None:
+        """The offset ``consumer`` reads next: the stored offset + 1, 0 for a start marker, None
+        when it has none. Where offsets just below a committed position have no readable record,
+        this is below the position committed, with the same records left to read."""
+        self._check_consumer(consumer, topic, partition)
+        position = self._call(f"reading the position of consumer {consumer} on {topic}", "consumer_position",
+                              consumer, topic, partition, topic=topic, partition=partition)
+        return None if position is None else int(position)
+
+    def commit(self, consumer: str, topic: str, position: int, partition: int = 0) -> None:
+        """Store ``position`` as the cluster's consumer offset ``position - 1`` (the last record
+        handled), or as a start marker when no readable record is below it; durable when it
+        returns (the SPU confirmed it)."""
+        self._check_consumer(consumer, topic, partition)
+        _check_offset(position)
+        self._call(f"committing the position of consumer {consumer} on {topic}", "consumer_commit",
+                   consumer, topic, partition, position, topic=topic, partition=partition)
+
+    def list_consumers(self, topic: str | None = None) -> list[ConsumerPosition]:
+        """Every consumer offset of the cluster (of ``topic`` only, when given) and the project's
+        start markers, by consumer, topic, partition; ``updated_at`` has whole seconds."""
+        if topic is not None:
+            validate_topic_name(topic)
+        rows = self._call("listing consumers", "consumer_list", topic)
+        return [ConsumerPosition(c, t, int(p), int(o), float(u)) for c, t, p, o, u in rows]
+
+    def delete_consumer(self, consumer: str, topic: str | None = None) -> int:
+        validate_consumer_name(consumer)
+        if topic is not None:
+            validate_topic_name(topic)
+        deleted = int(self._call(f"deleting consumer {consumer}", "consumer_delete", consumer, topic))
+        if not deleted:
+            raise ConsumerNotFoundError(consumer, topic)
+        return deleted
+
+    @staticmethod
+    def _check_consumer(consumer: str, topic: str, partition: int) -> None:
+        validate_consumer_name(consumer)
+        validate_topic_name(topic)
+        _check_partition(partition)
+
+
+def _to_record(row: tuple[int, bytes | None, bytes, float]) -> Record:
+    return Record(*row)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_offset(offset: int) -> None:
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    if not _is_int(offset) or offset < 0:
         raise ConfigError(f"offset must be a non-negative integer, got {offset!r}")
 
 
 def _check_partition(partition: int) -> None:
-    if not isinstance(partition, int) or isinstance(partition, bool) or partition < 0:
+    if not _is_int(partition) or partition < 0:
         raise ConfigError(f"partition must be a non-negative integer, got {partition!r}")
 
 

@@ -1,0 +1,1 @@
+"""Fluvio topics as Airflow assets: URIs, the asset helper, lineage reporting."""

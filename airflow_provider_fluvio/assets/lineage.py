@@ -1,0 +1,71 @@
+"""Lineage the hook reports to Airflow's hook-lineage collector (read by OpenLineage and the like).
+
+* producing to a topic: an output asset, the topic;
+* reading a topic: an input asset, the topic;
+* creating a connector: its source as inputs (an MQTT connector: one ``mqtt://HOST:PORT/FILTER`` per
+  topic filter, never credentials) and its topic as the output, so lineage tools draw
+  MQTT broker -> connector -> Fluvio topic.
+
+Topic URIs are ``assets/fluvio.py``'s, from where the hook's connection really puts topics. Without
+a lineage reader installed Airflow's collector drops everything; reporting never fails a task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from airflow_provider_fluvio.assets.fluvio import topic_uri
+
+if TYPE_CHECKING:
+    from fluvio_connectors.config import ConnectorConfig
+    from fluvio_connectors.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def settings_topic_uri(settings: Settings, topic: str) -> str | None:
+    """The asset URI of ``topic`` where ``settings`` keep topics (None: a Fluvio profile, whose
+    cluster address is not known without reading the profile)."""
+    if settings.fluvio_endpoint:
+        return topic_uri(topic, settings.fluvio_endpoint)
+    if settings.use_fluvio_profile:
+        return None
+    return topic_uri(topic)
+
+
+def connector_source_uris(config: ConnectorConfig) -> list[str]:
+    """Asset URIs of what a connector reads: an MQTT broker's topic filters (no credentials)."""
+    if config.type != "mqtt":
+        return []
+    from fluvio_connectors.catalog import parse_mqtt_url
+
+    url = config.secret_values().get("MQTT_URL") or getattr(config.parameters, "mqtt_url", None)
+    if not url:
+        return []
+    broker = parse_mqtt_url(url)
+    scheme = "mqtts" if broker.tls else "mqtt"
+    host = f"[{broker.host}]" if ":" in broker.host else broker.host
+    filters = getattr(config.parameters, "mqtt_topic", None) or []
+    return [f"{scheme}://{host}:{broker.port}/{quote(f, safe='/')}" for f in filters]
+
+
+def report(hook: Any, *, inputs: Sequence[str | None] = (), outputs: Sequence[str | None] = ()) -> None:
+    """Hand ``inputs`` and ``outputs`` (asset URIs) to Airflow's hook-lineage collector."""
+    try:
+        from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+
+        collector = get_hook_lineage_collector()
+        for uri in inputs:
+            if uri:
+                collector.add_input_asset(context=hook, uri=uri)
+        for uri in outputs:
+            if uri:
+                collector.add_output_asset(context=hook, uri=uri)
+    except Exception:  # lineage is a side channel: it never fails the work it describes
+        log.debug("could not report lineage %s -> %s", inputs, outputs, exc_info=True)
+
+
+__all__ = ["connector_source_uris", "report", "settings_topic_uri"]

@@ -1,0 +1,67 @@
+"""Reading the files a user names: a config file and a secrets file, each at most 1 MiB.
+
+A bigger file (``--config /dev/zero``, a 50 MB config) is refused after reading 1 MiB and one
+byte, with one line saying so. A secrets file follows the dotenv convention (python-dotenv's own
+parser): ``NAME=VALUE``, ``export NAME=VALUE``, values in single or double quotes lose their
+quotes (a double-quoted value may span lines and use ``\\n``), ``# comments``. No message ever
+repeats a line of a secrets file: it holds secrets.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+from fluvio_connectors.catalog import is_secret_name
+from fluvio_connectors.errors import ConfigError
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_FILE_TEXT = "1 MiB"
+MAX_ORIGIN_CHARS = 160  # a longer path is shown by its end: the file name is what tells
+
+
+def read_text_file(path: str | os.PathLike[str], what: str) -> str:
+    """The UTF-8 text of ``path`` (``what``: "a YAML config file", ...), or one ConfigError line."""
+    origin = str(path) if len(str(path)) <= MAX_ORIGIN_CHARS else "..." + str(path)[-MAX_ORIGIN_CHARS:]
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{origin}: file not found; expected {what}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{origin}: is a directory; expected {what}") from None
+    except OSError as exc:
+        raise ConfigError(f"{origin}: cannot read ({exc.strerror or type(exc).__name__}); expected {what}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{origin}: larger than {MAX_FILE_TEXT}; expected {what} of at most {MAX_FILE_TEXT}")
+    if b"\x00" in raw:
+        raise ConfigError(f"{origin}: binary data; expected {what}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{origin}: not UTF-8 text; expected {what}") from None
+
+
+def read_secrets_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Parse a dotenv-style ``NAME=VALUE`` secrets file (see the module docstring)."""
+    from dotenv.parser import parse_stream
+
+    text = read_text_file(path, "a NAME=VALUE secrets file")
+    origin = str(path) if len(str(path)) <= MAX_ORIGIN_CHARS else "..." + str(path)[-MAX_ORIGIN_CHARS:]
+    expected = "expected NAME=VALUE with NAME made of letters, digits and _ (a value may be quoted)"
+    out: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        raw = binding.original.string  # may start with the blank lines before the statement
+        line = binding.original.line + raw[: len(raw) - len(raw.lstrip())].count("\n")
+        if binding.error:
+            raise ConfigError(f"{origin}:{line}: {expected}")
+        if binding.key is None:  # a blank line or a comment
+            continue
+        if binding.value is None or not is_secret_name(binding.key):
+            raise ConfigError(f"{origin}:{line}: {expected}")
+        if binding.key in out:
+            raise ConfigError(f"{origin}:{line}: {binding.key} given twice (first on line {lines[binding.key]})")
+        out[binding.key] = binding.value
+        lines[binding.key] = line
+    return out

@@ -1,0 +1,148 @@
+"""Topics as Airflow assets: the URIs Airflow stores, the helper for DAG files, OpenLineage datasets,
+and the lineage the hook and the create operator report to Airflow's hook-lineage collector."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from airflow.sdk import Asset
+from airflow.sdk.lineage import HookLineageCollector
+
+from airflow_provider_fluvio.assets.fluvio import (
+    convert_asset_to_openlineage,
+    create_asset,
+    fluvio_topic_asset,
+    openlineage_identity,
+)
+from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+from airflow_provider_fluvio.triggers.records import fluvio_topic_watcher
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("fluvio://SC.Example.com/orders", "fluvio://sc.example.com:9003/orders"),
+        ("fluvio://sc.example.com:9003/orders/", "fluvio://sc.example.com:9003/orders"),
+        ("FLUVIO://10.0.0.7:9103/orders#fragment", "fluvio://10.0.0.7:9103/orders"),
+        ("fluvio://[::1]/orders", "fluvio://[::1]:9003/orders"),
+        ("fluvio+embedded:///orders", "fluvio+embedded://localhost/orders"),
+        ("fluvio+embedded://localhost/orders", "fluvio+embedded://localhost/orders"),
+    ],
+)
+def test_airflow_normalises_fluvio_uris(written: str, stored: str) -> None:
+    assert Asset(uri=written).uri == stored
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("fluvio://sc.example.com", "fluvio:// asset URI must name a topic"),
+        ("fluvio://sc.example.com/a/b", "'a/b' in a fluvio:// asset URI is not a topic name"),
+        ("fluvio://sc.example.com/Orders", "'Orders' in a fluvio:// asset URI is not a topic name"),
+        ("fluvio:///orders", "a fluvio:// asset URI must name the Fluvio SC host"),
+        ("fluvio://user@sc/orders", "a fluvio:// asset URI must not carry credentials"),
+        ("fluvio://sc:99999/orders", "'sc:99999' is not a valid Fluvio SC address"),
+        ("fluvio://sc/orders?partition=1", "a fluvio:// asset URI takes no query"),
+        ("fluvio+embedded://sc.example.com/orders", "the embedded log is local to one machine"),
+    ],
+)
+def test_airflow_refuses_what_is_not_a_topic(written: str, message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        Asset(uri=written)
+    assert message in str(raised.value)
+
+
+def test_the_helper_needs_no_lookup_and_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLUVIO_ENDPOINT", raising=False)
+    assert fluvio_topic_asset("orders").uri == "fluvio+embedded://localhost/orders"
+    assert fluvio_topic_asset("orders", endpoint="SC:9004").uri == "fluvio://sc:9004/orders"
+    monkeypatch.setenv("FLUVIO_ENDPOINT", "fluvio.internal:9003")
+    asset = fluvio_topic_asset("orders", group="streams", extra={"team": "ops"})
+    assert (asset.uri, asset.name, asset.group, asset.extra) == (
+        "fluvio://fluvio.internal:9003/orders", "fluvio://fluvio.internal:9003/orders", "streams", {"team": "ops"},
+    )
+    watched = fluvio_topic_asset("orders", watchers=[fluvio_topic_watcher("orders", consumer="dag")])
+    assert [w.trigger.consumer for w in watched.watchers] == ["dag"]
+
+
+def test_the_factory_and_the_openlineage_dataset() -> None:
+    assert create_asset(topic="orders", endpoint="sc:9003", extra={"a": 1}) == Asset(
+        uri="fluvio://sc:9003/orders", extra={"a": 1}
+    )
+    assert openlineage_identity("fluvio://sc.example.com:9003/orders") == ("fluvio://sc.example.com:9003", "orders")
+    assert openlineage_identity("fluvio+embedded://localhost/orders") == ("fluvio+embedded://localhost", "orders")
+    dataset = convert_asset_to_openlineage(Asset(uri="fluvio://sc/orders"), None)
+    assert (dataset.namespace, dataset.name) == ("fluvio://sc:9003", "orders")
+
+
+def test_airflow_registers_the_uri_handlers_from_the_provider_info() -> None:
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    manager = ProvidersManagerTaskRuntime()  # what tasks and DAG parsing use
+    for scheme in ("fluvio", "fluvio+embedded"):
+        assert manager.asset_uri_handlers[scheme].__name__ == "sanitize_uri"
+        assert manager.asset_factories[scheme].__name__ == "create_asset"
+        assert manager.asset_to_openlineage_converters[scheme].__name__ == "convert_asset_to_openlineage"
+
+
+# -- hook lineage ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[HookLineageCollector]:
+    """Airflow's real collector, as a hook-lineage reader plugin (e.g. OpenLineage) would enable it."""
+    real = HookLineageCollector()
+    monkeypatch.setattr("airflow.sdk.lineage.get_hook_lineage_collector", lambda: real)
+    yield real
+
+
+def _lineage(collector: HookLineageCollector) -> tuple[list[str], list[str]]:
+    collected = collector.collected_assets
+    return [i.asset.uri for i in collected.inputs], [o.asset.uri for o in collected.outputs]
+
+
+def test_produce_and_read_report_the_topic(collector: HookLineageCollector) -> None:
+    hook = FluvioHook()
+    hook.produce("orders", ["a", "b"], create_topic=True)
+    assert [r.value_text() for r in hook.read_records("orders")] == ["a", "b"]
+    assert hook.wait_for_records("orders", 2, timeout=5) and True
+    assert _lineage(collector) == (["fluvio+embedded://localhost/orders"], ["fluvio+embedded://localhost/orders"])
+    (output,) = collector.collected_assets.outputs
+    assert output.context is hook and output.count == 1
+
+
+def test_a_cluster_connection_reports_the_cluster_topic(collector: HookLineageCollector) -> None:
+    hook = FluvioHook(host="SC.Example.com")
+    assert hook.topic_asset_uri("orders") == "fluvio://sc.example.com:9003/orders"
+    assert FluvioHook(use_fluvio_profile=True).topic_asset_uri("orders") is None  # address not known
+
+
+def test_creating_an_mqtt_connector_reports_broker_filters_to_topic(
+    collector: HookLineageCollector, scripted_runtime: Any
+) -> None:
+    scripted_runtime()
+    config = {
+        "version": "v1", "name": "lineage-mqtt", "type": "mqtt", "topic": "vehicles", "create_topic": True,
+        "parameters": {"mqtt-url": "mqtts://reader:s3cret@Broker.Example.com", "mqtt-topic": ["/hfp/v2/#", "cars/+/pos"]},
+    }
+    FluvioHook().create_connector(config)
+    inputs, outputs = _lineage(collector)
+    # "/hfp/v2/#" starts with an empty level, hence the double slash; "#" and "+" are escaped.
+    assert inputs == ["mqtts://broker.example.com:8883//hfp/v2/%23", "mqtts://broker.example.com:8883/cars/%2B/pos"]
+    assert outputs == ["fluvio+embedded://localhost/vehicles"]
+    assert "s3cret" not in repr(collector.collected_assets)
+
+
+def test_creating_a_test_connector_reports_its_topic_only(collector: HookLineageCollector, scripted_runtime: Any, seed_config: dict[str, Any]) -> None:
+    scripted_runtime()
+    FluvioHook().create_connector(seed_config)
+    assert _lineage(collector) == ([], ["fluvio+embedded://localhost/hook-topic"])
+
+
+def test_without_a_lineage_reader_nothing_is_collected_and_nothing_fails() -> None:
+    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+
+    assert FluvioHook().produce("orders", ["a"], create_topic=True) == 1
+    assert not get_hook_lineage_collector().has_collected  # Airflow's no-op collector: no reader installed
