@@ -160,6 +160,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
     ) -> Any:
         if isinstance(content, str) and _is_file_ref(content) and os.path.isabs(content):
             from fluvio_connectors.config_files import read_text_file
+            from fluvio_connectors.errors import ConfigError
 
             try:  # at most 1 MiB, like every config
                 text = read_text_file(content, "a YAML config file")
