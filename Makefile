@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/runtime_bench.py
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/mqtt_bench.py
+	$(BIN)/python bench/mqtt_replicas_bench.py
 	$(BIN)/python bench/resume_bench.py
 	$(BIN)/python bench/images_bench.py
 	$(BIN)/python bench/real_pods_bench.py

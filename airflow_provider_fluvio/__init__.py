@@ -5,3 +5,6 @@ imports Airflow, kubernetes, fluvio or paho; the modules that need them import t
 """
 
 __version__ = "0.1.0"
+
+# The ``fluvio`` connection operators, sensors and the hook use by default.
+DEFAULT_CONN_ID = "fluvio_default"

@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["embedded", "fluvio"], default=None)
     args = parser.parse_args()
 
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.only != "fluvio":
         embedded(args)
     if args.only != "embedded":
@@ -139,6 +140,7 @@ def main() -> None:
 
         topics_fluvio.run(args.fluvio, count=args.fluvio_records, value_size=len(VALUE), batch=500,
                           rounds=args.fluvio_rounds, fluvio_bin=args.fluvio_bin)
+    print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 def embedded(args: argparse.Namespace) -> None:
@@ -167,6 +169,7 @@ def embedded(args: argparse.Namespace) -> None:
         print(f"2 writer processes, batches of 500 {rate(count, seconds)}, {switches} writer switches")
         count, seconds, switches = two_writers(directory, 1_000, batch=1)
         print(f"2 writer processes, batches of 1   {rate(count, seconds)}, {switches} writer switches")
+    print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from airflow_provider_fluvio.runtimes import (
 )
 from fluvio_connectors.config import load_config, read_secrets_file
 from fluvio_connectors.errors import FluvioConnectorError
+from fluvio_connectors.replicas import MAX_REPLICAS, check_replicas
 from fluvio_connectors.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,15 +116,19 @@ def with_runtime(command: Callable[..., None]) -> Callable[..., None]:
               help="With --wait: give up sooner once the connector has been Pending this long without a "
                    f"break, e.g. because it cannot reach its source (it keeps retrying); default: "
                    f"{DEFAULT_PENDING_TIMEOUT:g}.")
+@click.option("--replicas", type=int, default=1, show_default=True, metavar="N",
+              help=f"Instances that split the source between them (1 to {MAX_REPLICAS}; MQTT: through MQTT 5 "
+                   "shared subscriptions). A test-connector runs as one.")
 @runtime_options
 @with_runtime
 def create(runtime: ConnectorRuntime, config_path: Path, secrets_path: Path | None,
-           wait_seconds: float | None, pending_timeout: float) -> None:
+           wait_seconds: float | None, pending_timeout: float, replicas: int) -> None:
     """Create a connector from a config file (the topic is created if create_topic is true)."""
+    replicas = check_replicas(replicas, "--replicas")
     secrets = read_secrets_file(secrets_path) if secrets_path else None
     config = load_config(config_path, secrets=secrets)
-    runtime.create(config)
-    click.echo(f'connector "{config.name}" created')
+    runtime.create(config, replicas=replicas)
+    click.echo(f'connector "{config.name}" created' + (f" with {replicas} replicas" if replicas > 1 else ""))
     if wait_seconds is not None:
         info = wait_until_started(runtime, config.name, wait_seconds, pending_timeout)
         click.echo(f'connector "{config.name}" is {info.status.value}')
@@ -167,8 +172,8 @@ def list_connectors(runtime: ConnectorRuntime, output: str) -> None:
     if not infos:
         click.echo("no connectors")
         return
-    rows = [("NAME", "STATUS", "TYPE", "TOPIC", "RESTARTS", "REASON")]
-    rows += [(i.name, i.status.value, i.type, i.topic, str(i.restarts), i.reason or "") for i in infos]
+    rows = [("NAME", "STATUS", "TYPE", "TOPIC", "REPLICAS", "RESTARTS", "REASON")]
+    rows += [(i.name, i.status.value, i.type, i.topic, _replicas(i), str(i.restarts), i.reason or "") for i in infos]
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
@@ -195,6 +200,7 @@ def status(runtime: ConnectorRuntime, name: str, output: str) -> None:
         ("topic", info.topic),
         ("runtime", info.runtime),
         ("started at", info.started_at.isoformat(timespec="seconds") if info.started_at else None),
+        ("replicas", _replicas(info) + " running" if info.replicas > 1 else None),
         ("restarts", str(info.restarts)),
         ("records", None if info.records is None else str(info.records)),
         ("this run", ", ".join(f"{name_} {value}" for name_, value in sorted(info.counters.items())) or None),
@@ -202,6 +208,15 @@ def status(runtime: ConnectorRuntime, name: str, output: str) -> None:
     for label, value in fields:
         if value is not None:
             click.echo(f"{label + ':':<12}{value}")
+    for replica in info.replica_statuses:
+        why = f" ({replica.reason})" if replica.reason else ""
+        click.echo(f"  replica {replica.name}: {replica.status.value}{why}, {replica.restarts} restarts")
+
+
+def _replicas(info: ConnectorInfo) -> str:
+    """``running/replicas``, e.g. ``2/3``."""
+    running = info.replicas_running if info.replicas > 1 else int(info.status == ConnectorStatus.RUNNING)
+    return f"{running}/{info.replicas}"
 
 
 # --------------------------------------------------------------------------- delete
@@ -239,15 +254,18 @@ def delete(runtime: ConnectorRuntime, names: tuple[str, ...]) -> None:
 @click.option("--tail", type=click.IntRange(min=0), default=None, metavar="N",
               help="Only the last N lines (default: the whole log; with -f the last 10).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the connector exits.")
+@click.option("--replica", default=None, metavar="REPLICA",
+              help="Only this replica's log (local: 0, 1, ...; kubernetes: a pod name). Default: every "
+                   "replica's lines, each marked with its replica, in time order (kubernetes -f: the newest pod).")
 @runtime_options
 @with_runtime
-def logs(runtime: ConnectorRuntime, name: str, tail: int | None, follow: bool) -> None:
+def logs(runtime: ConnectorRuntime, name: str, tail: int | None, follow: bool, replica: str | None) -> None:
     """Print a connector's log."""
     if follow:
-        for line in runtime.follow_logs(name, tail=10 if tail is None else tail):
+        for line in runtime.follow_logs(name, tail=10 if tail is None else tail, replica=replica):
             click.echo(line)
         return
-    for line in runtime.logs(name, tail=tail):
+    for line in runtime.logs(name, tail=tail, replica=replica):
         click.echo(line)
 
 

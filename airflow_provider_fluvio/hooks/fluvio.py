@@ -31,27 +31,29 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
+from airflow_provider_fluvio import DEFAULT_CONN_ID
 from airflow_provider_fluvio.pending import pending_too_long
+from airflow_provider_fluvio.statuses import STATUSES as STATUSES  # re-exported
+from airflow_provider_fluvio.statuses import normalize_status
 from fluvio_connectors.errors import ConfigError, ConnectorNotFoundError, TopicNotFoundError
 from fluvio_connectors.names import check_connector_name
-from fluvio_connectors.settings import Settings
 
 if TYPE_CHECKING:
     from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime
     from fluvio_connectors.config import ConnectorConfig
+    from fluvio_connectors.settings import Settings
     from fluvio_connectors.topics import Record, Topics
 
 ConfigSource = str | os.PathLike[str] | Mapping[str, Any]
 
 DEFAULT_SC_PORT = 9003
-STATUSES = ("Pending", "Running", "Failed", "Stopped")
 RUNTIME_KINDS = ("local", "kubernetes")
 # test_connection runs in the API server (the UI's Test button): never let it hang there.
 TEST_CONNECTION_TIMEOUT = 30.0
@@ -81,18 +83,18 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
 
-@dataclass(frozen=True)
-class ConnectionFields:
+# NamedTuples, not dataclasses: a frozen dataclass costs about 0.6 ms to define, and this module is
+# imported by DAG files that use the hook directly.
+class ConnectionFields(NamedTuple):
     """The parts of an Airflow connection the hook reads (resolved once, sync or async)."""
 
     conn_id: str | None
     host: str | None = None
     port: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class StatusCheck:
+class StatusCheck(NamedTuple):
     """One look at a connector, judged against the status a task waits for."""
 
     outcome: Literal["reached", "waiting", "failed"]
@@ -135,7 +137,7 @@ class FluvioHook(BaseHook):
     """
 
     conn_name_attr = "fluvio_conn_id"
-    default_conn_name = "fluvio_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "fluvio"
     hook_name = "Fluvio"
 
@@ -279,6 +281,8 @@ class FluvioHook(BaseHook):
     @cached_property
     def settings(self) -> Settings:
         """Where topics live and connector state is kept, for this connection."""
+        from fluvio_connectors.settings import Settings
+
         base = Settings.from_env()
         changes: dict[str, Any] = {}
         uses_connection = self.connection_fields.conn_id is not None
@@ -384,14 +388,16 @@ class FluvioHook(BaseHook):
         return loaded
 
     def create_connector(
-        self, config: ConfigSource | ConnectorConfig, *, secrets: Mapping[str, str] | None = None
+        self, config: ConfigSource | ConnectorConfig, *, secrets: Mapping[str, str] | None = None,
+        replicas: int = 1,
     ) -> ConnectorInfo:
-        """Create a connector from a config (path, YAML string, dict or loaded config).
+        """Create a connector from a config (path, YAML string, dict or loaded config), as
+        ``replicas`` instances splitting its source (``fluvio_connectors.replicas``).
         ``ConfigError``, ``ConnectorExistsError`` or ``TopicMissingError`` and nothing created."""
         from fluvio_connectors.config import ConnectorConfig
 
         loaded = config if isinstance(config, ConnectorConfig) else self.load_config(config, secrets)
-        info = self.runtime.create(loaded)
+        info = self.runtime.create(loaded, replicas=replicas)
         from airflow_provider_fluvio.assets.lineage import connector_source_uris, report
 
         report(self, inputs=connector_source_uris(loaded), outputs=[self.topic_asset_uri(loaded.topic)])
@@ -418,9 +424,10 @@ class FluvioHook(BaseHook):
         """``ConnectorNotFoundError`` if there is no such connector."""
         return self.runtime.status(check_connector_name(name))
 
-    def connector_logs(self, name: str, tail: int | None = 100) -> list[str]:
-        """The last ``tail`` lines of the connector's log (all with None)."""
-        return self.runtime.logs(check_connector_name(name), tail)
+    def connector_logs(self, name: str, tail: int | None = 100, replica: str | None = None) -> list[str]:
+        """The last ``tail`` lines of the connector's log (all with None); with several replicas,
+        all of theirs in time order, or only ``replica``'s."""
+        return self.runtime.logs(check_connector_name(name), tail, replica)
 
     def check_connector(
         self,
@@ -652,14 +659,6 @@ class FluvioHook(BaseHook):
                 secrets[name] = str(extra[key])
         mask_secrets(secrets.values())
         return secrets
-
-
-def normalize_status(status: str) -> str:
-    """``running`` -> ``Running``; ConfigError naming the statuses otherwise."""
-    text = str(status).strip().capitalize()
-    if text not in STATUSES:
-        raise ConfigError(f"unknown connector status {status!r}; expected one of: {', '.join(STATUSES)}")
-    return text
 
 
 def _has_port(host: str) -> bool:

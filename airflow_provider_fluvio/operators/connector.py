@@ -16,30 +16,34 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
-from airflow_provider_fluvio.hooks.fluvio import FluvioHook
-from fluvio_connectors.errors import (
-    ConfigError,
-    ConnectorExistsError,
-    ConnectorNotFoundError,
-    FluvioConnectorError,
-)
+from airflow_provider_fluvio import DEFAULT_CONN_ID
+from fluvio_connectors.errors import FluvioConnectorError
 from fluvio_connectors.messages import one_line
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_fluvio.hooks.fluvio import FluvioHook
     from fluvio_connectors.topics import Record
-
-_PERMANENT = (ConfigError, ConnectorExistsError, ConnectorNotFoundError)
 
 
 def task_error(exc: FluvioConnectorError, origin: str | None = None) -> AirflowException:
     """The Airflow exception for a project error: its one-line message, no retry when none helps."""
+    from fluvio_connectors.errors import ConfigError, ConnectorExistsError, ConnectorNotFoundError
+
     message = one_line(str(exc))
     if origin and message.startswith("<string>"):  # a rendered template file: name the file
         message = origin + message[len("<string>") :]
-    return AirflowFailException(message) if isinstance(exc, _PERMANENT) else AirflowException(message)
+    permanent = (ConfigError, ConnectorExistsError, ConnectorNotFoundError)
+    return AirflowFailException(message) if isinstance(exc, permanent) else AirflowException(message)
+
+
+def _hook(conn_id: str, params: Mapping[str, Any]) -> FluvioHook:
+    """The hook for a task (imported here, not at DAG-parse time)."""
+    from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+
+    return FluvioHook(conn_id, **params)
 
 
 def dns_label(text: Any, max_length: int = 63) -> str:
@@ -96,6 +100,9 @@ class FluvioCreateConnectorOperator(BaseOperator):
     :param wait_timeout: Seconds to wait with ``wait_for_running``.
     :param poll_interval: Seconds between status looks with ``wait_for_running``.
     :param hook_params: Extra ``FluvioHook`` arguments (they beat the connection's fields).
+    :param replicas: Instances that split the connector's source between them (1 to 16; an MQTT
+        connector splits its stream through MQTT 5 shared subscriptions; a test-connector runs as
+        one). Running means all of them are Running.
     """
 
     template_fields: Sequence[str] = ("config", "fluvio_conn_id", "secrets", "mqtt_conn_id")
@@ -107,16 +114,18 @@ class FluvioCreateConnectorOperator(BaseOperator):
         self,
         *,
         config: str | os.PathLike[str] | Mapping[str, Any],
-        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        fluvio_conn_id: str = DEFAULT_CONN_ID,
         secrets: Mapping[str, str] | None = None,
         mqtt_conn_id: str | None = None,
         wait_for_running: bool = False,
         wait_timeout: float = 120.0,
         poll_interval: float = 1.0,
         hook_params: dict[str, Any] | None = None,
+        replicas: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.replicas = replicas
         self.config: Any = os.fspath(config) if isinstance(config, os.PathLike) else config
         # Rendering replaces a file path by the file's text; keep the path for error messages.
         is_file = isinstance(self.config, str) and _is_file_ref(self.config)
@@ -151,6 +160,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
     ) -> Any:
         if isinstance(content, str) and _is_file_ref(content) and os.path.isabs(content):
             from fluvio_connectors.config_files import read_text_file
+            from fluvio_connectors.errors import ConfigError
 
             try:  # at most 1 MiB, like every config
                 text = read_text_file(content, "a YAML config file")
@@ -161,17 +171,17 @@ class FluvioCreateConnectorOperator(BaseOperator):
         return super().render_template(content, context, jinja_env, seen_oids)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        hook = _hook(self.fluvio_conn_id, self.hook_params)
         secrets: dict[str, str] = {}
         if self.mqtt_conn_id:
-            secrets.update(FluvioHook.mqtt_secrets_from_connection(self.mqtt_conn_id))
+            secrets.update(type(hook).mqtt_secrets_from_connection(self.mqtt_conn_id))
         secrets.update({str(k): str(v) for k, v in (self.secrets or {}).items()})
         try:
             config = hook.load_config(self.config, secrets)
             from fluvio_connectors.config import config_summary
 
             self.log.info("Creating %s (%s)", config_summary(config), hook.describe())
-            info = hook.create_connector(config)
+            info = hook.create_connector(config, replicas=self.replicas)
         except FluvioConnectorError as exc:
             raise task_error(exc, self.config_origin) from None
         self.log.info("Connector %s created: %s", info.name, info.status.value)
@@ -217,7 +227,7 @@ class FluvioDeleteConnectorOperator(BaseOperator):
         *,
         connector_name: str,
         ignore_missing: bool = False,
-        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        fluvio_conn_id: str = DEFAULT_CONN_ID,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -228,7 +238,7 @@ class FluvioDeleteConnectorOperator(BaseOperator):
         self.hook_params = dict(hook_params or {})
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        hook = _hook(self.fluvio_conn_id, self.hook_params)
         try:
             deleted = hook.delete_connector(self.connector_name, ignore_missing=self.ignore_missing)
         except FluvioConnectorError as exc:
@@ -259,7 +269,7 @@ class FluvioProduceOperator(BaseOperator):
         topic: str,
         records: Sequence[Any] | str,
         create_topic: bool = False,
-        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        fluvio_conn_id: str = DEFAULT_CONN_ID,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -272,7 +282,7 @@ class FluvioProduceOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         records = self.records.splitlines() if isinstance(self.records, str) else list(self.records)
-        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        hook = _hook(self.fluvio_conn_id, self.hook_params)
         try:
             count = hook.produce(self.topic, records, create_topic=self.create_topic)
         except FluvioConnectorError as exc:
@@ -323,7 +333,7 @@ class FluvioConsumeOperator(BaseOperator):
         max_records: int = 10_000,
         output_format: str = "values",
         poll_interval: float = 0.2,
-        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        fluvio_conn_id: str = DEFAULT_CONN_ID,
         hook_params: dict[str, Any] | None = None,
         consumer: str | None = None,
         **kwargs: Any,
@@ -345,7 +355,7 @@ class FluvioConsumeOperator(BaseOperator):
     def execute(self, context: Context) -> list[Any]:
         count = None if self.count in (None, "") else _whole(self.count, "count", 1)
         offset = _whole(self.offset, "offset", 0)
-        hook = FluvioHook(self.fluvio_conn_id, **self.hook_params)
+        hook = _hook(self.fluvio_conn_id, self.hook_params)
         consumer = self.consumer or None
         try:
             if consumer is not None:

@@ -12,7 +12,9 @@ from enum import StrEnum
 from typing import Any
 
 from fluvio_connectors.config import ConnectorConfig
+from fluvio_connectors.errors import ConfigError
 from fluvio_connectors.names import check_connector_name
+from fluvio_connectors.replicas import check_replicas
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics import Topics, apply_topic_rule, open_topics
 
@@ -22,6 +24,20 @@ class ConnectorStatus(StrEnum):
     RUNNING = "Running"  # ready and producing
     FAILED = "Failed"  # crash loop, bad image, bad config, topic missing: see reason
     STOPPED = "Stopped"  # finished on its own (a finite count)
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """One replica of a connector as its runtime sees it (``runtimes.replicas`` combines them)."""
+
+    name: str  # "0", "1", ... locally; the pod name on Kubernetes
+    status: ConnectorStatus
+    reason: str | None = None
+    pending_since: datetime | None = None
+    restarts: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status.value, "reason": self.reason, "restarts": self.restarts}
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,11 @@ class ConnectorInfo:
     counters: dict[str, int] = field(default_factory=dict)
     # While Pending: since when, without a break (the runtime's knowledge; None when it has none).
     pending_since: datetime | None = None
+    # Instances splitting the source (``fluvio_connectors.replicas``), how many are Running, and
+    # each one's status when there are several (``runtimes.replicas``: how they make the status).
+    replicas: int = 1
+    replicas_running: int = 0
+    replica_statuses: tuple[ReplicaStatus, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe (for ``-O json`` and XCom)."""
@@ -60,6 +81,9 @@ class ConnectorInfo:
             "records": self.records,
             "counters": dict(self.counters),
             "pending_since": self.pending_since.astimezone(UTC).isoformat() if self.pending_since else None,
+            "replicas": self.replicas,
+            "replicas_running": self.replicas_running,
+            "replica_statuses": [r.to_dict() for r in self.replica_statuses],
         }
 
 
@@ -74,11 +98,18 @@ class ConnectorRuntime(ABC):
     def topics(self) -> Topics:
         return open_topics(self.settings)
 
-    def create(self, config: ConnectorConfig) -> ConnectorInfo:
-        """Start ``config``'s connector. ``ConnectorExistsError`` if the name is taken,
-        ``TopicMissingError`` (and nothing created) if the topic is missing and
-        ``create_topic`` is not set."""
+    def create(self, config: ConnectorConfig, replicas: int = 1) -> ConnectorInfo:
+        """Start ``config``'s connector as ``replicas`` instances. ``ConnectorExistsError`` if the
+        name is taken, ``TopicMissingError`` (and nothing created) if the topic is missing and
+        ``create_topic`` is not set, ``ConfigError`` for replicas its type cannot split."""
         check_connector_name(config.name)  # also for a config built without validation
+        replicas = check_replicas(replicas)
+        ctype = config.connector_type
+        if replicas > 1 and not ctype.scales_out:
+            raise ConfigError(
+                f"replicas: a connector of type {ctype.name} cannot be split between {replicas} instances (it produces one "
+                "exact sequence: each would produce it again); expected 1"
+            )
         with self._name_lock(config.name):
             self._check_absent(config.name)
             topics = self.topics()
@@ -89,7 +120,7 @@ class ConnectorRuntime(ABC):
                 start_offset = topics.end_offset(config.topic)
             finally:
                 topics.close()
-            return self._start(config, start_offset)
+            return self._start(config, start_offset, replicas)
 
     def _name_lock(self, name: str) -> contextlib.AbstractContextManager[object]:
         """Held across check, topic rule and start, so two creates of one name cannot both win
@@ -101,9 +132,9 @@ class ConnectorRuntime(ABC):
         """Raise ``ConnectorExistsError`` if ``name`` exists."""
 
     @abstractmethod
-    def _start(self, config: ConnectorConfig, start_offset: int) -> ConnectorInfo:
-        """Start the connector (the name is free and the topic is ready); every run of its program
-        gets ``start_offset`` as ``FLUVIO_CONNECTOR_START_OFFSET``."""
+    def _start(self, config: ConnectorConfig, start_offset: int, replicas: int = 1) -> ConnectorInfo:
+        """Start the connector's ``replicas`` instances (the name is free and the topic is ready);
+        every run of its program gets ``start_offset`` as ``FLUVIO_CONNECTOR_START_OFFSET``."""
 
     @abstractmethod
     def delete(self, name: str) -> None:
@@ -119,10 +150,11 @@ class ConnectorRuntime(ABC):
         """``ConnectorNotFoundError`` if there is no such connector."""
 
     @abstractmethod
-    def logs(self, name: str, tail: int | None = 100) -> builtins.list[str]:
-        """The last ``tail`` lines of the connector's log (all with None)."""
+    def logs(self, name: str, tail: int | None = 100, replica: str | None = None) -> builtins.list[str]:
+        """The last ``tail`` lines of the connector's log (all with None). With several replicas,
+        every replica's lines, each prefixed with its name, in time order; or only ``replica``'s."""
 
-    def follow_logs(self, name: str, tail: int | None = 10) -> Iterator[str]:
+    def follow_logs(self, name: str, tail: int | None = 10, replica: str | None = None) -> Iterator[str]:
         """The last ``tail`` lines, then each new line as it is written (``logs -f``); ends when
         the connector is gone or has exited."""
         raise NotImplementedError(f"{self.kind} runtime cannot follow logs")

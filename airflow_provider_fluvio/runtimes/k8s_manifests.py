@@ -2,7 +2,8 @@
 
 Objects of connector ``NAME`` in the namespace:
 
-- Deployment ``NAME``: 1 replica (``Recreate``: never two copies producing at once), the image
+- Deployment ``NAME``: 1 replica, or the connector's ``replicas`` (``Recreate``: a new version never
+  runs beside the old one, so there are never more pods than replicas), the image
   ``REGISTRY/fluvio-connector-TYPE:VERSION`` with ``--config /etc/fluvio-connector/config.yaml``, a
   readiness probe on the program's status (``python -m fluvio_connectors.probe``) and a liveness
   probe on its heartbeat (``... probe --liveness``: a stopped or hung program is restarted),
@@ -10,12 +11,15 @@ Objects of connector ``NAME`` in the namespace:
   environment where the connector's records begin in the topic (``FLUVIO_CONNECTOR_START_OFFSET``,
   noted at create), so a restarted pod continues instead of starting over; with ``host_network``
   the pod uses the node's network (a Fluvio cluster or broker that only the node's loopback reaches);
+- with several replicas, a StatefulSet ``NAME`` instead: the same pods, each with a stable identity
+  (``NAME-0``, ``NAME-1``, ...; the name is given to the program, whose replica index is its
+  ordinal: ``fluvio_connectors.replicas``), started side by side (``Parallel``);
 - ConfigMap ``NAME-config``: ``config.yaml`` (the config without secret values);
 - Secret ``NAME-secrets`` (only when the config has secrets): one key a secret, given to the
   program as environment variables.
 
-ConfigMap and Secret are owned by the Deployment, so deleting it lets Kubernetes' garbage collector
-remove them.
+ConfigMap and Secret are owned by the Deployment (or StatefulSet), so deleting it lets Kubernetes'
+garbage collector remove them.
 
 A Deployment restarts a container that exits, whatever its exit code, so the pods run the program
 with ``FLUVIO_CONNECTOR_STAY_AFTER_FINISH=1``: a connector that has finished (a finite ``count``)
@@ -27,13 +31,14 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+from fluvio_connectors.replicas import POD_NAME_ENV, REPLICAS_ENV
 from fluvio_connectors.resume import START_OFFSET_ENV
 from fluvio_connectors.runner import STAY_AFTER_FINISH_ENV
 from fluvio_connectors.settings import ENDPOINT_ENV, HOME_ENV
 from fluvio_connectors.status import STATUS_FILE_ENV
 
 if TYPE_CHECKING:
-    from kubernetes.client import V1ConfigMap, V1Deployment, V1ObjectMeta, V1Secret
+    from kubernetes.client import V1ConfigMap, V1Deployment, V1ObjectMeta, V1Secret, V1StatefulSet
 
     from fluvio_connectors.config import ConnectorConfig
 
@@ -105,8 +110,10 @@ def secret_name(name: str) -> str:
     return f"{name}-secrets"
 
 
-def pod_environment(fluvio_endpoint: str | None, start_offset: int = 0) -> dict[str, str]:
-    """Plain environment of the connector container (secrets come from the Secret)."""
+def pod_environment(fluvio_endpoint: str | None, start_offset: int = 0, replicas: int = 1) -> dict[str, str]:
+    """Plain environment of the connector container (secrets come from the Secret). With several
+    replicas each pod is told how many there are; it claims one replica's identity itself (a
+    Deployment's pods have no stable index: ``fluvio_connectors.replicas``)."""
     env = {HOME_ENV: POD_HOME, STATUS_FILE_ENV: POD_STATUS_FILE, "PYTHONUNBUFFERED": "1",
            # A Deployment restarts a container that exits, even with 0: a connector that has
            # finished (a finite count) must idle instead, or it would produce its records again.
@@ -115,6 +122,8 @@ def pod_environment(fluvio_endpoint: str | None, start_offset: int = 0) -> dict[
            START_OFFSET_ENV: str(start_offset)}
     if fluvio_endpoint:
         env[ENDPOINT_ENV] = fluvio_endpoint
+    if replicas > 1:
+        env[REPLICAS_ENV] = str(replicas)
     return env
 
 
@@ -219,7 +228,8 @@ def _owned_metadata(name: str, config: ConnectorConfig, namespace: str, owner: V
     return client.V1ObjectMeta(
         name=name, namespace=namespace, labels=connector_labels(config.name, config.type),
         owner_references=[client.V1OwnerReference(
-            api_version="apps/v1", kind="Deployment", name=owner.metadata.name or config.name,
+            api_version="apps/v1", kind=getattr(owner, "kind", None) or "Deployment",
+            name=owner.metadata.name or config.name,
             uid=owner.metadata.uid or "")],
     )
 
@@ -243,4 +253,32 @@ def build_secret(config: ConnectorConfig, namespace: str, owner: V1Deployment) -
         api_version="v1", kind="Secret", type="Opaque",
         metadata=_owned_metadata(secret_name(config.name), config, namespace, owner),
         string_data=config.secret_values(),
+    )
+
+
+def build_stateful_set(deployment: V1Deployment, replicas: int) -> V1StatefulSet:
+    """The StatefulSet of a connector with several replicas: the pods ``deployment`` would run,
+    each with a stable identity (a pod replaced keeps its name, so its replica keeps its MQTT
+    session), told its own name (the program takes its replica index from it)."""
+    from kubernetes import client
+
+    assert deployment.spec is not None and deployment.metadata is not None
+    template = deployment.spec.template
+    assert template.spec is not None
+    container = template.spec.containers[0]
+    container.env = [*(container.env or []), client.V1EnvVar(
+        name=POD_NAME_ENV,
+        value_from=client.V1EnvVarSource(field_ref=client.V1ObjectFieldSelector(field_path="metadata.name")))]
+    return client.V1StatefulSet(
+        api_version="apps/v1",
+        kind="StatefulSet",
+        metadata=deployment.metadata,
+        spec=client.V1StatefulSetSpec(
+            replicas=replicas,
+            selector=deployment.spec.selector,
+            template=template,
+            service_name=deployment.metadata.name or "",  # no Service is made: the pods need no DNS names
+            pod_management_policy="Parallel",
+            update_strategy=client.V1StatefulSetUpdateStrategy(type="RollingUpdate"),
+        ),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorStatus
+from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorStatus, ReplicaStatus
 from airflow_provider_fluvio.runtimes.k8s_manifests import (
     ANNOTATION_TOPIC,
     ANNOTATION_VERSION,
@@ -47,6 +47,8 @@ def connector_info(deployment: V1Deployment, pods: list[V1Pod]) -> ConnectorInfo
             restarts += cs.restart_count or 0
             if cs.state and cs.state.running and cs.state.running.started_at:
                 started_at = cs.state.running.started_at
+    wanted = wanted_replicas(deployment)
+    ready = (deployment.status.ready_replicas or 0) if deployment.status else 0
     return ConnectorInfo(
         name=meta.name or "",
         type=labels.get(LABEL_COMPONENT, ""),
@@ -58,7 +60,33 @@ def connector_info(deployment: V1Deployment, pods: list[V1Pod]) -> ConnectorInfo
         started_at=started_at,
         restarts=restarts,
         pending_since=pending_since(deployment, current) if status == ConnectorStatus.PENDING else None,
+        replicas=wanted,
+        replicas_running=min(ready, wanted),
+        replica_statuses=tuple(pod_status(pod) for pod in current) if wanted > 1 else (),
     )
+
+
+def wanted_replicas(deployment: V1Deployment) -> int:
+    """The replicas the connector was created with (the Deployment's, at least 1)."""
+    spec = deployment.spec.replicas if deployment.spec else None
+    return max(1, spec or 1)
+
+
+def pod_status(pod: V1Pod) -> ReplicaStatus:
+    """One pod as a replica: Running when ready, Failed when it waits for a reason that needs a
+    change, else Pending with what it waits for."""
+    name = (pod.metadata.name if pod.metadata else None) or ""
+    statuses = (pod.status.container_statuses if pod.status else None) or []
+    restarts = sum(cs.restart_count or 0 for cs in statuses)
+    for cs in statuses:
+        waiting = cs.state.waiting if cs.state else None
+        if waiting and waiting.reason in FAILED_WAITING_REASONS:
+            return ReplicaStatus(name, ConnectorStatus.FAILED, _join(waiting.reason, waiting.message), None, restarts)
+        if cs.ready:
+            return ReplicaStatus(name, ConnectorStatus.RUNNING, None, None, restarts)
+        if waiting and waiting.reason:
+            return ReplicaStatus(name, ConnectorStatus.PENDING, _join(waiting.reason, waiting.message), None, restarts)
+    return ReplicaStatus(name, ConnectorStatus.PENDING, None, None, restarts)
 
 
 def pending_since(deployment: V1Deployment, pods: list[V1Pod]) -> datetime | None:
@@ -84,7 +112,8 @@ def deployment_status(
 ) -> tuple[ConnectorStatus, str | None]:
     """The one status vocabulary from a Deployment and its current pods (newest first).
 
-    A ready replica is Running (unless it is still crash-looping); a container waiting for a
+    All the replicas the connector was created with ready is Running (unless one is still
+    crash-looping; some of them ready is Pending, "1 of 2 replicas ready"); a container waiting for a
     reason that needs a change (CrashLoopBackOff, ImagePullBackOff, ErrImagePull,
     CreateContainerConfigError, ...) or a Deployment past its progress deadline is Failed with
     that reason; a container that finished with exit code 0 is Stopped; anything else, including
@@ -111,8 +140,10 @@ def deployment_status(
                     and terminated.exit_code != 0 and terminated.finished_at
                     and now - terminated.finished_at < CRASH_LOOP_SETTLE):
                 return ConnectorStatus.FAILED, _join("CrashLoopBackOff", _termination_text(terminated))
-    if ready >= 1:
+    wanted = wanted_replicas(deployment)
+    if ready >= wanted:
         return ConnectorStatus.RUNNING, None
+    partly = f"{ready} of {wanted} replicas ready" if ready else None
     for condition in (status.conditions if status else None) or []:
         if condition.type == "Progressing" and condition.status == "False" and \
                 condition.reason == "ProgressDeadlineExceeded":
@@ -122,12 +153,17 @@ def deployment_status(
     for pod in pods:
         for cs in (pod.status.container_statuses if pod.status else None) or []:
             if cs.state and cs.state.waiting and cs.state.waiting.reason:
-                return ConnectorStatus.PENDING, _join(cs.state.waiting.reason, cs.state.waiting.message)
+                return ConnectorStatus.PENDING, _prefixed(partly, _join(cs.state.waiting.reason,
+                                                                        cs.state.waiting.message))
         for pod_condition in (pod.status.conditions if pod.status else None) or []:
             if pod_condition.type == "PodScheduled" and pod_condition.status == "False":
-                return ConnectorStatus.PENDING, _join(pod_condition.reason or "Unschedulable",
-                                                      pod_condition.message)
-    return ConnectorStatus.PENDING, None
+                return ConnectorStatus.PENDING, _prefixed(partly, _join(pod_condition.reason or "Unschedulable",
+                                                                        pod_condition.message))
+    return ConnectorStatus.PENDING, partly
+
+
+def _prefixed(head: str | None, text: str) -> str:
+    return f"{head}; {text}" if head else text
 
 
 def current_pods(deployment: V1Deployment, pods: list[V1Pod]) -> list[V1Pod]:

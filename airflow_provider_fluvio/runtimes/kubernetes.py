@@ -1,4 +1,5 @@
-"""The Kubernetes runtime: each connector a Deployment, with a ConfigMap for its config and a Secret.
+"""The Kubernetes runtime: each connector a Deployment (a StatefulSet when it has several
+replicas), with a ConfigMap for its config and a Secret.
 
 The objects and their labels are built in ``k8s_manifests``, their status read in ``k8s_status``,
 the cluster config resolved in ``k8s_client``; this module runs the operations. An object this
@@ -15,6 +16,7 @@ so that importing the provider at DAG-parse time stays cheap.
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,6 +37,7 @@ from airflow_provider_fluvio.runtimes.k8s_manifests import (
     build_config_map,
     build_deployment,
     build_secret,
+    build_stateful_set,
     config_map_name,
     connector_image,
     image_pull_policy,
@@ -43,6 +46,7 @@ from airflow_provider_fluvio.runtimes.k8s_manifests import (
     secret_name,
 )
 from airflow_provider_fluvio.runtimes.k8s_status import connector_info, current_pods, deployment_status
+from airflow_provider_fluvio.runtimes.replicas import merge_logs
 from fluvio_connectors.config import DNS_LABEL, ConnectorConfig
 from fluvio_connectors.errors import (
     BackendError,
@@ -61,6 +65,15 @@ if TYPE_CHECKING:
 __all__ = ["KubernetesRuntime", "connector_info", "deployment_status", "image_pull_policy"]
 
 T = TypeVar("T")
+
+# The kinds a connector runs as, and the name the client's methods use for them.
+WORKLOADS = {"Deployment": "deployment", "StatefulSet": "stateful_set"}
+
+
+def _kind(workload: Any) -> str:
+    from kubernetes import client
+
+    return "StatefulSet" if isinstance(workload, client.V1StatefulSet) else "Deployment"
 
 
 class KubernetesRuntime(ConnectorRuntime):
@@ -151,16 +164,20 @@ class KubernetesRuntime(ConnectorRuntime):
         """The image and its pull policy."""
         return connector_image(config, self.registry, self.image_tag)
 
-    def pod_environment(self, start_offset: int = 0) -> dict[str, str]:
+    def pod_environment(self, start_offset: int = 0, replicas: int = 1) -> dict[str, str]:
         """Plain environment of the connector container (secrets come from the Secret)."""
-        return pod_environment(self.fluvio_endpoint, start_offset)
+        return pod_environment(self.fluvio_endpoint, start_offset, replicas)
 
-    def build_deployment(self, config: ConnectorConfig, *, replicas: int = 1, start_offset: int = 0) -> V1Deployment:
-        """The connector's Deployment (no owner: it owns the others); its pods continue from what
-        the topic holds from ``start_offset`` on (``fluvio_connectors.resume``)."""
+    def build_deployment(self, config: ConnectorConfig, *, replicas: int = 1, start_offset: int = 0,
+                         connector_replicas: int | None = None) -> V1Deployment:
+        """The connector's Deployment (no owner: it owns the others) with ``replicas`` pods now;
+        its pods continue from what the topic holds from ``start_offset`` on
+        (``fluvio_connectors.resume``) and split the source between ``connector_replicas``
+        (default: ``replicas``)."""
         image, pull_policy = self.image_for(config)
+        split = replicas if connector_replicas is None else connector_replicas
         return build_deployment(config, namespace=self.namespace, image=image, pull_policy=pull_policy,
-                                environment=self.pod_environment(start_offset), resources=self.resources,
+                                environment=self.pod_environment(start_offset, split), resources=self.resources,
                                 service_account=self.service_account, replicas=replicas,
                                 host_network=self.host_network)
 
@@ -175,29 +192,33 @@ class KubernetesRuntime(ConnectorRuntime):
     # ---- create
 
     def _check_absent(self, name: str) -> None:
-        deployment = self._call(f"reading Deployment {name}", lambda: self.apps.read_namespaced_deployment(
-            name, self.namespace), missing=None)
-        if deployment is None:
-            return
-        if not is_ours(deployment):
-            raise BackendError(f"a Deployment {name} not managed by {MANAGER} exists in namespace "
-                               f"{self.namespace}; choose another connector name")
-        raise ConnectorExistsError(name)
+        for kind in WORKLOADS:
+            workload = self._call(f"reading {kind} {name}", functools.partial(
+                self._api(kind, "read"), name, self.namespace), missing=None)
+            if workload is None:
+                continue
+            if not is_ours(workload):
+                raise BackendError(f"a {kind} {name} not managed by {MANAGER} exists in namespace "
+                                   f"{self.namespace}; choose another connector name")
+            raise ConnectorExistsError(name)
 
-    def _start(self, config: ConnectorConfig, start_offset: int) -> ConnectorInfo:
+    def _start(self, config: ConnectorConfig, start_offset: int, replicas: int = 1) -> ConnectorInfo:
         name, cm_name, secret = config.name, config_map_name(config.name), secret_name(config.name)
-        # The Deployment first, with no replica: the ConfigMap and Secret it owns need its uid, and
-        # its pod must not start (and fail on a missing Secret) before they exist.
+        # The workload first, with no replica: the ConfigMap and Secret it owns need its uid, and
+        # its pods must not start (and fail on a missing Secret) before they exist. One replica: a
+        # Deployment; several: a StatefulSet (a stable identity per replica).
+        body: Any = self.build_deployment(config, replicas=0, start_offset=start_offset, connector_replicas=replicas)
+        kind = "Deployment"
+        if replicas > 1:
+            kind, body = "StatefulSet", build_stateful_set(body, 0)
         try:
-            created = self.apps.create_namespaced_deployment(self.namespace,
-                                                             self.build_deployment(config, replicas=0,
-                                                                                   start_offset=start_offset))
+            created = self._api(kind, "create")(self.namespace, body)
         except Exception as exc:
             if status_code(exc) == 409:
                 raise ConnectorExistsError(name) from None
-            raise self._backend_error(f"creating Deployment {name}", exc) from None
+            raise self._backend_error(f"creating {kind} {name}", exc) from None
         undo: list[tuple[str, Callable[[], Any]]] = [
-            (f"Deployment {name}", lambda: self._remove_deployment(name))]
+            (f"{kind} {name}", lambda: self._remove_workload(kind, name))]
         try:
             self._create_owned(
                 "ConfigMap", name, cm_name,
@@ -218,9 +239,8 @@ class KubernetesRuntime(ConnectorRuntime):
                 )
                 undo.append((f"Secret {secret}",
                              lambda: self.core.delete_namespaced_secret(secret, self.namespace)))
-            self._call(f"scaling Deployment {name} to 1 replica",
-                       lambda: self.apps.patch_namespaced_deployment(name, self.namespace,
-                                                                    {"spec": {"replicas": 1}}))
+            self._call(f"scaling {kind} {name} to {replicas} replica{'s' if replicas > 1 else ''}",
+                       lambda: self._api(kind, "patch")(name, self.namespace, {"spec": {"replicas": replicas}}))
         except BaseException as exc:
             # Nothing half-created: remove what this call made, newest first.
             leftovers = self._undo(undo)
@@ -260,13 +280,13 @@ class KubernetesRuntime(ConnectorRuntime):
     # ---- delete
 
     def delete(self, name: str) -> None:
-        self._read_ours(name)
+        kind = _kind(self._read_ours(name))
         try:
-            self._remove_deployment(name)
+            self._remove_workload(kind, name)
         except Exception as exc:
             if status_code(exc) == 404:  # deleted by someone else meanwhile
                 raise ConnectorNotFoundError(name) from None
-            raise self._backend_error(f"deleting Deployment {name}", exc) from None
+            raise self._backend_error(f"deleting {kind} {name}", exc) from None
         # The garbage collector removes these too; deleting them now frees their names at once for
         # a connector of the same name created straight away.
         self._call(f"deleting ConfigMap {config_map_name(name)}",
@@ -276,22 +296,27 @@ class KubernetesRuntime(ConnectorRuntime):
                    lambda: self.core.delete_namespaced_secret(secret_name(name), self.namespace),
                    missing=None)
 
-    def _remove_deployment(self, name: str) -> Any:
+    def _remove_workload(self, kind: str, name: str) -> Any:
         from kubernetes import client
 
-        return self.apps.delete_namespaced_deployment(
+        return self._api(kind, "delete")(
             name, self.namespace, body=client.V1DeleteOptions(propagation_policy="Background"))
+
+    def _api(self, kind: str, verb: str) -> Callable[..., Any]:
+        """``apps.<verb>_namespaced_deployment`` or ``..._stateful_set``."""
+        return getattr(self.apps, f"{verb}_namespaced_{WORKLOADS[kind]}")  # type: ignore[no-any-return]
 
     # ---- status
 
-    def _read_ours(self, name: str) -> V1Deployment:
+    def _read_ours(self, name: str) -> Any:
+        """The connector's Deployment or StatefulSet."""
         check_connector_name(name)  # before it reaches the API
-        deployment: V1Deployment | None = self._call(
-            f"reading Deployment {name}", lambda: self.apps.read_namespaced_deployment(name, self.namespace),
-            missing=None)
-        if deployment is None or not is_ours(deployment):
-            raise ConnectorNotFoundError(name)
-        return deployment
+        for kind in WORKLOADS:
+            workload = self._call(f"reading {kind} {name}", functools.partial(
+                self._api(kind, "read"), name, self.namespace), missing=None)
+            if workload is not None and is_ours(workload):
+                return workload
+        raise ConnectorNotFoundError(name)
 
     def status(self, name: str) -> ConnectorInfo:
         deployment = self._read_ours(name)
@@ -300,8 +325,9 @@ class KubernetesRuntime(ConnectorRuntime):
         return connector_info(deployment, list(pods.items or []))
 
     def list(self) -> builtins.list[ConnectorInfo]:
-        deployments = self._call("listing Deployments", lambda: self.apps.list_namespaced_deployment(
-            self.namespace, label_selector=SELECTOR_ALL))
+        workloads = [w for kind in WORKLOADS for w in self._call(
+            f"listing {kind}s", functools.partial(self._api(kind, "list"), self.namespace,
+                                                  label_selector=SELECTOR_ALL)).items or []]
         pods = self._call("listing pods", lambda: self.core.list_namespaced_pod(
             self.namespace, label_selector=SELECTOR_ALL))
         by_instance: dict[str, list[V1Pod]] = {}
@@ -309,26 +335,38 @@ class KubernetesRuntime(ConnectorRuntime):
             labels = (pod.metadata.labels if pod.metadata else None) or {}
             by_instance.setdefault(labels.get(LABEL_INSTANCE, ""), []).append(pod)
         infos = [
-            connector_info(d, by_instance.get(d.metadata.name or "", []))
-            for d in deployments.items or [] if d.metadata is not None
+            connector_info(w, by_instance.get(w.metadata.name or "", []))
+            for w in workloads if w.metadata is not None
         ]
         return sorted(infos, key=lambda info: info.name)
 
     # ---- logs
 
-    def _pod_name(self, name: str) -> str | None:
+    def _pod_names(self, name: str) -> builtins.list[str]:
+        """The names of the connector's current pods, newest first."""
         deployment = self._read_ours(name)
         pods = self._call(f"listing the pods of {name}", lambda: self.core.list_namespaced_pod(
             self.namespace, label_selector=f"{SELECTOR_ALL},{LABEL_INSTANCE}={name}"))
         current = current_pods(deployment, list(pods.items or []))
-        return current[0].metadata.name if current and current[0].metadata else None
+        return [pod.metadata.name for pod in current if pod.metadata and pod.metadata.name]
 
-    def logs(self, name: str, tail: int | None = 100) -> builtins.list[str]:
-        pod = self._pod_name(name)
-        if pod is None:
+    def _chosen_pods(self, name: str, replica: str | None) -> builtins.list[str]:
+        pods = self._pod_names(name)
+        if replica is None:
+            return pods
+        if replica not in pods:
+            raise ConfigError(f"connector {name} has no pod {replica!r}; its pods: {', '.join(pods) or 'none'}")
+        return [replica]
+
+    def logs(self, name: str, tail: int | None = 100, replica: str | None = None) -> builtins.list[str]:
+        pods = self._chosen_pods(name, replica)
+        if not pods or (tail is not None and tail <= 0):
             return []
-        if tail is not None and tail <= 0:
-            return []
+        if len(pods) == 1:
+            return self._pod_log(pods[0], tail)
+        return merge_logs(((pod, self._pod_log(pod, tail)) for pod in sorted(pods)), tail)
+
+    def _pod_log(self, pod: str, tail: int | None) -> builtins.list[str]:
         try:
             text = self.core.read_namespaced_pod_log(pod, self.namespace, container=CONTAINER,
                                                      tail_lines=tail)
@@ -338,10 +376,12 @@ class KubernetesRuntime(ConnectorRuntime):
             raise self._backend_error(f"reading the log of pod {pod}", exc) from None
         return str(text or "").splitlines()
 
-    def follow_logs(self, name: str, tail: int | None = 10) -> Iterator[str]:
-        pod = self._pod_name(name)
-        if pod is None:
+    def follow_logs(self, name: str, tail: int | None = 10, replica: str | None = None) -> Iterator[str]:
+        """Follows one pod: the one named by ``replica``, else the newest."""
+        pods = self._chosen_pods(name, replica)
+        if not pods:
             return
+        pod = pods[0]
         try:
             # Without preloading, the client returns the raw urllib3 response to stream from.
             response: Any = self.core.read_namespaced_pod_log(

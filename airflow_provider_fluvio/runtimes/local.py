@@ -6,7 +6,14 @@ Per connector a directory ``$FLUVIO_CONNECTORS_HOME/connectors/NAME/`` holds:
 - ``connector.log``    the program's stdout and stderr, appended across restarts, with the
                        supervisor's own lines (``... supervisor: ...``);
 - ``supervisor.json``  the supervisor's record: pid, phase, restarts, crash loop, last error;
-- ``status.json``      the program's own status file (``FLUVIO_CONNECTOR_STATUS_FILE``).
+- ``status.json``      the program's own status file (``FLUVIO_CONNECTOR_STATUS_FILE``);
+- ``replica-N/``       with several replicas, replica N (from 1) has these files in its own
+                       directory (a copy of the config too); replica 0 is the connector's
+                       directory itself, so a connector of one replica looks as it always did.
+
+Each replica has its own supervisor, told which replica it runs (``FLUVIO_CONNECTOR_REPLICA``) and
+how many there are (``FLUVIO_CONNECTOR_REPLICAS``); ``status`` combines theirs
+(``runtimes.replicas``), ``logs`` merges theirs, ``delete`` stops them all.
 
 The supervisor (``supervisor.py``) is detached from whoever created it, so the connector outlives
 the CLI command or the Airflow task; ``list``/``status``/``delete`` read the directory and work from
@@ -33,16 +40,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_fluvio.runtimes import supervisor as sv
-from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus
+from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus, ReplicaStatus
 from airflow_provider_fluvio.runtimes.name_lock import name_lock
+from airflow_provider_fluvio.runtimes.replicas import combine, merge_logs
 from fluvio_connectors.config import ConnectorConfig
-from fluvio_connectors.errors import BackendError, ConnectorExistsError, ConnectorNotFoundError
+from fluvio_connectors.errors import BackendError, ConfigError, ConnectorExistsError, ConnectorNotFoundError
 from fluvio_connectors.names import check_connector_name, is_connector_name
+from fluvio_connectors.replicas import REPLICA_ENV, REPLICAS_ENV
 from fluvio_connectors.resume import START_OFFSET_ENV
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.state_dir import existing_dir, private_dir
@@ -62,6 +72,7 @@ POLL_SECONDS = 0.05
 # A directory with a config but no supervisor record yet is being created; after this long the
 # creator died half-way and the connector is Failed.
 CREATING_GRACE_SECONDS = 30.0
+REPLICA_DIR_PREFIX = "replica-"  # replica N >= 1 lives in <connector>/replica-N
 
 
 class LocalRuntime(ConnectorRuntime):
@@ -130,31 +141,39 @@ class LocalRuntime(ConnectorRuntime):
         if self._dir(name).exists():
             raise ConnectorExistsError(name)
 
-    def _start(self, config: ConnectorConfig, start_offset: int) -> ConnectorInfo:
+    def _start(self, config: ConnectorConfig, start_offset: int, replicas: int = 1) -> ConnectorInfo:
         final = self._dir(config.name)
         private_dir(self.root)
         # Build the directory aside and rename it into place: others never see half of it.
         staging = Path(tempfile.mkdtemp(prefix=f".{config.name}-", dir=self.root))
         try:
-            (staging / sv.CONFIG_FILE).write_text(config.to_yaml())
-            (staging / sv.LOG_FILE).touch()
+            for index in range(replicas):
+                where = replica_dir(staging, index)
+                where.mkdir(exist_ok=True)
+                (where / sv.CONFIG_FILE).write_text(config.to_yaml())
+                (where / sv.LOG_FILE).touch()
             staging.rename(final)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise BackendError(f"cannot create the state of connector {config.name} in {self.root}: "
                                f"{exc.strerror or exc}") from None
         try:
-            self._spawn(final, config, start_offset)
+            for index in range(replicas):
+                which = {REPLICAS_ENV: str(replicas), REPLICA_ENV: str(index)} if replicas > 1 else {}
+                self._spawn(replica_dir(final, index), config, start_offset, which)
         except BaseException:
             self._stop_processes(final)
             self._remove(final)
             raise
         return self._info(config.name)
 
-    def _environment(self, config: ConnectorConfig, start_offset: int) -> dict[str, str]:
+    def _environment(self, config: ConnectorConfig, start_offset: int, replica: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
+        for name in (REPLICAS_ENV, REPLICA_ENV):  # this connector's, never the creator's
+            env.pop(name, None)
         env.update(self.settings.to_env())
         env.update(config.secret_values())
+        env.update(replica)
         env[START_OFFSET_ENV] = str(start_offset)
         # The supervisor restarts a program silent for liveness_timeout: it must heartbeat well
         # within that (the program's default is every 5 s).
@@ -167,7 +186,7 @@ class LocalRuntime(ConnectorRuntime):
         env["PYDANTIC_DISABLE_PLUGINS"] = os.environ.get("PYDANTIC_DISABLE_PLUGINS", "__all__")
         return env
 
-    def _spawn(self, state_dir: Path, config: ConnectorConfig, start_offset: int) -> int:
+    def _spawn(self, state_dir: Path, config: ConnectorConfig, start_offset: int, replica: dict[str, str]) -> int:
         # -I -S: the supervisor needs only the standard library; skipping site-packages (and their
         # .pth files) saves a good part of its start-up.
         argv = [self.python, "-I", "-S", sv.__file__, str(state_dir),
@@ -176,7 +195,7 @@ class LocalRuntime(ConnectorRuntime):
             try:
                 proc = subprocess.Popen(
                     argv,
-                    env=self._environment(config, start_offset),
+                    env=self._environment(config, start_offset, replica),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=log,
@@ -223,10 +242,30 @@ class LocalRuntime(ConnectorRuntime):
         shutil.rmtree(doomed, ignore_errors=True)
 
     def _stop_processes(self, state_dir: Path) -> None:
-        """SIGTERM to the supervisor (it stops the program), then SIGKILL to the whole group."""
+        """SIGTERM to each replica's supervisor (it stops its program), then SIGKILL to the whole
+        group of any replica still there. All are asked first, so replicas stop side by side."""
+        groups = [group for where in replica_dirs(state_dir) if (group := self._ask_to_stop(where)) is not None]
+        deadline = time.monotonic() + self.policy.stop_timeout + 2.0
+        while any(_group_members(g) for g in groups) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        left_over = [g for g in groups if _group_members(g)]
+        for group in left_over:
+            # Members are alive, so the group id is still theirs (ids are not reused while in use).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while any(_group_members(g) for g in left_over) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        left = [pid for g in left_over for pid in _group_members(g)]
+        if left:
+            raise BackendError(f"processes {', '.join(map(str, left))} of connector "
+                               f"{state_dir.name} survived SIGKILL")
+
+    def _ask_to_stop(self, state_dir: Path) -> int | None:
+        """Ask one replica's supervisor to stop; its process group (None: it never started)."""
         state = sv.read_state(state_dir)
         if state is None:
-            return
+            return None
         group = state.pid  # the supervisor leads its own process group
         if _alive(state.pid, state_dir):
             with contextlib.suppress(ProcessLookupError):
@@ -237,20 +276,7 @@ class LocalRuntime(ConnectorRuntime):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, signal.SIGTERM)
                 os.killpg(group, signal.SIGCONT)
-        deadline = time.monotonic() + self.policy.stop_timeout + 2.0
-        while _group_members(group) and time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS)
-        if _group_members(group):
-            # Members are alive, so the group id is still theirs (ids are not reused while in use).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-            deadline = time.monotonic() + 5.0
-            while _group_members(group) and time.monotonic() < deadline:
-                time.sleep(POLL_SECONDS)
-            left = _group_members(group)
-            if left:
-                raise BackendError(f"processes {', '.join(map(str, left))} of connector "
-                                   f"{state_dir.name} survived SIGKILL")
+        return group
 
     # ---- status
 
@@ -273,14 +299,14 @@ class LocalRuntime(ConnectorRuntime):
         document = _read_document(state_dir / sv.CONFIG_FILE)
         if document is None:
             raise ConnectorNotFoundError(name)
-        state = sv.read_state(state_dir)
-        program = sv.read_program_status(state_dir)
-        if state is not None and program is not None and program.get("pid") != state.program_pid:
-            program = None  # left over from an earlier run
-        status, reason, pending_since = self._status(state_dir, state, program)
-        started = (state.program_started_at or state.started_at) if state else None
-        counters = (program or {}).get("counters") or {}
-        known = program is not None and "records" in program and program.get("records_known", True)
+        views = [self._replica(where, str(index)) for index, where in enumerate(replica_dirs(state_dir))]
+        statuses = [view.status for view in views]
+        status, reason, pending_since = combine(statuses)
+        starts = [view.started for view in views if view.started]
+        counters: dict[str, int] = {}
+        for view in views:
+            for key, value in view.counters.items():
+                counters[key] = counters.get(key, 0) + value
         return ConnectorInfo(
             name=name,
             type=str(document.get("type", "")),
@@ -289,12 +315,35 @@ class LocalRuntime(ConnectorRuntime):
             runtime=self.kind,
             version=str(document.get("version", "latest")),
             reason=reason,
-            started_at=datetime.fromtimestamp(started, UTC) if started else None,
-            restarts=state.restarts if state else 0,
+            started_at=datetime.fromtimestamp(min(starts), UTC) if starts else None,
+            restarts=sum(s.restarts for s in statuses),
+            # Several replicas' records cannot be told apart in their topic (fluvio_connectors.replicas).
+            records=views[0].records if len(views) == 1 else None,
+            counters=counters,
+            pending_since=pending_since if status == ConnectorStatus.PENDING else None,
+            replicas=len(views),
+            replicas_running=sum(s.status == ConnectorStatus.RUNNING for s in statuses),
+            replica_statuses=tuple(statuses) if len(views) > 1 else (),
+        )
+
+    def _replica(self, state_dir: Path, label: str) -> _ReplicaView:
+        """One replica: its status and its program's figures."""
+        state = sv.read_state(state_dir)
+        program = sv.read_program_status(state_dir)
+        if state is not None and program is not None and program.get("pid") != state.program_pid:
+            program = None  # left over from an earlier run
+        status, reason, pending_since = self._status(state_dir, state, program)
+        counters = (program or {}).get("counters") or {}
+        known = program is not None and "records" in program and program.get("records_known", True)
+        return _ReplicaView(
+            status=ReplicaStatus(
+                name=label, status=status, reason=reason, restarts=state.restarts if state else 0,
+                pending_since=(datetime.fromtimestamp(pending_since, UTC)
+                               if status == ConnectorStatus.PENDING and pending_since else None),
+            ),
+            started=(state.program_started_at or state.started_at) if state else None,
             records=int(program["records"]) if program and known else None,
             counters={str(k): int(v) for k, v in counters.items()},
-            pending_since=(datetime.fromtimestamp(pending_since, UTC)
-                           if status == ConnectorStatus.PENDING and pending_since else None),
         )
 
     def _status(
@@ -366,44 +415,94 @@ class LocalRuntime(ConnectorRuntime):
 
     # ---- logs
 
-    def logs(self, name: str, tail: int | None = 100) -> builtins.list[str]:
-        path = self._log_path(name)
+    def logs(self, name: str, tail: int | None = 100, replica: str | None = None) -> builtins.list[str]:
+        paths = self._log_paths(name, replica)
         try:
-            return _tail(path, tail)
+            if len(paths) == 1:
+                return _tail(paths[0][1], tail)
+            return merge_logs(((label, _tail(path, tail)) for label, path in paths), tail)
         except FileNotFoundError:
             raise ConnectorNotFoundError(name) from None
 
-    def follow_logs(self, name: str, tail: int | None = 10) -> Iterator[str]:
-        path = self._log_path(name)
-        state_dir = path.parent
+    def follow_logs(self, name: str, tail: int | None = 10, replica: str | None = None) -> Iterator[str]:
+        paths = self._log_paths(name, replica)
+        prefix = len(paths) > 1
         try:
-            handle = path.open("rb")
+            handles = [(label, path, path.open("rb")) for label, path in paths]
         except FileNotFoundError:
             raise ConnectorNotFoundError(name) from None
-        with handle:
-            yield from _tail(path, tail)
-            handle.seek(0, os.SEEK_END)
-            pending = b""
+        try:
+            yield from self.logs(name, tail, replica)
+            pending = {label: b"" for label, _, _ in handles}
+            for _, _, handle in handles:
+                handle.seek(0, os.SEEK_END)
             while True:
-                chunk = handle.read()
-                if chunk:
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
+                read_any = False
+                for label, _, handle in handles:
+                    chunk = handle.read()
+                    if not chunk:
+                        continue
+                    read_any = True
+                    *lines, pending[label] = (pending[label] + chunk).split(b"\n")
                     for line in lines:
-                        yield line.decode("utf-8", errors="replace")
+                        text = line.decode("utf-8", errors="replace")
+                        yield f"[replica {label}] {text}" if prefix else text
+                if read_any:
                     continue
-                state = sv.read_state(state_dir)
-                if not state_dir.exists() or state is None or not _alive(state.pid, state_dir):
-                    if pending:
-                        yield pending.decode("utf-8", errors="replace")
+                if not any(_running(path.parent) for _, path, _ in handles):
+                    for label, rest in pending.items():
+                        if rest:
+                            text = rest.decode("utf-8", errors="replace")
+                            yield f"[replica {label}] {text}" if prefix else text
                     return
                 time.sleep(0.2)
+        finally:
+            for _, _, handle in handles:
+                handle.close()
 
-    def _log_path(self, name: str) -> Path:
+    def _log_paths(self, name: str, replica: str | None) -> builtins.list[tuple[str, Path]]:
+        """``(replica, log file)`` of every replica, or of the one named."""
         state_dir = self._dir(name)
         if not (state_dir / sv.CONFIG_FILE).exists():
             raise ConnectorNotFoundError(name)
-        return state_dir / sv.LOG_FILE
+        paths = [(str(index), where / sv.LOG_FILE) for index, where in enumerate(replica_dirs(state_dir))]
+        if replica is None:
+            return paths
+        chosen = [(label, path) for label, path in paths if label == str(replica).strip()]
+        if not chosen:
+            raise ConfigError(f"connector {name} has replicas 0 to {len(paths) - 1}, not {replica!r}")
+        return chosen
+
+
+@dataclass(frozen=True)
+class _ReplicaView:
+    status: ReplicaStatus
+    started: float | None
+    records: int | None
+    counters: dict[str, int]
+
+
+def replica_dir(state_dir: Path, index: int) -> Path:
+    """Where replica ``index`` of the connector in ``state_dir`` keeps its files."""
+    return state_dir if index == 0 else state_dir / f"{REPLICA_DIR_PREFIX}{index}"
+
+
+def replica_dirs(state_dir: Path) -> builtins.list[Path]:
+    """The directories of every replica of the connector in ``state_dir``, in order."""
+    extra = []
+    for entry in state_dir.glob(f"{REPLICA_DIR_PREFIX}*"):
+        index = entry.name[len(REPLICA_DIR_PREFIX):]
+        if index.isdigit() and entry.is_dir():
+            extra.append((int(index), entry))
+    return [state_dir, *(where for _, where in sorted(extra))]
+
+
+def _running(state_dir: Path) -> bool:
+    """Whether the supervisor of the replica in ``state_dir`` still runs (its log may grow)."""
+    if not state_dir.exists():
+        return False
+    state = sv.read_state(state_dir)
+    return state is not None and _alive(state.pid, state_dir)
 
 
 def _failure(state: sv.SupervisorState) -> str:

@@ -26,13 +26,16 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_fluvio.hooks.fluvio import FluvioHook, StatusCheck, normalize_status
+from airflow_provider_fluvio import DEFAULT_CONN_ID
 from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT
+from airflow_provider_fluvio.statuses import normalize_status
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
 from fluvio_connectors.messages import one_line
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_fluvio.hooks.fluvio import FluvioHook, StatusCheck
 
 
 class FluvioConnectorSensor(BaseSensorOperator):
@@ -67,7 +70,7 @@ class FluvioConnectorSensor(BaseSensorOperator):
         *,
         connector_name: str,
         target_status: str = "Running",
-        fluvio_conn_id: str = FluvioHook.default_conn_name,
+        fluvio_conn_id: str = DEFAULT_CONN_ID,
         fail_on_failed: bool = True,
         fail_on_missing: bool = True,
         log_tail: int = 20,
@@ -88,6 +91,8 @@ class FluvioConnectorSensor(BaseSensorOperator):
         self.deferrable = deferrable
 
     def _hook(self) -> FluvioHook:
+        from airflow_provider_fluvio.hooks.fluvio import FluvioHook  # not at DAG-parse time
+
         return FluvioHook(self.fluvio_conn_id, **self.hook_params)
 
     def _check(self) -> StatusCheck:

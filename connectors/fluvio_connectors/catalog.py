@@ -218,6 +218,8 @@ def validate_topic_filter(topic_filter: str) -> str:
         raise ValueError("an MQTT topic filter may not be empty")
     check_mqtt_string(topic_filter, "the topic filter")
     levels = topic_filter.split("/")
+    if levels[0] == "$share" and (len(levels) < 3 or not levels[1] or "+" in levels[1] or "#" in levels[1]):
+        raise ValueError(f"{topic_filter!r}: expected a shared subscription $share/GROUP/FILTER")
     for i, level in enumerate(levels):
         if "#" in level and (level != "#" or i != len(levels) - 1):
             raise ValueError("'#' must be a whole level and the last one")
@@ -341,6 +343,8 @@ class ConnectorType:
     # the program could not use fails validation instead of the program.
     secret_checks: dict[str, Callable[[str], object]] = field(default_factory=dict)
     extract_secrets: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]] | None = None
+    # Whether several instances can split its source between them (``fluvio_connectors.replicas``).
+    scales_out: bool = False
 
     @property
     def image_name(self) -> str:
@@ -400,6 +404,7 @@ MQTT = ConnectorType(
     ),
     extract_secrets=_mqtt_secret_params,
     secret_checks={"MQTT_URL": parse_mqtt_url},
+    scales_out=True,  # MQTT 5 shared subscriptions
 )
 
 CATALOG: tuple[ConnectorType, ...] = (TEST_CONNECTOR, MQTT)

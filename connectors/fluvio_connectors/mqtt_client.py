@@ -16,8 +16,9 @@ Throughput. paho reads each packet with three ``recv`` calls and one ``select``,
 Properties object per message, and writes each acknowledgement with its own ``send``: at tens of
 thousands of messages a second that is most of the cost. ``StoreFirstClient`` reads the socket in
 64 KiB chunks (``_FrameReader``), handles every complete packet in the buffer per wake-up (up to
-``READ_BURST``), decodes PUBLISH itself, and queues a batch's acknowledgements as one write
-(``ack_many``).
+``READ_BURST``), decodes runs of PUBLISH packets itself in one tight loop (``_decode_publishes``)
+and hands each run over as one list (``on_delivery``), and queues a batch's acknowledgements as one
+write (``ack_many``).
 
 Reconnecting. paho waits twice before its second connection attempt when the first one fails
 (once in each of ``loop_forever``'s two loops: 1 s, then 2 s). ``StoreFirstClient`` skips a wait
@@ -33,27 +34,51 @@ paho, and the tests with a real broker guard an upgrade.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import ssl
 import struct
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
-
 from fluvio_connectors.errors import ConfigError
+
+
+@contextlib.contextmanager
+def _hidden(*names: str) -> Iterator[None]:
+    """Make ``import NAME`` fail inside the block for modules not imported yet."""
+    hidden = [name for name in names if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+
+
+# paho imports dnspython, when the environment has it (an Airflow environment does), for MQTT
+# broker discovery through DNS SRV records: 4-5 MB of memory for something no connector uses.
+with _hidden("dns"):
+    import paho.mqtt.client as paho
 
 READ_CHUNK = 65536
 READ_BURST = 256  # packets taken from the read buffer per network-loop turn
 TOPIC_NAMES_KEPT = 4096
 _PUBACK = 0x40
+_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux
 _PUBREC = 0x50
 
-Delivery = Callable[[str, bytes, int, int, bool], None]
+# One received message: (delivery tag, packet id, qos, topic, payload, dup flag). A plain tuple: one
+# is made per message on the hot path. The tag is the client's ``delivery_tag`` when it arrived.
+Message = tuple[int, int, int, str, bytes, bool]
+Delivery = Callable[[list[Message]], None]
 
 
 class StoreFirstClient(paho.Client):
@@ -65,8 +90,10 @@ class StoreFirstClient(paho.Client):
         self.last_connect_error: OSError | None = None
         # When the current connection's socket opened (monotonic), until the owner clears it.
         self.socket_opened_at: float | None = None
-        # Called in the network thread for every message: (topic, payload, qos, mid, dup).
+        # Called in the network thread with the messages of each run of PUBLISH packets, in order.
         self.on_delivery: Delivery | None = None
+        # Stamped on every message (the owner changes it per connection, see ``Message``).
+        self.delivery_tag = 0
         self._topic_names: dict[bytes, str] = {}  # one str per topic, not one per message
         self._attempted_since_wait = True
 
@@ -99,8 +126,8 @@ class StoreFirstClient(paho.Client):
 
     def _packet_read(self) -> paho.MQTTErrorCode:
         # paho reads a packet with three recv calls; here one recv fills a buffer and every
-        # complete packet in it is handled at once (up to READ_BURST). PUBLISH is decoded inline;
-        # anything else goes through paho's own handlers.
+        # complete packet in it is handled at once (up to READ_BURST). Runs of PUBLISH are decoded
+        # here; anything else goes through paho's own handlers.
         current = self._sock
         if not isinstance(current, _FrameReader) or self._in_packet["command"]:
             return super()._packet_read()
@@ -118,25 +145,36 @@ class StoreFirstClient(paho.Client):
                 self._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", err)
                 return paho.MQTTErrorCode.MQTT_ERR_CONN_LOST
         rc = paho.MQTTErrorCode.MQTT_ERR_AGAIN
-        for _ in range(READ_BURST):
+        handled = 0
+        while handled < READ_BURST:
             try:
-                frame = reader.next_frame()
+                messages = self._decode_publishes(reader, READ_BURST - handled)
+            except paho.MalformedPacket as exc:
+                self._easy_log(paho.MQTT_LOG_ERR, "malformed packet: %s", exc)
+                return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
+            if messages:
+                handled += len(messages)
+                rc = paho.MQTTErrorCode.MQTT_ERR_SUCCESS
+                deliver = self.on_delivery
+                if deliver is not None:
+                    deliver(messages)
+                continue
+            try:
+                frame = reader.next_frame()  # not a PUBLISH (or not complete yet)
             except paho.MalformedPacket as exc:
                 self._easy_log(paho.MQTT_LOG_ERR, "malformed packet: %s", exc)
                 return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
             if frame is None:
                 break
+            handled += 1
             header, body = frame
-            if header & 0xF0 == paho.PUBLISH:
-                rc = self._deliver(header, body)
-            else:
-                self._in_packet = _in_packet(header, body)
-                try:
-                    rc = self._packet_handle()
-                except paho.MalformedPacket as exc:
-                    self._easy_log(paho.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
-                    rc = paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
-                self._in_packet = _in_packet(0, b"")
+            self._in_packet = _in_packet(header, body)
+            try:
+                rc = self._packet_handle()
+            except paho.MalformedPacket as exc:
+                self._easy_log(paho.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
+                rc = paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
+            self._in_packet = _in_packet(0, b"")
             if rc != paho.MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is not reader:
                 break
         else:
@@ -147,37 +185,70 @@ class StoreFirstClient(paho.Client):
             return paho.MQTTErrorCode.MQTT_ERR_CONN_LOST
         return rc
 
-    def _deliver(self, header: int, packet: bytes) -> paho.MQTTErrorCode:
-        """Decode a PUBLISH and hand it to ``on_delivery`` (paho would build an MQTT 5
-        Properties object for every message, most of its cost, and answer qos 2 too early)."""
-        qos = (header & 0x06) >> 1
-        if qos == 3:
-            return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
-        try:
-            topic_end = 2 + ((packet[0] << 8) | packet[1])
-            raw_topic = packet[2:topic_end]
-            topic = self._topic_names.get(raw_topic)
-            if topic is None:
-                topic = raw_topic.decode("utf-8", errors="replace")
-                if len(self._topic_names) >= TOPIC_NAMES_KEPT:
-                    self._topic_names.clear()
-                self._topic_names[raw_topic] = topic
-            pos = topic_end
-            mid = 0
-            if qos:
-                mid = (packet[pos] << 8) | packet[pos + 1]
-                pos += 2
-            if self._protocol == paho.MQTTv5:  # skip the properties; nothing here needs them
-                length, pos = _read_varint(packet, pos)
-                pos += length
-        except IndexError:
-            return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
-        if not topic or pos > len(packet):
-            return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
-        deliver = self.on_delivery
-        if deliver is not None:
-            deliver(topic, packet[pos:], qos, mid, bool(header & 0x08))
-        return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
+    def _decode_publishes(self, reader: _FrameReader, limit: int) -> list[Message]:
+        """The complete PUBLISH packets at the reader's position, up to ``limit``, decoded and
+        consumed; stops before any other packet. paho would build an MQTT 5 Properties object for
+        every message (most of its cost) and answer qos 2 too early; one loop over the buffer
+        with no call per packet is what keeps a flood affordable."""
+        buf, pos = reader._buf, reader._pos
+        end_of_data = len(buf)
+        names = self._topic_names
+        tag = self.delivery_tag
+        v5 = self._protocol == paho.MQTTv5
+        out: list[Message] = []
+        with memoryview(buf) as view:  # released before the buffer can change size
+            while len(out) < limit and pos + 1 < end_of_data:
+                header = buf[pos]
+                if header & 0xF0 != paho.PUBLISH:
+                    break
+                index, length, shift = pos + 1, 0, 0
+                while True:  # the remaining length (a variable byte integer)
+                    if index >= end_of_data:
+                        length = -1
+                        break
+                    byte = buf[index]
+                    index += 1
+                    length |= (byte & 0x7F) << shift
+                    if not byte & 0x80:
+                        break
+                    shift += 7
+                    if shift > 21:
+                        raise paho.MalformedPacket("remaining length longer than 4 bytes")
+                end = index + length
+                if length < 0 or end > end_of_data:
+                    break  # not complete yet
+                qos = (header >> 1) & 0x03
+                if qos == 3 or length < 2:
+                    raise paho.MalformedPacket("invalid PUBLISH")
+                topic_end = index + 2 + ((buf[index] << 8) | buf[index + 1])
+                if topic_end > end:
+                    raise paho.MalformedPacket("PUBLISH topic longer than the packet")
+                raw_topic = view[index + 2 : topic_end].tobytes()
+                topic = names.get(raw_topic)
+                if topic is None:
+                    topic = raw_topic.decode("utf-8", errors="replace")
+                    if not topic:
+                        raise paho.MalformedPacket("PUBLISH without a topic")
+                    if len(names) >= TOPIC_NAMES_KEPT:
+                        names.clear()
+                    names[raw_topic] = topic
+                start = topic_end
+                mid = 0
+                if qos:
+                    mid = (buf[start] << 8) | buf[start + 1] if start + 1 < end else -1
+                    start += 2
+                if v5 and start < end:  # skip the properties; nothing here needs them
+                    try:
+                        skip, start = _read_varint(buf, start)
+                    except IndexError:
+                        raise paho.MalformedPacket("PUBLISH properties cut short") from None
+                    start += skip
+                if start > end or mid < 0:
+                    raise paho.MalformedPacket("PUBLISH shorter than its headers")
+                out.append((tag, mid, qos, topic, view[start:end].tobytes(), bool(header & 0x08)))
+                pos = end
+        reader._pos = pos
+        return out
 
     def ack_many(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledge ``(mid, qos)`` pairs in order, written to the socket in one go."""
@@ -192,7 +263,20 @@ class StoreFirstClient(paho.Client):
             self._packet_queue(_PUBACK, packet, 0, 0)
 
     def _handle_publish(self) -> paho.MQTTErrorCode:
-        return self._deliver(self._in_packet["command"], bytes(self._in_packet["packet"]))
+        """A PUBLISH read by paho's own reader (a socket that is not a ``_FrameReader``)."""
+        reader = _FrameReader(None)
+        packet = bytes(self._in_packet["packet"])
+        reader._buf = bytearray(bytes([self._in_packet["command"]]) + _varint(len(packet)) + packet)
+        try:
+            messages = self._decode_publishes(reader, 1)
+        except paho.MalformedPacket:
+            return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
+        if not messages:
+            return paho.MQTTErrorCode.MQTT_ERR_PROTOCOL
+        deliver = self.on_delivery
+        if deliver is not None:
+            deliver(messages)
+        return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _handle_pubrel(self) -> paho.MQTTErrorCode:
         packet = self._in_packet["packet"]
@@ -219,6 +303,8 @@ class _FrameReader:
         self._buf = bytearray()
         self._pos = 0
         self.eof = False
+        family = getattr(sock, "family", None)
+        self._quick_ack = _TCP_QUICKACK is not None and family in (socket.AF_INET, socket.AF_INET6)
 
     def fill(self) -> None:
         """One ``recv`` into the buffer (``BlockingIOError`` when there is nothing to read)."""
@@ -226,6 +312,15 @@ class _FrameReader:
         if not data:
             self.eof = True
             return
+        if self._quick_ack:
+            # At qos 0 we send the broker nothing back, so the kernel would hold our TCP ACKs for
+            # up to 40 ms; a broker with Nagle on (mosquitto's default) then holds its next small
+            # write until that ACK: tens of ms added to a steady stream. Linux turns quick ACKs off
+            # again by itself, so they are asked for after every read.
+            try:
+                self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+            except OSError:
+                self._quick_ack = False
         if self._pos:
             del self._buf[: self._pos]
             self._pos = 0
@@ -296,7 +391,17 @@ def _in_packet(header: int, body: bytes) -> Any:
     }
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+def _varint(value: int) -> bytes:
+    """``value`` as an MQTT variable byte integer."""
+    out = bytearray()
+    while True:
+        value, byte = divmod(value, 128)
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _read_varint(data: bytes | bytearray, pos: int) -> tuple[int, int]:
     """An MQTT variable byte integer at ``pos``: ``(value, position after it)``."""
     value = shift = 0
     for _ in range(4):
@@ -393,4 +498,4 @@ def _with_private_files(use: Callable[[str, str | None], None], cert: str, key: 
             os.rmdir(tmpdir)
 
 
-__all__ = ["StoreFirstClient", "tls_context"]
+__all__ = ["Message", "StoreFirstClient", "tls_context"]

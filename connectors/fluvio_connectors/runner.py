@@ -47,6 +47,10 @@ Environment knobs (mostly for tests and orchestrators):
                                     and exits 1 (default 8: inside the 10 s supervisors usually allow);
 ``FLUVIO_CONNECTOR_LOG_LEVEL``     DEBUG, INFO (default), WARNING or ERROR;
 ``FLUVIO_CONNECTOR_START_OFFSET``   where the connector's records begin in its topic (``resume``);
+``FLUVIO_CONNECTOR_REPLICAS``, ``FLUVIO_CONNECTOR_REPLICA``  how many programs split the source and
+                                    which one this is (``replicas``; only types that scale out
+                                    take more than one). With several, the records of earlier runs
+                                    are not counted: several writers' records cannot be told apart.
 ``FLUVIO_CONNECTOR_SUPERVISOR_PID`` the supervising parent process (see Supervisor above);
 ``FLUVIO_CONNECTOR_STAY_AFTER_FINISH``  ``1``: after finishing (a finite ``count``) stay alive, idle
                                     and reporting ``finished``, until stopped; for orchestrators
@@ -73,6 +77,8 @@ from fluvio_connectors.catalog import ConnectorType
 from fluvio_connectors.config import ConnectorConfig, config_summary, load_config, read_secrets_file
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
 from fluvio_connectors.messages import Redactor
+from fluvio_connectors.replicas import REPLICAS_ENV
+from fluvio_connectors.replicas import from_env as replica_settings
 from fluvio_connectors.resume import OwnRecords, count_own, start_offset
 from fluvio_connectors.status import (
     HEARTBEAT_SECONDS,
@@ -111,6 +117,8 @@ class ConnectorContext:
 
     ``resumed`` is how many of this connector's records its topic already held when this run
     started (``resume``), known before the body runs when the program counts them first.
+    ``replicas`` is how many programs split the source, ``replica`` this one's index when the
+    runtime gave one (``fluvio_connectors.replicas``).
 
     Thread-safe: a body may report from several threads (an MQTT network thread and its writer).
     """
@@ -122,11 +130,15 @@ class ConnectorContext:
         status: _StatusKeeper,
         stopping: threading.Event,
         resumed: int = 0,
+        replicas: int = 1,
+        replica: int | None = None,
     ) -> None:
         self.config = config
         self.producer = producer
         self.stopping = stopping
         self.resumed = resumed
+        self.replicas = replicas
+        self.replica = replica
         self._status = status
 
     @property
@@ -242,14 +254,15 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
         _REDACT.add(config.secret_values().values())
         keeper.set_connector(config.name)
         _configure_logging(program.connector_type.name, config.name)
+        replicas, replica = _replicas(program, env)
         log.info("starting: %s", config_summary(config))
         topics = open_topics()
         if apply_topic_rule(topics, config.topic, config.create_topic):
             log.info("created topic %s", config.topic)
         keeper.beat()
         producer = topics.producer(config.topic, batch_size=program.batch_size)
-        resumed = _resume(program, topics, config.topic, env, keeper, stopping)
-        ctx = ConnectorContext(config, producer, keeper, stopping, resumed)
+        resumed = _resume(program, topics, config.topic, env, keeper, stopping, replicas)
+        ctx = ConnectorContext(config, producer, keeper, stopping, resumed, replicas, replica)
         if not stopping.is_set():
             program.body(ctx)
         keeper.beat()
@@ -292,13 +305,27 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
         _cancel_watchdogs()
 
 
+def _replicas(program: Program, env: Mapping[str, str]) -> tuple[int, int | None]:
+    replicas, replica = replica_settings(env)
+    ctype = program.connector_type
+    if replicas > 1 and not ctype.scales_out:
+        raise ConfigError(f"{REPLICAS_ENV}={replicas}: a connector of type {ctype.name} runs as one instance only")
+    if replicas > 1:
+        which = f"replica {replica} of {replicas}" if replica is not None else f"one of {replicas} replicas"
+        log.info("running as %s", which)
+    return replicas, replica
+
+
 def _resume(program: Program, topics: Topics, topic: str, env: Mapping[str, str], keeper: _StatusKeeper,
-            stopping: threading.Event) -> int:
+            stopping: threading.Event, replicas: int = 1) -> int:
     """Count this connector's records already in ``topic``: before the body runs (returned) or in
-    the background (added to the status when counted)."""
+    the background (added to the status when counted). Not with several replicas: their records
+    cannot be told apart, and each would read the whole topic for a count it cannot use."""
     own = program.own_records
     if own is None:
         keeper.records_counted(0)
+        return 0
+    if replicas > 1:
         return 0
     start, given = start_offset(env, topics, topic)
     end = topics.end_offset(topic)

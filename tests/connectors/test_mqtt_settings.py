@@ -131,7 +131,7 @@ def test_the_client_reads_the_socket_only_when_its_buffer_is_used_up() -> None:
 
     client = StoreFirstClient(paho.CallbackAPIVersion.VERSION2, client_id="t", protocol=paho.MQTTv311)
     delivered: list[tuple[str, bytes]] = []
-    client.on_delivery = lambda topic, payload, qos, mid, dup: delivered.append((topic, payload))
+    client.on_delivery = lambda messages: delivered.extend((m[3], m[4]) for m in messages)
     endless = EndlessBroker()
     reader = _FrameReader(endless)
     client._sock = reader

@@ -87,6 +87,7 @@ class FakeKube:
 
     KINDS = {
         "deployments": "V1Deployment",
+        "statefulsets": "V1StatefulSet",
         "configmaps": "V1ConfigMap",
         "secrets": "V1Secret",
         "pods": "V1Pod",
@@ -110,6 +111,13 @@ class FakeKube:
         apps.list_namespaced_deployment.side_effect = self._lister("deployments", "V1DeploymentList")
         apps.patch_namespaced_deployment.side_effect = self._patch_deployment
         apps.delete_namespaced_deployment.side_effect = self._delete_deployment
+        apps.create_namespaced_stateful_set.side_effect = self._creator(
+            "statefulsets", "create_namespaced_stateful_set"
+        )
+        apps.read_namespaced_stateful_set.side_effect = self._reader("statefulsets")
+        apps.list_namespaced_stateful_set.side_effect = self._lister("statefulsets", "V1StatefulSetList")
+        apps.patch_namespaced_stateful_set.side_effect = self._patcher("statefulsets")
+        apps.delete_namespaced_stateful_set.side_effect = self._workload_deleter("statefulsets")
         core.create_namespaced_config_map.side_effect = self._creator(
             "configmaps", "create_namespaced_config_map"
         )
@@ -154,8 +162,9 @@ class FakeKube:
                     k: base64.b64encode(v.encode()).decode() for k, v in data.pop("stringData").items()
                 }
                 data["data"] = {**data.get("data", {}), **encoded}
-            if kind == "deployments":
-                data.setdefault("status", {})
+            if kind in ("deployments", "statefulsets"):
+                # A StatefulSet's status always has replicas (the client's model requires it).
+                data.setdefault("status", {"replicas": 0} if kind == "statefulsets" else {})
                 self.journal.append(f"create {kind} {name} replicas={data['spec']['replicas']}")
             else:
                 self.journal.append(f"create {kind} {name}")
@@ -193,26 +202,40 @@ class FakeKube:
 
         return delete
 
+    def _patcher(self, kind: str) -> Callable[..., Any]:
+        def patch(name: str, namespace: str, body: Any, **_: Any) -> Any:
+            method = "patch_namespaced_" + ("deployment" if kind == "deployments" else "stateful_set")
+            self._check_fail(method)
+            data = self.get(kind, name, namespace)
+            if data is None:
+                raise api_exception(404, "Not Found", f'{kind}.apps "{name}" not found')
+            data["spec"]["replicas"] = body["spec"]["replicas"]
+            self.journal.append(f"patch {kind} {name} replicas={body['spec']['replicas']}")
+            return from_wire(copy.deepcopy(data), self.KINDS[kind])
+
+        return patch
+
     def _patch_deployment(self, name: str, namespace: str, body: Any, **_: Any) -> Any:
-        self._check_fail("patch_namespaced_deployment")
-        data = self.get("deployments", name, namespace)
-        if data is None:
-            raise api_exception(404, "Not Found", f'deployments.apps "{name}" not found')
-        data["spec"]["replicas"] = body["spec"]["replicas"]
-        self.journal.append(f"patch deployments {name} replicas={body['spec']['replicas']}")
-        return from_wire(copy.deepcopy(data), "V1Deployment")
+        return self._patcher("deployments")(name, namespace, body)
+
+    def _workload_deleter(self, kind: str) -> Callable[..., Any]:
+        def delete(name: str, namespace: str, body: Any = None, **_: Any) -> Any:
+            data = self.objects[kind].pop((namespace, name), None)
+            if data is None:
+                raise api_exception(404, "Not Found", f'{kind}.apps "{name}" not found')
+            if not self.gc_lag:  # the garbage collector removes what the workload owns
+                uid = data["metadata"]["uid"]
+                for owned in ("configmaps", "secrets", "pods"):
+                    for key, obj in list(self.objects[owned].items()):
+                        if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or []):
+                            del self.objects[owned][key]
+            self.journal.append(f"delete {kind} {name}")
+            return {"kind": "Status", "status": "Success"}
+
+        return delete
 
     def _delete_deployment(self, name: str, namespace: str, body: Any = None, **_: Any) -> Any:
-        data = self.objects["deployments"].pop((namespace, name), None)
-        if data is None:
-            raise api_exception(404, "Not Found", f'deployments.apps "{name}" not found')
-        if not self.gc_lag:  # the garbage collector removes what the Deployment owns
-            uid = data["metadata"]["uid"]
-            for kind in ("configmaps", "secrets", "pods"):
-                for key, obj in list(self.objects[kind].items()):
-                    if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or []):
-                        del self.objects[kind][key]
-        return {"kind": "Status", "status": "Success"}
+        return self._workload_deleter("deployments")(name, namespace, body)
 
     def _pod_log(
         self,
@@ -242,8 +265,9 @@ class FakeKube:
         incarnation: str | None = None,
         created: str | None = None,
     ) -> str:
-        """A pod of ``deployment`` as the ReplicaSet controller would make it, with ``pod_status``."""
-        dep = self.get("deployments", deployment)
+        """A pod of ``deployment`` (or of the StatefulSet of that name) as its controller would
+        make it, with ``pod_status``."""
+        dep = self.get("deployments", deployment) or self.get("statefulsets", deployment)
         assert dep is not None, deployment
         labels = dict(dep["spec"]["template"]["metadata"]["labels"])
         if incarnation is not None:
@@ -267,7 +291,7 @@ class FakeKube:
         return pod_name
 
     def set_deployment_status(self, deployment: str, status: dict[str, Any]) -> None:
-        dep = self.get("deployments", deployment)
+        dep = self.get("deployments", deployment) or self.get("statefulsets", deployment)
         assert dep is not None, deployment
         dep["status"] = status
 

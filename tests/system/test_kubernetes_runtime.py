@@ -140,3 +140,36 @@ def test_missing_topic_creates_nothing(namespace: str) -> None:
     assert runtime.list() == []
     with pytest.raises(ConnectorNotFoundError):
         runtime.status("sys-notopic")
+
+
+def test_replicas_run_as_a_stateful_set_with_a_stable_pod_each(namespace: str, kube_namespace: KubeNamespace) -> None:
+    from kubernetes import client
+
+    runtime = runtime_for(namespace)
+    mqtt = load_config(
+        {"name": "sys-replicas", "type": "mqtt", "topic": "sys-replicas", "create_topic": True,
+         "parameters": {"mqtt-url": "broker.invalid:1883", "mqtt-topic": "sensors/#", "qos": 1}},
+        secrets={},
+    )
+    runtime.create(mqtt, replicas=2)
+    info = wait_for(runtime, "sys-replicas", ConnectorStatus.RUNNING, forbidden=ConnectorStatus.FAILED)
+    assert (info.replicas, info.replicas_running) == (2, 2)
+    assert sorted(r.name for r in info.replica_statuses) == ["sys-replicas-0", "sys-replicas-1"]
+    (listed,) = runtime.list()
+    assert (listed.name, listed.replicas, listed.status) == ("sys-replicas", 2, ConnectorStatus.RUNNING)
+
+    apps, core = client.AppsV1Api(kube_namespace.api_client), client.CoreV1Api(kube_namespace.api_client)
+    sts = apps.read_namespaced_stateful_set("sys-replicas", namespace)
+    assert sts.spec.replicas == 2
+    owned = core.read_namespaced_config_map("sys-replicas-config", namespace)
+    assert [(ref.kind, ref.uid) for ref in owned.metadata.owner_references] == [("StatefulSet", sts.metadata.uid)]
+    pod = core.read_namespaced_pod("sys-replicas-1", namespace)
+    env = {e.name: e for e in pod.spec.containers[0].env}
+    assert env["FLUVIO_CONNECTOR_REPLICAS"].value == "2"
+    assert env["FLUVIO_CONNECTOR_POD_NAME"].value_from.field_ref.field_path == "metadata.name"
+
+    runtime.delete("sys-replicas")
+    assert runtime.list() == []
+    with pytest.raises(client.exceptions.ApiException) as excinfo:
+        apps.read_namespaced_stateful_set("sys-replicas", namespace)
+    assert excinfo.value.status == 404

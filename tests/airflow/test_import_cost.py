@@ -1,0 +1,83 @@
+"""Importing the provider at DAG-parse time pulls in nothing it only needs when a task runs.
+
+A fresh interpreter imports ``airflow.sdk`` and the base classes (what any DAG file with operators
+loads anyway), then what a DAG file imports from the provider: the operators and the sensor; then
+the hook (DAG files that use it directly). Each step's newly imported modules are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+PROBE = """
+import json, sys
+import airflow.sdk
+from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator
+
+def new_modules(step):
+    before = set(sys.modules)
+    step()
+    return sorted(set(sys.modules) - before)
+
+dag = new_modules(lambda: (__import__("airflow_provider_fluvio.operators.connector"),
+                           __import__("airflow_provider_fluvio.sensors.connector")))
+hook = new_modules(lambda: __import__("airflow_provider_fluvio.hooks.fluvio"))
+print(json.dumps({"dag": dag, "hook": hook}))
+"""
+
+# Third-party packages the provider uses only when a task runs (or never at all in a worker).
+HEAVY = ("kubernetes", "fluvio", "paho", "psutil", "filelock", "yaml", "click", "sqlite3", "_sqlite3")
+# Project modules that are only needed to do the work: validating configs (pydantic models), the
+# topics backends, the runtimes, the hook itself.
+TASK_TIME = (
+    "fluvio_connectors.config",
+    "fluvio_connectors.catalog",
+    "fluvio_connectors.settings",
+    "fluvio_connectors.topics",
+    "fluvio_connectors.runner",
+    "airflow_provider_fluvio.runtimes",
+    "airflow_provider_fluvio.hooks.fluvio",
+    "airflow_provider_fluvio.triggers",
+)
+
+
+def probe() -> dict[str, list[str]]:
+    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data: Any = json.loads(result.stdout.strip().splitlines()[-1])
+    return data  # type: ignore[no-any-return]
+
+
+def offenders(modules: list[str], banned: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == b or m.startswith(b + ".") for b in banned)]
+
+
+def test_dag_files_importing_operators_and_the_sensor_load_nothing_heavy() -> None:
+    imported = probe()
+    dag = imported["dag"]
+    assert offenders(dag, HEAVY) == []
+    assert offenders(dag, TASK_TIME) == []
+    # What the provider does load at parse time: its small modules, and Airflow's compat layer.
+    ours = sorted(m for m in dag if m.split(".")[0] in ("airflow_provider_fluvio", "fluvio_connectors"))
+    assert ours == [
+        "airflow_provider_fluvio.operators",
+        "airflow_provider_fluvio.operators.connector",
+        "airflow_provider_fluvio.pending",
+        "airflow_provider_fluvio.sensors",
+        "airflow_provider_fluvio.sensors.connector",
+        "airflow_provider_fluvio.statuses",
+        "fluvio_connectors",
+        "fluvio_connectors.errors",
+        "fluvio_connectors.messages",  # one-line error messages: the standard library only
+    ]
+    assert all(m.split(".")[0] in ("airflow", "airflow_provider_fluvio", "fluvio_connectors") for m in dag)
+
+
+def test_the_hook_module_loads_no_runtime_backend_or_client_library() -> None:
+    hook = probe()["hook"]
+    assert "airflow_provider_fluvio.hooks.fluvio" in hook
+    assert offenders(hook, HEAVY) == []
+    assert offenders(hook, tuple(m for m in TASK_TIME if m != "airflow_provider_fluvio.hooks.fluvio")) == []
