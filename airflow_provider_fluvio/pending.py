@@ -10,7 +10,7 @@ Imports nothing heavy: the sensor imports this at DAG-parse time.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +20,16 @@ if TYPE_CHECKING:
 # a source that cannot be reached fails the wait instead of holding it for the sensor's timeout
 # (seven days by default).
 DEFAULT_PENDING_TIMEOUT = 600.0
+
+
+def pending_seconds(value: float | timedelta | None) -> float | None:
+    """A ``pending_timeout`` argument in seconds (None: no limit); ValueError for a negative or NaN one."""
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not seconds >= 0:  # also NaN
+        raise ValueError(f"pending_timeout must be a number of seconds >= 0 or None, got {value!r}")
+    return seconds
 
 
 def pending_for(info: ConnectorInfo, now: datetime | None = None) -> float | None:
@@ -54,4 +64,4 @@ def format_seconds(seconds: float) -> str:
     return " ".join(parts)
 
 
-__all__ = ["DEFAULT_PENDING_TIMEOUT", "format_seconds", "pending_for", "pending_too_long"]
+__all__ = ["DEFAULT_PENDING_TIMEOUT", "format_seconds", "pending_for", "pending_seconds", "pending_too_long"]

@@ -12,11 +12,13 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
 from airflow_provider_fluvio import DEFAULT_CONN_ID
+from airflow_provider_fluvio.pending import pending_seconds
 from fluvio_connectors.errors import FluvioConnectorError
 from fluvio_connectors.messages import one_line
 
@@ -98,6 +100,11 @@ class FluvioCreateConnectorOperator(BaseOperator):
     :param wait_for_running: Wait until the connector is Running (or finished) before returning;
         fail at once, with its reason and last log lines, if it is Failed.
     :param wait_timeout: Seconds to wait with ``wait_for_running``.
+    :param pending_timeout: With ``wait_for_running``, fail (with the pending reason and the last
+        log lines) once the connector has been Pending without a break for this many seconds, e.g.
+        when it can never reach its source; ``None`` waits the whole ``wait_timeout``. When the wait
+        fails the connector stays (it keeps retrying); delete it with
+        ``FluvioDeleteConnectorOperator`` as a teardown.
     :param poll_interval: Seconds between status looks with ``wait_for_running``.
     :param hook_params: Extra ``FluvioHook`` arguments (they beat the connection's fields).
     :param replicas: Instances that split the connector's source between them (1 to 16; an MQTT
@@ -119,6 +126,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
         mqtt_conn_id: str | None = None,
         wait_for_running: bool = False,
         wait_timeout: float = 120.0,
+        pending_timeout: float | timedelta | None = None,
         poll_interval: float = 1.0,
         hook_params: dict[str, Any] | None = None,
         replicas: int = 1,
@@ -135,6 +143,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
         self.mqtt_conn_id = mqtt_conn_id
         self.wait_for_running = wait_for_running
         self.wait_timeout = wait_timeout
+        self.pending_timeout = pending_seconds(pending_timeout)
         self.poll_interval = poll_interval
         self.hook_params = dict(hook_params or {})
 
@@ -193,7 +202,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
         deadline = time.monotonic() + max(0.0, self.wait_timeout)
         while True:
             try:
-                check = hook.check_connector(name, "Running")
+                check = hook.check_connector(name, "Running", pending_timeout=self.pending_timeout)
             except FluvioConnectorError as exc:
                 raise task_error(exc) from None
             if check.outcome == "reached":
@@ -203,7 +212,9 @@ class FluvioCreateConnectorOperator(BaseOperator):
                 raise AirflowFailException(check.message)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AirflowException(f"not Running after {self.wait_timeout:g} s: {check.message}")
+                raise AirflowException(f"connector {name} not Running after {self.wait_timeout:g} s: {check.message}; "
+                                       f"it is still there (delete it with FluvioDeleteConnectorOperator "
+                                       f"or `fluvio-connector delete {name}`)")
             self.log.info("%s", check.message)
             time.sleep(min(self.poll_interval, remaining))
 

@@ -27,7 +27,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_fluvio import DEFAULT_CONN_ID
-from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT
+from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT, pending_seconds
 from airflow_provider_fluvio.statuses import normalize_status
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
 from fluvio_connectors.messages import one_line
@@ -86,7 +86,7 @@ class FluvioConnectorSensor(BaseSensorOperator):
         self.fail_on_failed = fail_on_failed
         self.fail_on_missing = fail_on_missing
         self.log_tail = log_tail
-        self.pending_timeout = _seconds(pending_timeout)
+        self.pending_timeout = pending_seconds(pending_timeout)
         self.hook_params = dict(hook_params or {})
         self.deferrable = deferrable
 
@@ -171,12 +171,3 @@ class FluvioConnectorSensor(BaseSensorOperator):
             raise AirflowException(message)
         # Failed or missing: no retry will help (soft_fail still turns this into a skip).
         raise AirflowFailException(message or f"watching connector {self.connector_name} failed")
-
-
-def _seconds(value: float | timedelta | None) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if not seconds >= 0:  # also NaN
-        raise ValueError(f"pending_timeout must be a number of seconds >= 0 or None, got {value!r}")
-    return seconds

@@ -201,7 +201,7 @@ class ScriptedRuntime(ConnectorRuntime):
         if name in self.configs:
             raise ConnectorExistsError(name)
 
-    def _start(self, config: ConnectorConfig, start_offset: int) -> ConnectorInfo:
+    def _start(self, config: ConnectorConfig, start_offset: int, replicas: int = 1) -> ConnectorInfo:
         self.configs[config.name] = config
         return self._info(config, ConnectorStatus.PENDING)
 
@@ -231,7 +231,7 @@ class ScriptedRuntime(ConnectorRuntime):
         self.looks += 1
         return self._info(self.configs[name], status)
 
-    def logs(self, name: str, tail: int | None = 100) -> builtins.list[str]:
+    def logs(self, name: str, tail: int | None = 100, replica: str | None = None) -> builtins.list[str]:
         if name not in self.configs:
             raise ConnectorNotFoundError(name)
         return self.log[-tail:] if tail else builtins.list(self.log)

@@ -118,6 +118,46 @@ async def test_the_trigger_ends_with_an_error_event(pending: Any) -> None:
         sensor(deferrable=True).execute_complete({}, dict(event.payload))
 
 
+def create_and_wait(seed_config: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    operator = FluvioCreateConnectorOperator(task_id="create", config=seed_config, wait_for_running=True,
+                                             poll_interval=0.01, **kwargs)
+    return operator.execute({})
+
+
+def test_create_operator_fails_once_pending_longer_than_pending_timeout(
+    scripted_runtime: Any, seed_config: dict[str, Any]
+) -> None:
+    runtime = scripted_runtime(pending_since=pending_for(700), pending_reason=REASON,
+                               log=["WARNING cannot connect (attempt 9)"], statuses=[PENDING])
+    with pytest.raises(AirflowFailException) as failed:
+        create_and_wait(seed_config, pending_timeout=timedelta(minutes=10))
+    first, *rest = str(failed.value).splitlines()
+    assert first == (f"connector hook-test has been Pending for 11m 40s (pending_timeout 10m): {REASON}; "
+                     "it keeps retrying until deleted")
+    assert rest == ["the last log line of hook-test:", "  WARNING cannot connect (attempt 9)"]
+    assert list(runtime.configs) == ["hook-test"]  # left as it is, for a teardown to delete
+
+
+def test_create_operator_without_pending_timeout_says_the_connector_is_still_there(
+    scripted_runtime: Any, seed_config: dict[str, Any]
+) -> None:
+    scripted_runtime(pending_since=pending_for(10 * 24 * 3600), pending_reason=REASON, statuses=[PENDING])
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    with pytest.raises(AirflowException) as failed:
+        create_and_wait(seed_config, wait_timeout=0.2)
+    assert not isinstance(failed.value, AirflowFailException)  # a retry may see it Running
+    assert str(failed.value) == (
+        f"connector hook-test not Running after 0.2 s: connector hook-test is Pending ({REASON}); waiting for "
+        "Running; it is still there (delete it with FluvioDeleteConnectorOperator or "
+        "`fluvio-connector delete hook-test`)")
+
+
+def test_create_operator_refuses_a_negative_pending_timeout(seed_config: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="pending_timeout must be a number of seconds >= 0 or None, got -5"):
+        FluvioCreateConnectorOperator(task_id="create", config=seed_config, pending_timeout=-5)
+
+
 # --------------------------------------------------------------------------- end to end
 
 
