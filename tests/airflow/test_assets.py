@@ -67,6 +67,39 @@ def test_the_helper_needs_no_lookup_and_follows_the_environment(monkeypatch: pyt
     assert [w.trigger.consumer for w in watched.watchers] == ["dag"]
 
 
+def test_the_helper_names_the_cluster_of_a_connection(set_connection: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLUVIO_ENDPOINT", "elsewhere:9003")  # a connection with a host beats the environment
+    set_connection("streams", conn_type="fluvio", host="SC.Example.com", port=9103)
+    asset = fluvio_topic_asset("orders", fluvio_conn_id="streams")
+    assert asset.uri == "fluvio://sc.example.com:9103/orders"
+    assert asset.uri == FluvioHook(fluvio_conn_id="streams").topic_asset_uri("orders")  # what lineage reports
+
+
+def test_the_helper_without_a_default_connection_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_FLUVIO_DEFAULT", raising=False)
+    monkeypatch.setenv("FLUVIO_ENDPOINT", "fluvio.internal")
+    assert fluvio_topic_asset("orders", fluvio_conn_id="fluvio_default").uri == "fluvio://fluvio.internal:9003/orders"
+    monkeypatch.delenv("FLUVIO_ENDPOINT")
+    assert fluvio_topic_asset("orders", fluvio_conn_id="fluvio_default").uri == "fluvio+embedded://localhost/orders"
+
+
+def test_the_helper_refuses_what_names_no_cluster(set_connection: Any) -> None:
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    set_connection("profile", conn_type="fluvio", extra={"use_fluvio_profile": True})
+    with pytest.raises(ValueError, match=r"^connection profile names no Fluvio cluster address .*pass endpoint="):
+        fluvio_topic_asset("orders", fluvio_conn_id="profile")
+    set_connection("badport", conn_type="fluvio", host="sc", port=70000)
+    with pytest.raises(ValueError, match=r"fluvio_conn_id='badport'\): connection badport: port must be between"):
+        fluvio_topic_asset("orders", fluvio_conn_id="badport")
+    with pytest.raises(ValueError, match="takes endpoint or fluvio_conn_id, not both"):
+        fluvio_topic_asset("orders", endpoint="sc:9003", fluvio_conn_id="profile")
+    with pytest.raises(ValueError, match="'Orders' in a fluvio\\+embedded:// asset URI is not a topic name"):
+        fluvio_topic_asset("Orders", fluvio_conn_id="profile")
+    with pytest.raises(AirflowNotFoundException):  # a misspelt id fails loudly, as in the hook
+        fluvio_topic_asset("orders", fluvio_conn_id="no_such_connection")
+
+
 def test_the_factory_and_the_openlineage_dataset() -> None:
     assert create_asset(topic="orders", endpoint="sc:9003", extra={"a": 1}) == Asset(
         uri="fluvio://sc:9003/orders", extra={"a": 1}
