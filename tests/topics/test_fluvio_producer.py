@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 
@@ -74,14 +73,21 @@ def test_records_in_a_client_process_killed_mid_flush_are_sent_again_and_none_is
         helper = topics._client._helper
         assert helper is not None
         os.kill(helper.process.pid, signal.SIGSTOP)  # stuck somewhere in those records
+        waiting = threading.Event()  # set once the flush request is sent and its answer awaited
+        receive = helper.receive
+
+        def receive_noted(deadline: float) -> tuple[object, ...]:
+            waiting.set()
+            return receive(deadline)
+
+        helper.receive = receive_noted  # type: ignore[method-assign]
         failures: list[BaseException] = []
         flushing = threading.Thread(target=lambda: _capture(producer.flush, failures))
         flushing.start()
-        deadline = time.monotonic() + 30
-        while not topics._client._lock.locked() and time.monotonic() < deadline:  # the flush waits on it
-            time.sleep(0.01)
+        assert waiting.wait(timeout=60), "the flush never sent its request"
         helper.process.kill()
         flushing.join(timeout=60)
+        assert not flushing.is_alive()
         [failure] = failures
         assert "the client process ended (killed by SIGKILL)" in str(failure)
         producer.flush()  # a new client process: everything not confirmed goes again
