@@ -98,6 +98,25 @@ def test_records_in_a_client_process_killed_mid_flush_are_sent_again_and_none_is
     assert all(stored[b"before-%d" % i] == 1 for i in range(1_000))
 
 
+def test_records_in_a_client_process_killed_before_the_flush_are_sent_again_by_it(
+    fluvio_cluster: FluvioCluster,
+) -> None:
+    topic = _name("dead")
+    with FluvioTopics(fluvio_cluster.endpoint, timeout=60) as topics:
+        topics.create_topic(topic)
+        producer = topics.producer(topic)
+        producer.send_many((None, b"r-%d" % i) for i in range(5_000))
+        helper = topics._client._helper
+        assert helper is not None
+        helper.process.kill()
+        helper.process.wait(timeout=60)
+        producer.flush()  # the flush finds the client process gone: a new one gets every unconfirmed record
+        producer.close()
+        assert topics._client._helper is not helper
+        stored = Counter(r.value for r in topics.read(topic))
+    assert set(stored) == {b"r-%d" % i for i in range(5_000)}
+
+
 def test_records_spread_over_the_partitions_by_key_are_each_stored_once(fluvio_cluster: FluvioCluster) -> None:
     topic = _name("spread")
     with FluvioTopics(fluvio_cluster.endpoint) as topics:
