@@ -98,6 +98,24 @@ def test_without_linger_records_wait_for_flush_or_a_full_batch(topics: EmbeddedT
     assert topics.end_offset("t1") == 1_201
 
 
+def test_batches_of_every_size_are_stored_whole_and_in_order(topics: EmbeddedTopics) -> None:
+    # A batch is inserted in statements of a few fixed sizes (128 rows, then powers of two):
+    # whatever the batch size, each record lands once, at the next offset, with its own key.
+    topics.create_topic("t1")
+    producer = topics.producer("t1", batch_size=1_000)
+    sent: list[tuple[bytes | None, bytes]] = []
+    for size in [*range(1, 130), 255, 256, 257, 999, 1_000]:
+        batch = [(None if i % 3 else f"k{len(sent) + i}".encode(), f"v{len(sent) + i}".encode())
+                 for i in range(size)]
+        producer.send_many(batch)
+        producer.flush()
+        sent += batch
+        assert topics.end_offset("t1") == len(sent)
+    records = topics.read("t1", 0, max_records=len(sent))
+    assert [(r.offset, r.key, r.value) for r in records] == [(i, k, v) for i, (k, v) in enumerate(sent)]
+    producer.close()
+
+
 def test_producer_is_thread_safe_and_keeps_each_senders_order(topics: EmbeddedTopics) -> None:
     topics.create_topic("t1")
     producer = topics.producer("t1", batch_size=64, linger_ms=5)
