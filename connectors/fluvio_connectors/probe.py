@@ -27,13 +27,18 @@ from fluvio_connectors.status import STALE_AFTER_SECONDS, ProgramState, read_sta
 HEALTHY = (ProgramState.READY, ProgramState.FINISHED)
 
 
+def _unreadable(path: Path) -> tuple[bool, str]:
+    """The answer of both checks when ``path`` holds no status to judge."""
+    if path.exists():
+        return False, f"{path}: not a readable connector status"
+    return False, f"{path}: no status yet (the connector has not started)"
+
+
 def check(path: Path, now: float | None = None) -> tuple[bool, str]:
     """``(healthy, one-line reason)`` for the status file at ``path``."""
     status = read_status(path)
     if status is None:
-        if path.exists():
-            return False, f"{path}: not a readable connector status"
-        return False, f"{path}: no status yet (the connector has not started)"
+        return _unreadable(path)
     now = time.time() if now is None else now
     age = now - status.updated_at
     name = status.connector or "connector"
@@ -50,9 +55,7 @@ def check_alive(path: Path, now: float | None = None) -> tuple[bool, str]:
     """``(alive, one-line reason)``: the status file at ``path`` has a fresh heartbeat."""
     status = read_status(path)
     if status is None:
-        if path.exists():
-            return False, f"{path}: not a readable connector status"
-        return False, f"{path}: no status yet (the connector has not started)"
+        return _unreadable(path)
     now = time.time() if now is None else now
     name = status.connector or "connector"
     if not status.is_fresh(now):

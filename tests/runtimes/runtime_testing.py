@@ -1,4 +1,5 @@
-"""Helpers for the runtime tests: ``wait_for_status`` (a poll with a deadline) and ``FakeKube``,
+"""Helpers for the runtime tests: ``wait_for_status`` and ``wait_until`` (polls with a deadline),
+``live_group_members`` (what is left of a process group) and ``FakeKube``,
 a fake Kubernetes API server behind the real client classes.
 
 No cluster runs here, so ``FakeKube`` stands at the API boundary. The runtime gets
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -25,6 +27,32 @@ from unittest.mock import create_autospec
 import pytest
 
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``predicate`` until it is truthy (its value is returned); fail the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group ``pgid``."""
+    import psutil
+
+    members = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(proc.pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return members
 
 
 def api_exception(status: int, reason: str, message: str) -> Exception:

@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 import pytest
-from runtime_testing import wait_for_status
+from runtime_testing import live_group_members, wait_for_status, wait_until
 
 from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorStatus
@@ -51,17 +51,6 @@ def state_of(runtime: LocalRuntime, name: str) -> sv.SupervisorState:
     return state
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
 def gone(pid: int | None) -> bool:
     if pid is None:
         return True
@@ -69,17 +58,6 @@ def gone(pid: int | None) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def group_members(pgid: int) -> list[int]:
-    members = []
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(proc.pid)
-        except (ProcessLookupError, PermissionError):
-            continue
-    return members
 
 
 @pytest.fixture
@@ -215,7 +193,7 @@ def test_a_killed_supervisor_takes_its_program_with_it(make_runtime: Callable[..
     assert info.reason == (f"its supervisor (pid {state.pid}) is gone (killed, or the machine restarted) and so "
                            "is its program; delete the connector and create it again")
     assert any("its supervisor" in line and "is gone" in line for line in runtime.logs("headless"))
-    assert group_members(state.pid) == []
+    assert live_group_members(state.pid) == []
     runtime.delete("headless")
     assert runtime.list() == []
 
@@ -226,7 +204,7 @@ def test_the_whole_process_group_killed(make_runtime: Callable[..., LocalRuntime
     wait_for_status(runtime, "group", ConnectorStatus.RUNNING, forbidden=FAILED)
     state = state_of(runtime, "group")
     os.killpg(state.pid, signal.SIGKILL)
-    wait_until(lambda: group_members(state.pid) == [], 30, "the group to be gone")
+    wait_until(lambda: live_group_members(state.pid) == [], 30, "the group to be gone")
     info = runtime.status("group")
     assert info.status == ConnectorStatus.FAILED and "and so is its program" in (info.reason or "")
     runtime.delete("group")
@@ -249,7 +227,7 @@ def test_a_supervisor_killed_while_its_program_is_stopped(make_runtime: Callable
                            "still stopped (SIGSTOP), unsupervised; delete the connector (that stops it) and "
                            "create it again")
     runtime.delete("frozen-orphan")
-    assert gone(state.program_pid) and group_members(state.pid) == []
+    assert gone(state.program_pid) and live_group_members(state.pid) == []
 
 
 def test_a_stopped_supervisor_is_reported_and_delete_still_works(make_runtime: Callable[..., LocalRuntime]) -> None:
@@ -269,7 +247,7 @@ def test_a_stopped_supervisor_is_reported_and_delete_still_works(make_runtime: C
     assert info.reason == (f"its program (pid {state.program_pid}) has exited and {halted}: nothing restarts "
                            f"it until the supervisor continues (kill -CONT {state.pid})")
     runtime.delete("paused")  # continues the supervisor, which stops
-    assert group_members(state.pid) == [] and runtime.list() == []
+    assert live_group_members(state.pid) == [] and runtime.list() == []
 
 
 # --------------------------------------------------------------------------- 10 and 16: what status says

@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 import pytest
-from runtime_testing import wait_for_status
+from runtime_testing import live_group_members, wait_for_status, wait_until
 
 from airflow_provider_fluvio.runtimes import get_runtime
 from airflow_provider_fluvio.runtimes import supervisor as sv
@@ -58,26 +58,6 @@ def state_of(runtime: LocalRuntime, name: str) -> sv.SupervisorState:
     state = sv.read_state(runtime.root / name)
     assert state is not None
     return state
-
-
-def live_group_members(pgid: int) -> list[int]:
-    members = []
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(proc.pid)
-        except (ProcessLookupError, PermissionError):
-            continue
-    return members
-
-
-def wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
