@@ -26,7 +26,9 @@ from unittest.mock import create_autospec
 
 import pytest
 
+from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus
+from airflow_provider_fluvio.runtimes.local import LocalRuntime
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -39,6 +41,13 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+def state_of(runtime: LocalRuntime, name: str) -> sv.SupervisorState:
+    """What the supervisor of local connector ``name`` has written about itself (it must exist)."""
+    state = sv.read_state(runtime.root / name)
+    assert state is not None
+    return state
 
 
 def live_group_members(pgid: int) -> list[int]:

@@ -16,9 +16,8 @@ from typing import Any
 
 import psutil
 import pytest
-from runtime_testing import live_group_members, wait_for_status, wait_until
+from runtime_testing import live_group_members, state_of, wait_for_status, wait_until
 
-from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorStatus
 from airflow_provider_fluvio.runtimes.local import LocalRuntime
 from fluvio_connectors.config import ConnectorConfig, load_config
@@ -43,12 +42,6 @@ def values(topic: str) -> list[str]:
         return [r.value_text() for r in topics.read(topic)] if topics.topic_exists(topic) else []
     finally:
         topics.close()
-
-
-def state_of(runtime: LocalRuntime, name: str) -> sv.SupervisorState:
-    state = sv.read_state(runtime.root / name)
-    assert state is not None
-    return state
 
 
 def gone(pid: int | None) -> bool:

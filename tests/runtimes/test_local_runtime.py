@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 import pytest
-from runtime_testing import live_group_members, wait_for_status, wait_until
+from runtime_testing import live_group_members, state_of, wait_for_status, wait_until
 
 from airflow_provider_fluvio.runtimes import get_runtime
 from airflow_provider_fluvio.runtimes import supervisor as sv
@@ -52,12 +52,6 @@ def values(topic: str) -> list[str]:
         return [r.value_text() for r in topics.read(topic)]
     finally:
         topics.close()
-
-
-def state_of(runtime: LocalRuntime, name: str) -> sv.SupervisorState:
-    state = sv.read_state(runtime.root / name)
-    assert state is not None
-    return state
 
 
 @pytest.fixture
