@@ -5,12 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_TIMEOUT ?= 1500
 
-.PHONY: install demo test e2e lint bench clean images k8s-build k8s-up k8s-down
+.PHONY: install demo test e2e lint bench clean dist images k8s-build k8s-up k8s-down
 
 $(STAMP): pyproject.toml
+	@echo "install: $(VENV) with the project (editable), Apache Airflow 3 and the test tools from PyPI;"
+	@echo "         2-5 minutes the first time, reused afterwards (until pyproject.toml changes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,messaging]'
+	scripts/progress.sh "pip install -e '.[test,messaging]'" $(BIN)/pip install --quiet -e '.[test,messaging]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,7 +24,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The Kubernetes binaries and images the tests need are built first, outside the suite's timeout.
 test: lint
+	TEST_TIMEOUT=$(TEST_TIMEOUT) scripts/prepare-tests.sh
 	timeout -s KILL $(TEST_TIMEOUT) $(BIN)/pytest -q -p no:cacheprovider
 
 e2e: $(STAMP)
@@ -39,8 +43,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/real_pods_bench.py
 	$(BIN)/python bench/events_bench.py
 
+# A wheel and an sdist in dist/ (pip install dist/airflow_provider_fluvio-*.whl into Airflow's environment).
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	@ls -1 dist
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build
 
 # The connector images (fluvio-connector-TYPE:VERSION) built with buildah from docker/*.Dockerfile on
 # stand-in bases made from Debian packages, cached in ~/.cache/airflow-provider-fluvio/images
