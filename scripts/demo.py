@@ -168,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     airflow_home.mkdir()
     fluvio_home.mkdir()
     _prepare_environment(airflow_home, fluvio_home, args.verbose)
+    print(f"demo: working in {workdir}: the Airflow home (SQLite metadata database) in airflow/, the "
+          "embedded topic log and the connector's state in fluvio/ (removed at the end unless --keep or "
+          "a failure)", flush=True)
+    print("demo: importing Airflow ...", flush=True)
     timer = _watchdog(TIME_LIMIT_SECONDS, fluvio_home)
     code = 1
     try:
