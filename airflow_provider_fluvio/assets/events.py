@@ -3,9 +3,9 @@
 A DAG scheduled on a watched topic gets ``triggering_asset_events``: for each asset, the events since
 its previous run. Those made by ``FluvioRecordTrigger`` carry a record (``extra["payload"]``, see
 ``triggers/record_payload.py``); others (a producing task's own outlet event, a manual event) do not.
-Airflow may fold several events into one run, so a task handles a list, in arrival order; after a
-triggerer crash a record can come twice (same topic, partition and offset), so handle records
-idempotently.
+Airflow may fold several events into one run, so a task handles a list, and Airflow hands them over
+in no particular order: ``record_payloads`` puts them in topic order. After a triggerer crash a
+record can come twice (same topic, partition and offset), so handle records idempotently.
 """
 
 from __future__ import annotations
@@ -21,14 +21,17 @@ _PAYLOAD_KEYS = {"topic", "partition", "offset", "value", "value_encoding"}
 
 
 def record_payloads(triggering_asset_events: Mapping[Any, Iterable[Any]] | None) -> list[dict[str, Any]]:
-    """The record payloads among ``triggering_asset_events`` (events without one are left out)."""
-    payloads = []
+    """The record payloads among ``triggering_asset_events`` (events without one are left out), in
+    topic order: by topic, then partition, then offset (a record that came twice stays twice,
+    side by side)."""
+    payloads: list[dict[str, Any]] = []
     for events in (triggering_asset_events or {}).values():
         for event in events:
             extra = getattr(event, "extra", None) or {}
             payload = extra.get("payload") if isinstance(extra, Mapping) else None
             if isinstance(payload, Mapping) and set(payload) >= _PAYLOAD_KEYS:
                 payloads.append(dict(payload))
+    payloads.sort(key=lambda p: (str(p["topic"]), int(p["partition"]), int(p["offset"])))
     return payloads
 
 

@@ -78,6 +78,20 @@ def test_record_payloads_keeps_record_events_only_in_order() -> None:
     assert record_payloads(None) == []
 
 
+def test_record_payloads_are_in_topic_order_whatever_order_airflow_hands_them_over() -> None:
+    """A run logged 'offsets [2, 5, 1, 3, 4]': Airflow's events come in no particular order."""
+    def record(topic: str, partition: int, offset: int) -> dict[str, Any]:
+        return {"topic": topic, "partition": partition, "offset": offset, "value": f"{offset}", "value_encoding": "utf-8"}
+
+    events = {
+        "orders": [event(record("orders", 0, o)) for o in (2, 5, 1, 3, 4)] + [event(record("orders", 1, 0))],
+        "audit": [event(record("audit", 0, 10)), event(record("audit", 0, 9)), event(record("audit", 0, 9))],
+    }
+    got = [(p["topic"], p["partition"], p["offset"]) for p in record_payloads(events)]
+    assert got == [("audit", 0, 9), ("audit", 0, 9), ("audit", 0, 10),
+                   *[("orders", 0, o) for o in range(1, 6)], ("orders", 1, 0)]
+
+
 def test_record_value_decodes_text_base64_and_reads_what_was_left_out() -> None:
     hook = FluvioHook()
     big = b"y" * 70_000
