@@ -70,14 +70,12 @@ def test_fluvio_connection_form_save_and_test(
             expect(dialog.get_by_label(label, exact=True)).to_have_attribute("placeholder", placeholder)
     for hidden in ("Login", "Password", "Schema"):
         expect(dialog.get_by_label(hidden, exact=True)).to_have_count(0)
-    # The port its placeholder suggests (the host stays empty: the embedded topic log). The port
-    # matters in Airflow 3.3.2: the list's Test button posts an empty port as 0, which the API
-    # rejects as "differs from the stored connection" (apache/airflow#73298).
-    dialog.get_by_label(behaviour["relabeling"]["port"], exact=True).fill(behaviour["placeholders"]["port"])
+    # Host and port stay empty, as the form suggests for the embedded topic log. (Airflow 3.3.2's
+    # list posts an empty port as 0 when testing; the provider's plugin makes that the stored NULL.)
     screenshots.take(
         "connection-type-fluvio",
-        "the Add Connection dialog with type Fluvio: relabelled 'Fluvio SC host' (empty, with its placeholder) "
-        "and 'Fluvio SC port' (filled in), no login/password/schema",
+        "the Add Connection dialog with type Fluvio: relabelled 'Fluvio SC host' and 'Fluvio SC port', both "
+        "empty with their placeholders (the embedded topic log), no login/password/schema",
         whole=dialog,
     )
 
@@ -113,17 +111,26 @@ def test_fluvio_connection_form_save_and_test(
     assert saved["conn_type"] == "fluvio"
     assert extra["state_dir"] == str(airflow.fluvio_home)
     assert extra["namespace"] == "data-pipelines"
-    assert saved["host"] in (None, "")  # no SC host: the embedded topic log
-    assert saved["port"] == int(behaviour["placeholders"]["port"])
+    assert saved["host"] in (None, "") and saved["port"] is None  # no SC: the embedded topic log
 
     row.get_by_role("button", name="Test Connection").click()
     toast = page.get_by_role("status").filter(has_text="Test Connection")
     toast.wait_for()
     _wait_until_opaque(page, toast)
     text = toast.inner_text()
-    screenshots.take("connection-test-result", f"the toast after pressing Test: {text!r}")
+    screenshots.take("connection-test-result", f"the toast after pressing Test on the empty host and port: {text!r}")
     assert "Test Connection Successful" in text, text
-    assert "Connection successful" in text, text
+    assert f"Connection successful. topics: embedded log at {airflow.fluvio_home / 'topics.db'}" in text, text
+    expect(row).not_to_contain_text("9003")  # the list shows no port for the embedded log
+
+    # What the button posted, through the REST API: the stored connection with port 0 is tested;
+    # another port still needs its own credentials (Airflow's check stays as it is).
+    as_listed = {"connection_id": conn_id, "conn_type": "fluvio", "host": "", "port": 0, "login": "",
+                 "password": "", "schema": "", "extra": saved["extra"]}
+    tested = api.client.post("/connections/test", json=as_listed)
+    assert tested.status_code == 200 and tested.json()["status"] is True, tested.text
+    elsewhere = api.client.post("/connections/test", json={**as_listed, "port": 9003})
+    assert elsewhere.status_code == 400 and "differs from the stored connection" in elsewhere.text
 
 
 def _wait_until_opaque(page: Page, element: Any) -> None:

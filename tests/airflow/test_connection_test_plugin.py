@@ -1,0 +1,71 @@
+"""The provider's api-server middleware for the connection list's Test button (``connection_test.py``);
+tests/e2e/test_e2e_ui.py presses that button in a real Airflow."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from airflow_provider_fluvio.connection_test import (
+    ConnectionTestPortZero,
+    FluvioConnectionTestPlugin,
+    airflow_rejects_port_zero,
+)
+
+
+async def _echo(request: Request) -> JSONResponse:
+    body = await request.body()
+    return JSONResponse({"raw": body.decode(), "length": request.headers.get("content-length")})
+
+
+def _posted(path: str, **kwargs: Any) -> Any:
+    return json.loads(_client().post(path, **kwargs).json()["raw"])
+
+
+def _client() -> TestClient:
+    app = Starlette(routes=[Route("/api/v2/connections/test", _echo, methods=["POST"]),
+                           Route("/api/v2/connections", _echo, methods=["POST"])])
+    return TestClient(ConnectionTestPortZero(app))  # type: ignore[arg-type]
+
+
+def test_airflow_3_3_2_takes_port_zero_for_another_destination() -> None:
+    """The bug the middleware works around is in the installed Airflow (fixed upstream by #73298)."""
+    assert airflow_rejects_port_zero()
+
+
+@pytest.mark.parametrize("conn_type", ["fluvio", "mqtt"])
+def test_the_list_s_port_zero_becomes_null_for_this_provider_s_types(conn_type: str) -> None:
+    posted = {"connection_id": "c", "conn_type": conn_type, "host": "", "port": 0, "password": "", "extra": "{}"}
+    answer = _client().post("/api/v2/connections/test", json=posted).json()
+    assert json.loads(answer["raw"]) == {**posted, "port": None}
+    assert int(answer["length"]) == len(answer["raw"].encode())
+
+
+@pytest.mark.parametrize(
+    ("path", "posted"),
+    [
+        ("/api/v2/connections/test", {"connection_id": "c", "conn_type": "fluvio", "port": 9003}),  # a real port
+        ("/api/v2/connections/test", {"connection_id": "c", "conn_type": "http", "port": 0}),  # not ours
+        ("/api/v2/connections/test", {"connection_id": "c", "conn_type": "fluvio", "port": False}),
+        ("/api/v2/connections/test", ["not", "an", "object"]),
+        ("/api/v2/connections", {"connection_id": "c", "conn_type": "fluvio", "port": 0}),  # not the test
+    ],
+)
+def test_everything_else_passes_through_untouched(path: str, posted: Any) -> None:
+    assert _posted(path, json=posted) == posted
+
+
+def test_a_body_that_is_not_json_passes_through() -> None:
+    assert _client().post("/api/v2/connections/test", content=b"{not json").json()["raw"] == "{not json"
+
+
+def test_the_plugin_installs_it_as_a_root_middleware() -> None:
+    (entry,) = FluvioConnectionTestPlugin.fastapi_root_middlewares
+    assert entry["middleware"] is ConnectionTestPortZero
