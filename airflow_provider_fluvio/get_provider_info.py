@@ -84,6 +84,32 @@ def _conn_fields() -> dict[str, Any]:
     }
 
 
+def _mqtt_conn_fields() -> dict[str, Any]:
+    """The ``mqtt`` connection's extras: TLS and its certificates (PEM text)."""
+    return {
+        "tls": {
+            "label": "Use TLS (mqtts)",
+            "description": "Connect with TLS (mqtts, port 8883 by default); a host written as an mqtts:// URL turns it on too.",
+            "schema": {"type": ["boolean", "null"], "default": False},
+        },
+        "ca_cert": {
+            "label": "CA certificate (PEM)",
+            "description": "With TLS: the CA that signed the broker's certificate, instead of the system's trusted CAs.",
+            "schema": {"type": ["string", "null"], "format": "multiline"},
+        },
+        "client_cert": {
+            "label": "Client certificate (PEM)",
+            "description": "With TLS: a certificate the broker authenticates this client by (with the key below).",
+            "schema": {"type": ["string", "null"], "format": "multiline"},
+        },
+        "client_key": {
+            "label": "Client key (PEM)",
+            "description": "With TLS: the private key of the client certificate (it may be pasted on one line); kept secret.",
+            "schema": {"type": ["string", "null"], "format": "password"},
+        },
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     """The provider's metadata for Airflow's ProvidersManager."""
     return {
@@ -99,7 +125,12 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [{"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.hooks.fluvio"]}],
+        "hooks": [
+            {
+                "integration-name": "Fluvio",
+                "python-modules": ["airflow_provider_fluvio.hooks.fluvio", "airflow_provider_fluvio.hooks.mqtt"],
+            }
+        ],
         "operators": [
             {"integration-name": "Fluvio", "python-modules": ["airflow_provider_fluvio.operators.connector"]}
         ],
@@ -142,6 +173,24 @@ def get_provider_info() -> dict[str, Any]:
                         "port": "9003",
                     },
                 },
-            }
+            },
+            {
+                # The broker of MQTT connectors (FluvioCreateConnectorOperator's mqtt_conn_id) and of
+                # tasks that publish (MqttHook.client); Test connects and disconnects.
+                "connection-type": "mqtt",
+                "hook-class-name": "airflow_provider_fluvio.hooks.mqtt.MqttHook",
+                "hook-name": "MQTT",
+                "conn-fields": _mqtt_conn_fields(),
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema"],
+                    "relabeling": {"host": "Broker host", "port": "Broker port", "login": "Username"},
+                    "placeholders": {
+                        "host": "e.g. mqtt.example.com",
+                        "port": "1883 (8883 with TLS)",
+                        "login": "optional",
+                        "password": "optional",
+                    },
+                },
+            },
         ],
     }

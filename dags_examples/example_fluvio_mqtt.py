@@ -8,10 +8,13 @@ read_records       N records from the connector's topic
 check_records      each record is {"mqtt_topic": ..., "payload": {"reading": i}}, in order
 delete_connector   a teardown: runs even when a task above failed; the topic and records stay
 
-Define the broker once, as an Airflow connection (login and password are optional and become the
-connector's MQTT_USERNAME / MQTT_PASSWORD secrets, masked in task logs)::
+Define the broker once, as an Airflow connection of type **MQTT** (Admin -> Connections; its Test
+button connects to the broker), or in the environment::
 
     export AIRFLOW_CONN_MQTT_DEFAULT='mqtt://user:password@127.0.0.1:1883'
+
+Login and password are optional and become the connector's MQTT_USERNAME / MQTT_PASSWORD secrets
+(the password is masked in task logs); ``tls`` and the PEM fields of the connection make it mqtts.
 
 Topics live where ``fluvio_default`` says (absent: the embedded log on the worker).
 """
@@ -75,31 +78,16 @@ with DAG(
     @task
     def publish(connector: str, params: dict[str, Any] | None = None) -> int:
         """Publish ``count`` messages to the broker of ``mqtt_default`` and wait for each PUBACK."""
-        import paho.mqtt.client as mqtt
-        from airflow.sdk import BaseHook
+        from airflow_provider_fluvio.hooks.mqtt import MqttHook
 
         count = int((params or {})["count"])
-        conn = BaseHook.get_connection(MQTT_CONN_ID)
-        if not conn.host:
-            raise ValueError(f"connection {MQTT_CONN_ID} has no host; expected the MQTT broker's address")
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{connector}-publisher")
-        if conn.login:
-            client.username_pw_set(conn.login, conn.password)
-        client.connect(conn.host, conn.port or 1883, keepalive=30)
-        client.loop_start()
-        try:
+        hook = MqttHook(MQTT_CONN_ID)
+        with hook.client(f"{connector}-publisher") as client:
             for i in range(1, count + 1):
-                message = client.publish(
-                    f"example/fluvio/{connector}/sensor", json.dumps({"reading": i}), qos=1
-                )
+                message = client.publish(f"example/fluvio/{connector}/sensor", json.dumps({"reading": i}), qos=1)
                 message.wait_for_publish(timeout=30)
                 if not message.is_published():
-                    raise RuntimeError(
-                        f"message {i} was not acknowledged by {conn.host}:{conn.port} within 30 s"
-                    )
-        finally:
-            client.loop_stop()
-            client.disconnect()
+                    raise RuntimeError(f"message {i} was not acknowledged by {hook.broker_url()} within 30 s")
         return count
 
     read_records = FluvioConsumeOperator(

@@ -9,7 +9,7 @@ example_fluvio_mqtt_to_topic   creates an MQTT connector writing to that topic (
                                connector has stored them, and deletes the connector (a teardown)
 
 Unpause ``example_fluvio_mqtt_readings``, then trigger ``example_fluvio_mqtt_to_topic``. The broker
-is the Airflow connection ``mqtt_default`` (``AIRFLOW_CONN_MQTT_DEFAULT='mqtt://user:pw@host:1883'``).
+is the Airflow connection ``mqtt_default`` of type MQTT (or ``AIRFLOW_CONN_MQTT_DEFAULT='mqtt://user:pw@host:1883'``).
 With ``qos: 1`` the connector acknowledges a message only once its record is stored, and the
 watcher commits its position only once Airflow stored the event: a crash on either side repeats a
 reading, never loses one. Nothing is looked up while this file is parsed.
@@ -95,30 +95,18 @@ with DAG(
     def publish(run_id: str | None = None, params: dict[str, Any] | None = None) -> int:
         """Publish ``count`` readings to the broker of ``mqtt_default``, each acknowledged (qos 1);
         returns the topic's end offset from before, where this run's records start."""
-        import paho.mqtt.client as mqtt
-        from airflow.sdk import BaseHook
-
         from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+        from airflow_provider_fluvio.hooks.mqtt import MqttHook
 
         start = FluvioHook().end_offset(TOPIC)
         count = int((params or {})["count"])
-        conn = BaseHook.get_connection(MQTT_CONN_ID)
-        if not conn.host:
-            raise ValueError(f"connection {MQTT_CONN_ID} has no host; expected the MQTT broker's address")
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=dns_label(f"pub-{run_id}"))
-        if conn.login:
-            client.username_pw_set(conn.login, conn.password)
-        client.connect(conn.host, conn.port or 1883, keepalive=30)
-        client.loop_start()
-        try:
+        hook = MqttHook(MQTT_CONN_ID)
+        with hook.client(dns_label(f"pub-{run_id}")) as client:
             for i in range(1, count + 1):
                 message = client.publish(f"{MQTT_TOPIC}/sensor", json.dumps({"reading": i, "run": run_id}), qos=1)
                 message.wait_for_publish(timeout=30)
                 if not message.is_published():
-                    raise RuntimeError(f"reading {i} was not acknowledged by {conn.host}:{conn.port} within 30 s")
-        finally:
-            client.loop_stop()
-            client.disconnect()
+                    raise RuntimeError(f"reading {i} was not acknowledged by {hook.broker_url()} within 30 s")
         return start
 
     @task

@@ -74,11 +74,6 @@ _FIELDS = (
     "host_network",
 )
 _BOOL_FIELDS = ("use_fluvio_profile", "in_cluster", "host_network")
-_MQTT_TLS_EXTRAS = (
-    ("ca_cert", "MQTT_CA_CERT"),
-    ("client_cert", "MQTT_CLIENT_CERT"),
-    ("client_key", "MQTT_CLIENT_KEY"),
-)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -378,13 +373,15 @@ class FluvioHook(BaseHook):
 
     def load_config(self, config: ConfigSource, secrets: Mapping[str, str] | None = None) -> ConnectorConfig:
         """Validate ``config`` (path, YAML string or dict) and resolve its secrets from
-        ``secrets`` first, then the worker's environment. Every secret value is masked."""
+        ``secrets`` first, then the worker's environment. Every secret value is masked, except the
+        address in ``MQTT_URL`` (only a password in it is)."""
+        from fluvio_connectors.catalog import secret_parts_to_hide
         from fluvio_connectors.config import load_config
 
         given = dict(secrets or {})
-        mask_secrets(given.values())
+        mask_secrets(part for name, value in given.items() for part in secret_parts_to_hide(name, value))
         loaded = load_config(config, secrets={**os.environ, **given})
-        mask_secrets(loaded.secret_values().values())
+        mask_secrets(loaded.values_to_hide())
         return loaded
 
     def create_connector(
@@ -631,34 +628,10 @@ class FluvioHook(BaseHook):
 
     @staticmethod
     def mqtt_secrets_from_connection(conn_id: str) -> dict[str, str]:
-        """MQTT secrets from an Airflow connection (values are masked):
+        """The MQTT connector's secrets from an ``mqtt`` connection: see ``MqttHook.connector_secrets``."""
+        from airflow_provider_fluvio.hooks.mqtt import MqttHook
 
-        ``login``/``password`` become ``MQTT_USERNAME``/``MQTT_PASSWORD``; ``host``/``port`` become
-        ``MQTT_URL`` (``mqtts://`` when the connection type is ``mqtts`` or the extra ``tls`` is true;
-        used when the config has no ``mqtt-url``); the extras ``ca_cert``, ``client_cert`` and
-        ``client_key`` (PEM text) become ``MQTT_CA_CERT``, ``MQTT_CLIENT_CERT``, ``MQTT_CLIENT_KEY``.
-        """
-        conn = BaseHook.get_connection(conn_id)
-        extra = conn.extra_dejson
-        secrets: dict[str, str] = {}
-        if conn.login:
-            secrets["MQTT_USERNAME"] = conn.login
-        if conn.password:
-            secrets["MQTT_PASSWORD"] = conn.password
-        if conn.host:
-            url = conn.host.strip()
-            if "://" not in url:
-                tls = (conn.conn_type or "").lower() in ("mqtts", "ssl")
-                tls = tls or str(extra.get("tls", "")).lower() in _TRUE
-                url = f"{'mqtts' if tls else 'mqtt'}://{url}"
-            if conn.port and not _has_port(url.split("://", 1)[1]):
-                url = f"{url}:{conn.port}"
-            secrets["MQTT_URL"] = url
-        for key, name in _MQTT_TLS_EXTRAS:
-            if extra.get(key):
-                secrets[name] = str(extra[key])
-        mask_secrets(secrets.values())
-        return secrets
+        return MqttHook(conn_id).connector_secrets()
 
 
 def _has_port(host: str) -> bool:

@@ -85,7 +85,8 @@ class FluvioCreateConnectorOperator(BaseOperator):
     Both config formats work (the seed's ``version/name/type/topic/parameters`` and the Connector
     Development Kit's ``apiVersion/meta``). Secrets the config names come from ``secrets``, then
     from ``mqtt_conn_id``, then from the worker's environment; every secret value is masked in the
-    task log and never returned.
+    task log (of ``MQTT_URL`` only a password in it: the broker's address stays readable) and never
+    returned.
 
     Returns to XCom the connector's ``name``, ``type``, ``topic``, ``status``, ``runtime``,
     ``version`` and ``config`` (the stored config, secret names only).
@@ -94,9 +95,9 @@ class FluvioCreateConnectorOperator(BaseOperator):
     :param fluvio_conn_id: The ``fluvio`` connection (templated).
     :param secrets: ``NAME: value`` secrets for the connector (templated; values masked), e.g.
         ``{"MQTT_PASSWORD": "{{ conn.my_broker.password }}"}``.
-    :param mqtt_conn_id: An Airflow connection holding MQTT credentials: login/password become
-        ``MQTT_USERNAME``/``MQTT_PASSWORD``, host/port become ``MQTT_URL`` (used when the config has
-        no ``mqtt-url``), extras ``ca_cert``/``client_cert``/``client_key`` the TLS secrets.
+    :param mqtt_conn_id: An ``mqtt`` connection (``hooks/mqtt.py``): login/password become
+        ``MQTT_USERNAME``/``MQTT_PASSWORD``, host/port (and ``tls``) ``MQTT_URL`` (used when the config
+        has no ``mqtt-url``), ``ca_cert``/``client_cert``/``client_key`` the TLS secrets.
     :param wait_for_running: Wait until the connector is Running (or finished) before returning;
         fail at once, with its reason and last log lines, if it is Failed.
     :param wait_timeout: Seconds to wait with ``wait_for_running``.

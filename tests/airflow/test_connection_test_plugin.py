@@ -30,14 +30,28 @@ def _posted(path: str, **kwargs: Any) -> Any:
 
 
 def _client() -> TestClient:
+    """The middleware around an app that echoes the body it got, as on Airflow 3.3.2."""
     app = Starlette(routes=[Route("/api/v2/connections/test", _echo, methods=["POST"]),
                            Route("/api/v2/connections", _echo, methods=["POST"])])
-    return TestClient(ConnectionTestPortZero(app))  # type: ignore[arg-type]
+    middleware = ConnectionTestPortZero(app)  # type: ignore[arg-type]
+    middleware.active = True
+    return TestClient(middleware)  # type: ignore[arg-type]
 
 
-def test_airflow_3_3_2_takes_port_zero_for_another_destination() -> None:
-    """The bug the middleware works around is in the installed Airflow (fixed upstream by #73298)."""
-    assert airflow_rejects_port_zero()
+@pytest.mark.parametrize(("zero_is_blank", "active"), [(False, True), (True, False)])
+def test_active_only_where_airflow_takes_port_zero_for_another_destination(
+    monkeypatch: pytest.MonkeyPatch, zero_is_blank: bool, active: bool
+) -> None:
+    """Airflow 3.3.2's check (``_same_endpoint(0, None)`` is False) switches it on; the fixed one
+    (apache/airflow#73298) off. The e2e test runs it against the installed Airflow's route."""
+    import sys
+    import types
+
+    fake = types.ModuleType("airflow.api_fastapi.core_api.routes.public.connections")
+    fake._same_endpoint = lambda requested, stored: zero_is_blank or requested == stored  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, fake.__name__, fake)
+    assert airflow_rejects_port_zero() is active
+    assert ConnectionTestPortZero(_echo).active is active  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("conn_type", ["fluvio", "mqtt"])

@@ -40,10 +40,16 @@ def test_package_name_is_the_distribution_name() -> None:
     assert entry.load() is get_provider_info
 
 
+def _connection_type(name: str) -> dict[str, Any]:
+    (conn,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == name]
+    return dict(conn)
+
+
 def test_connection_form_validates_against_provider_yaml_schema() -> None:
     conn_type_schema = _schema("provider.yaml.schema.json")["properties"]["connection-types"]
     jsonschema.validate(get_provider_info()["connection-types"], conn_type_schema)
-    (conn,) = get_provider_info()["connection-types"]
+    assert [c["connection-type"] for c in get_provider_info()["connection-types"]] == ["fluvio", "mqtt"]
+    conn = _connection_type("fluvio")
     from airflow_provider_fluvio.hooks.fluvio import _FIELDS
 
     # Every field the hook reads is in the form (host and port are the standard fields).
@@ -73,12 +79,16 @@ def test_every_dotted_path_imports(path: str) -> None:
 
 def test_hook_attributes_match_the_connection_type() -> None:
     from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+    from airflow_provider_fluvio.hooks.mqtt import MqttHook
 
-    (conn,) = get_provider_info()["connection-types"]
+    conn = _connection_type("fluvio")
     assert FluvioHook.conn_type == conn["connection-type"]
     assert FluvioHook.hook_name == conn["hook-name"]
     assert FluvioHook.conn_name_attr == "fluvio_conn_id"
     assert FluvioHook.default_conn_name == "fluvio_default"
+    mqtt = _connection_type("mqtt")
+    assert (MqttHook.conn_type, MqttHook.hook_name) == (mqtt["connection-type"], mqtt["hook-name"])
+    assert (MqttHook.conn_name_attr, MqttHook.default_conn_name) == ("mqtt_conn_id", "mqtt_default")
 
 
 def _json(stdout: str) -> Any:
@@ -106,6 +116,11 @@ def test_connection_form_as_airflow_loads_it() -> None:
     assert runtime.field["schema"]["enum"][:2] == ["local", "kubernetes"]
     assert runtime.field["schema"]["title"] == "Connector runtime"
     assert widgets["extra__fluvio__in_cluster"].field["schema"]["type"] == ["boolean", "null"]
+    mqtt = manager.field_behaviours["mqtt"]
+    assert mqtt["hidden_fields"] == ["schema"]
+    assert mqtt["relabeling"] == {"host": "Broker host", "port": "Broker port", "login": "Username"}
+    assert widgets["extra__mqtt__tls"].field["schema"]["type"] == ["boolean", "null"]
+    assert widgets["extra__mqtt__client_key"].field["schema"]["format"] == "password"
 
 
 @pytest.mark.slow

@@ -8,12 +8,14 @@ Every step leaves a screenshot under ``test-artifacts/e2e/`` (listed with what i
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 import pytest
 from airflow_api import AirflowApi
 from airflow_cluster import ADMIN_USER, AirflowCluster
+from e2e_broker import mosquitto_with_password
 from e2e_browser import Screenshots
 
 from airflow_provider_fluvio.get_provider_info import get_provider_info
@@ -26,8 +28,8 @@ pytestmark = pytest.mark.e2e
 DAG_ID = "example_fluvio_test_connector"
 
 
-def _fluvio_connection_type() -> dict[str, Any]:
-    (entry,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "fluvio"]
+def _connection_type(name: str) -> dict[str, Any]:
+    (entry,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == name]
     return dict(entry)
 
 
@@ -48,7 +50,7 @@ def test_fluvio_connection_form_save_and_test(
     from playwright.sync_api import expect
 
     conn_id = "fluvio_ui_e2e"
-    declared = _fluvio_connection_type()
+    declared = _connection_type("fluvio")
     login(page, airflow, screenshots)
 
     page.get_by_role("button", name="Admin").click()
@@ -131,6 +133,59 @@ def test_fluvio_connection_form_save_and_test(
     assert tested.status_code == 200 and tested.json()["status"] is True, tested.text
     elsewhere = api.client.post("/connections/test", json={**as_listed, "port": 9003})
     assert elsewhere.status_code == 400 and "differs from the stored connection" in elsewhere.text
+
+
+def test_mqtt_connection_form_and_its_test_button(
+    page: Page, screenshots: Screenshots, airflow: AirflowCluster, api: AirflowApi, tmp_path: Path
+) -> None:
+    """Admin -> Connections -> Add, type MQTT: broker, user and password of a real mosquitto that
+    only lets that user in; Test from the list connects; with a wrong password it says why."""
+    from playwright.sync_api import expect
+
+    conn_id = "mqtt_ui_e2e"
+    declared = _connection_type("mqtt")
+    labels = declared["ui-field-behaviour"]["relabeling"]
+    with mosquitto_with_password(tmp_path / "broker", "sensor-ui", "pw-ui-4711") as broker:
+        login(page, airflow, screenshots)
+        page.goto(f"{airflow.base_url}/connections")
+        page.get_by_role("button", name="Add Connection").click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_label("Connection ID").fill(conn_id)
+        conn_type = dialog.get_by_role("combobox", name="Connection Type")
+        conn_type.click()
+        conn_type.fill("MQTT")
+        page.get_by_role("option", name=declared["hook-name"], exact=True).click()
+        dialog.get_by_label(labels["host"], exact=True).fill(broker.host)
+        dialog.get_by_label(labels["port"], exact=True).fill(str(broker.port))
+        dialog.get_by_label(labels["login"], exact=True).fill(broker.username)
+        dialog.get_by_label("Password", exact=True).fill(broker.password)
+        expect(dialog.get_by_label("Schema", exact=True)).to_have_count(0)
+        dialog.get_by_role("button", name="Extra Fields", exact=True).click()
+        for spec in declared["conn-fields"].values():
+            expect(dialog.get_by_role("group").filter(has_text=spec["label"]).first).to_be_visible()
+        screenshots.take("mqtt-connection-form", "the Add Connection dialog with type MQTT: broker host and port, "
+                         "username, password, and the TLS fields under Extra Fields", whole=dialog)
+        dialog.get_by_role("button", name="Save").click()
+        row = page.get_by_role("row").filter(has_text=conn_id)
+        expect(row).to_contain_text("mqtt")
+
+        row.get_by_role("button", name="Test Connection").click()
+        toast = page.get_by_role("status").filter(has_text="Test Connection")
+        toast.wait_for()
+        _wait_until_opaque(page, toast)
+        text = toast.inner_text()
+        screenshots.take("mqtt-connection-test", f"the toast after pressing Test on the MQTT connection: {text!r}")
+        assert "Test Connection Successful" in text, text
+        assert f"Connected to mqtt://{broker.host}:{broker.port} as {broker.username} and disconnected" in text, text
+
+        # The same connection with a wrong password: Test fails and names the broker and why.
+        saved = api.get(f"/connections/{conn_id}")
+        body = {**{k: saved[k] for k in ("connection_id", "conn_type", "host", "port", "login", "extra")},
+                "password": "not-the-password"}
+        answer = api.client.post("/connections/test", json=body).json()
+        assert answer["status"] is False
+        assert answer["message"].startswith(f"the broker mqtt://{broker.host}:{broker.port} refused the connection"), answer
+        assert api.client.delete(f"/connections/{conn_id}").status_code == 204
 
 
 def _wait_until_opaque(page: Page, element: Any) -> None:
