@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from fluvio_connectors.durations import parse_duration
 from fluvio_connectors.errors import ConfigError
-from fluvio_connectors.messages import excerpt
+from fluvio_connectors.messages import excerpt, url_passwords
 
 Direction = Literal["source", "sink"]
 
@@ -341,6 +341,9 @@ class ConnectorType:
     # Checks of secret values the program parses (name -> check raising ValueError), so a secret
     # the program could not use fails validation instead of the program.
     secret_checks: dict[str, Callable[[str], object]] = field(default_factory=dict)
+    # Secrets that say where a peer is (a broker URL): shown in messages and logs like any address,
+    # except a password written in them (``secret_parts_to_hide``).
+    address_secrets: tuple[str, ...] = ()
     extract_secrets: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]] | None = None
     # Whether several instances can split its source between them (``fluvio_connectors.replicas``).
     scales_out: bool = False
@@ -403,10 +406,27 @@ MQTT = ConnectorType(
     ),
     extract_secrets=_mqtt_secret_params,
     secret_checks={"MQTT_URL": parse_mqtt_url},
+    address_secrets=("MQTT_URL",),
     scales_out=True,  # MQTT 5 shared subscriptions
 )
 
 CATALOG: tuple[ConnectorType, ...] = (TEST_CONNECTOR, MQTT)
+
+
+def secret_parts_to_hide(name: str, value: str) -> set[str]:
+    """What of the secret ``name`` logs and messages must hide: all of ``value``, except for a
+    valid address secret of any type (``MQTT_URL``), whose host and port stay readable and only a
+    password written in it is hidden."""
+    for ctype in CATALOG:
+        if name in ctype.address_secrets:
+            check = ctype.secret_checks.get(name)
+            try:
+                if check is not None:
+                    check(value)
+            except ValueError:  # not an address anyone could read: hide all of it
+                break
+            return url_passwords(value)
+    return {value} if value else set()
 
 
 def all_types() -> tuple[ConnectorType, ...]:

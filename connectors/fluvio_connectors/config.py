@@ -27,7 +27,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
-from fluvio_connectors.catalog import ConnectorType, Parameters, get_type, is_secret_name, kebab, suggest
+from fluvio_connectors.catalog import (
+    ConnectorType,
+    Parameters,
+    get_type,
+    is_secret_name,
+    kebab,
+    secret_parts_to_hide,
+    suggest,
+)
 from fluvio_connectors.config_files import (
     MAX_FILE_BYTES,
     MAX_FILE_TEXT,
@@ -112,6 +120,11 @@ class ConnectorConfig(BaseModel):
     def secret_values(self) -> dict[str, str]:
         """Secret name to value: for the connector process environment or a Kubernetes Secret."""
         return {name: value.get_secret_value() for name, value in self.secrets.items()}
+
+    def values_to_hide(self) -> set[str]:
+        """What logs and messages must never show: the secret values, of an address secret
+        (``MQTT_URL``) only a password in it (``catalog.secret_parts_to_hide``)."""
+        return {part for name, value in self.secret_values().items() for part in secret_parts_to_hide(name, value)}
 
     def document(self) -> dict[str, Any]:
         """The config in the seed's format, without any secret value (safe to store and show)."""
@@ -509,7 +522,7 @@ class _Loader:
         for name, value in secrets.items():
             if not isinstance(value, str):
                 raise self.error(f"secret {name}", f"expected a string value, got {_type_name(value)}")
-        self.redact.add(secrets.values())
+        self.redact.add(part for name, value in secrets.items() for part in secret_parts_to_hide(name, value))
         for name, value in secrets.items():
             if "\x00" in value:
                 raise self.error(f"secret {name}", "contains a NUL character, which no environment variable "

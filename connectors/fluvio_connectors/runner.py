@@ -251,7 +251,7 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
         keeper.write()
         heartbeat.start()  # from the start: a program hung anywhere stops heartbeating
         config = _load(program, args.config, args.secrets)
-        _REDACT.add(config.secret_values().values())
+        _REDACT.add(config.values_to_hide())
         keeper.set_connector(config.name)
         _configure_logging(program.connector_type.name, config.name)
         replicas, replica = _replicas(program, env)

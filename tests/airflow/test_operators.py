@@ -126,6 +126,8 @@ def test_secrets_reach_the_connector_masked_and_never_in_xcom(run_dag: Any, set_
     assert result.task_states == {"create": "success", "delete": "success"}
     # Registered with Airflow's secrets masker: task log lines show *** in their place.
     assert redact("conn-pass-6012 ca-text-4417 templated-key-9273") == "*** *** ***"
+    # ... but not the broker's address: a reason naming it must stay readable.
+    assert redact("cannot connect to mqtt://127.0.0.1:1883") == "cannot connect to mqtt://127.0.0.1:1883"
     for value in ("conn-pass-6012", "ca-text-4417", "templated-key-9273"):
         assert value not in json.dumps(result.xcom("create"))
     assert result.xcom("create")["config"]["secrets"] == [

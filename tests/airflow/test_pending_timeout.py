@@ -200,3 +200,32 @@ def test_an_unreachable_broker_fails_the_sensor_after_pending_timeout(
     # As many of the 3 lines asked for as the log holds (a loaded machine may still be starting it).
     assert re.search(r"^(the last log line|last [23] log lines) of unreachable:$", str(error), re.MULTILINE)
     assert FluvioHook().list_connectors() == []
+
+
+@pytest.mark.slow
+def test_the_reason_names_a_broker_that_came_from_an_mqtt_connection(
+    run_dag: Any, failures: Any, set_connection: Any
+) -> None:
+    """The broker's address from an Airflow ``mqtt`` connection is a secret of the connector
+    (MQTT_URL), yet the reason must name it: only credentials are masked, never host and port."""
+    from airflow.sdk import DAG
+
+    record, seen = failures
+    port = closed_port()
+    set_connection("dead_broker", conn_type="mqtt", host="127.0.0.1", port=port)
+    config = {"name": "unreachable-conn", "type": "mqtt", "topic": "unreachable-conn", "create_topic": True,
+              "parameters": {"mqtt-topic": "a/#", "timeout": 2}}
+    with DAG("fluvio_test_pending_masking", schedule=None, catchup=False) as dag:
+        create = FluvioCreateConnectorOperator(task_id="create", config=config, mqtt_conn_id="dead_broker")
+        wait = FluvioConnectorSensor(task_id="wait_running", connector_name="unreachable-conn", poke_interval=0.5,
+                                     timeout=3600, pending_timeout=4, on_failure_callback=record, log_tail=0)
+        delete = FluvioDeleteConnectorOperator(task_id="delete", connector_name="unreachable-conn")
+        create >> wait >> delete.as_teardown(setups=create)
+    result = run_dag(dag)
+
+    assert result.task_states == {"create": "success", "wait_running": "failed", "delete": "success"}
+    error = str(seen["wait_running"])
+    assert f"cannot connect to mqtt://127.0.0.1:{port}" in error and "***" not in error, error
+    from airflow.providers.common.compat.sdk import redact  # what task logs show of it
+
+    assert redact(error) == error

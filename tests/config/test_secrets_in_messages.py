@@ -132,6 +132,21 @@ def test_a_valid_parameter_from_a_secret_shows_its_reference() -> None:
     assert_no_canary(config_summary(config))
 
 
+def test_a_broker_address_given_as_a_secret_stays_readable_but_its_password_does_not() -> None:
+    """MQTT_URL from an Airflow connection: the reason must name the broker, never ``***``."""
+    from fluvio_connectors.messages import Redactor
+
+    config = load_config({"name": "m", "type": "mqtt", "topic": "t", "parameters": {"mqtt-topic": "a/b"}},
+                         secrets={"MQTT_URL": f"mqtt://reader:{CANARY}@127.0.0.1:28884", "MQTT_PASSWORD": "pw-77123"})
+    redact = Redactor(config.values_to_hide())
+    assert redact("cannot connect to mqtt://reader@127.0.0.1:28884: Connection refused") == (
+        "cannot connect to mqtt://reader@127.0.0.1:28884: Connection refused")
+    assert redact(f"mqtt://reader:{CANARY}@127.0.0.1:28884 pw-77123") == "mqtt://reader:***@127.0.0.1:28884 ***"
+    plain = load_config({"name": "m", "type": "mqtt", "topic": "t", "parameters": {"mqtt-topic": "a/b"}},
+                        secrets={"MQTT_URL": "mqtt://127.0.0.1:28884"})
+    assert plain.values_to_hide() == set()
+
+
 def test_the_program_redacts_its_log_and_status_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capfd: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "c.yaml"
