@@ -70,8 +70,9 @@ class MqttHook(BaseHook):
             secrets["MQTT_PASSWORD"] = conn.password
         extra = conn.extra_dejson
         for name, key in _TLS_EXTRAS:
-            if extra.get(key):
-                secrets[name] = _pem(str(extra[key]))
+            pem = _pem(extra.get(key))
+            if pem:
+                secrets[name] = pem
         _mask(secrets.get("MQTT_PASSWORD"), secrets.get("MQTT_CLIENT_KEY"), extra.get("client_key"))
         return secrets
 
