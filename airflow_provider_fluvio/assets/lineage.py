@@ -6,7 +6,7 @@
   topic filter, never credentials) and its topic as the output, so lineage tools draw
   MQTT broker -> connector -> Fluvio topic.
 
-Topic URIs are ``assets/fluvio.py``'s, from where the hook's connection really puts topics. Without
+Topic URIs are ``assets/uris.py``'s, from where the hook's connection really puts topics. Without
 a lineage reader installed Airflow's collector drops everything; reporting never fails a task.
 """
 
@@ -17,23 +17,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow_provider_fluvio.assets.fluvio import topic_uri
+from airflow_provider_fluvio.assets.uris import settings_topic_uri
 
 if TYPE_CHECKING:
     from fluvio_connectors.config import ConnectorConfig
-    from fluvio_connectors.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def settings_topic_uri(settings: Settings, topic: str) -> str | None:
-    """The asset URI of ``topic`` where ``settings`` keep topics (None: a Fluvio profile, whose
-    cluster address is not known without reading the profile)."""
-    if settings.fluvio_endpoint:
-        return topic_uri(topic, settings.fluvio_endpoint)
-    if settings.use_fluvio_profile:
-        return None
-    return topic_uri(topic)
 
 
 def connector_source_uris(config: ConnectorConfig) -> list[str]:

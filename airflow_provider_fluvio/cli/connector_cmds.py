@@ -8,7 +8,6 @@ Every command takes ``--runtime local|kubernetes`` (default ``$FLUVIO_CONNECTORS
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ import click
 from click.core import ParameterSource
 
 from airflow_provider_fluvio.cli._common import OUTPUT_FORMATS, SECONDS, connector_names, echo_json
-from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT, pending_too_long
+from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT
 from airflow_provider_fluvio.runtimes import (
     RUNTIMES,
     ConnectorInfo,
@@ -26,6 +25,7 @@ from airflow_provider_fluvio.runtimes import (
     ConnectorStatus,
     get_runtime,
 )
+from airflow_provider_fluvio.waiting import judge, wait_for
 from fluvio_connectors.config import load_config, read_secrets_file
 from fluvio_connectors.errors import FluvioConnectorError
 from fluvio_connectors.replicas import MAX_REPLICAS, check_replicas
@@ -137,23 +137,16 @@ def create(runtime: ConnectorRuntime, config_path: Path, secrets_path: Path | No
 def wait_until_started(runtime: ConnectorRuntime, name: str, timeout: float,
                        pending_timeout: float | None = None) -> ConnectorInfo:
     """Poll until Running (or Stopped: it already finished). Failed, the deadline, or Pending for
-    ``pending_timeout`` is an error that says the connector is still there."""
-    deadline = time.monotonic() + timeout
+    ``pending_timeout`` is an error that says the connector is still there (``waiting.py`` judges)."""
     still_there = f"; the connector is still there: fluvio-connector delete {name} removes it"
-    while True:
-        info = runtime.status(name)
-        if info.status in (ConnectorStatus.RUNNING, ConnectorStatus.STOPPED):
-            return info
-        if info.status == ConnectorStatus.FAILED:
-            raise FluvioConnectorError(f"connector {name} is Failed: {info.reason}{still_there}")
-        too_long = pending_too_long(info, pending_timeout)
-        if too_long:
-            raise FluvioConnectorError(f"{too_long}{still_there}")
-        if time.monotonic() >= deadline:
-            why = f" ({info.reason})" if info.reason else ""
-            raise FluvioConnectorError(
-                f"connector {name} is still {info.status.value}{why} after {timeout:g}s{still_there}")
-        time.sleep(min(0.1, max(deadline - time.monotonic(), 0.0)))
+    check = wait_for(lambda: judge(runtime.status(name), pending_timeout=pending_timeout), timeout, 0.1)
+    assert check.info is not None  # judged a status: a missing connector raised
+    if check.outcome == "reached":
+        return check.info
+    if check.outcome == "failed":
+        raise FluvioConnectorError(f"{check.message}{still_there}")
+    why = f" ({check.info.reason})" if check.info.reason else ""
+    raise FluvioConnectorError(f"connector {name} is still {check.info.status.value}{why} after {timeout:g}s{still_there}")
 
 
 # --------------------------------------------------------------------------- list / status

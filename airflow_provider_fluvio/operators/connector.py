@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+    from airflow_provider_fluvio.waiting import StatusCheck
     from fluvio_connectors.topics import Record
 
 
@@ -200,24 +200,23 @@ class FluvioCreateConnectorOperator(BaseOperator):
         return {**info.to_dict(), "config": config.document()}
 
     def _wait_running(self, hook: FluvioHook, name: str) -> Any:
-        deadline = time.monotonic() + max(0.0, self.wait_timeout)
-        while True:
-            try:
-                check = hook.check_connector(name, "Running", pending_timeout=self.pending_timeout)
-            except FluvioConnectorError as exc:
-                raise task_error(exc) from None
-            if check.outcome == "reached":
-                self.log.info("%s", check.message)
-                return check.info
-            if check.outcome == "failed":
-                raise AirflowFailException(check.message)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AirflowException(f"connector {name} not Running after {self.wait_timeout:g} s: {check.message}; "
-                                       f"it is still there (delete it with FluvioDeleteConnectorOperator "
-                                       f"or `fluvio-connector delete {name}`)")
+        from airflow_provider_fluvio.waiting import wait_for
+
+        def look() -> StatusCheck:
+            return hook.check_connector(name, "Running", pending_timeout=self.pending_timeout)
+
+        try:
+            check = wait_for(look, self.wait_timeout, self.poll_interval, lambda c: self.log.info("%s", c.message))
+        except FluvioConnectorError as exc:
+            raise task_error(exc) from None
+        if check.outcome == "reached":
             self.log.info("%s", check.message)
-            time.sleep(min(self.poll_interval, remaining))
+            return check.info
+        if check.outcome == "failed":
+            raise AirflowFailException(check.message)
+        raise AirflowException(f"connector {name} not Running after {self.wait_timeout:g} s: {check.message}; "
+                               f"it is still there (delete it with FluvioDeleteConnectorOperator "
+                               f"or `fluvio-connector delete {name}`)")
 
 
 class FluvioDeleteConnectorOperator(BaseOperator):

@@ -47,6 +47,8 @@ from typing import Any
 
 from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus, ReplicaStatus
+from airflow_provider_fluvio.runtimes.local_status import CREATING_GRACE_SECONDS as CREATING_GRACE_SECONDS  # re-exported
+from airflow_provider_fluvio.runtimes.local_status import ReplicaSeen, replica_status
 from airflow_provider_fluvio.runtimes.name_lock import name_lock
 from airflow_provider_fluvio.runtimes.replicas import combine, merge_logs
 from fluvio_connectors.config import ConnectorConfig
@@ -56,7 +58,7 @@ from fluvio_connectors.replicas import REPLICA_ENV, REPLICAS_ENV
 from fluvio_connectors.resume import START_OFFSET_ENV
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.state_dir import existing_dir, private_dir
-from fluvio_connectors.status import HEARTBEAT_SECONDS, HUNG_PREFIX, STALE_AFTER_SECONDS, ProgramState
+from fluvio_connectors.status import HEARTBEAT_SECONDS
 
 # The environment a connector inherits from its creator: what a Python program needs to run and the
 # program's own knobs (FLUVIO_CONNECTOR_LOG_LEVEL, ...), nothing else: an Airflow worker's
@@ -69,9 +71,6 @@ HEARTBEAT_ENV = "FLUVIO_CONNECTOR_HEARTBEAT"  # fluvio_connectors.runner's knob
 HANDSHAKE_SECONDS = 15.0
 LOCK_SECONDS = 60.0
 POLL_SECONDS = 0.05
-# A directory with a config but no supervisor record yet is being created; after this long the
-# creator died half-way and the connector is Failed.
-CREATING_GRACE_SECONDS = 30.0
 REPLICA_DIR_PREFIX = "replica-"  # replica N >= 1 lives in <connector>/replica-N
 
 
@@ -349,69 +348,13 @@ class LocalRuntime(ConnectorRuntime):
     def _status(
         self, state_dir: Path, state: sv.SupervisorState | None, program: dict[str, Any] | None
     ) -> tuple[ConnectorStatus, str | None, float | None]:
-        """The status, its reason, and since when it has been Pending (when it is)."""
+        """The status, its reason, and since when it has been Pending (``local_status.py``)."""
         if state is None:
-            created = (state_dir / sv.CONFIG_FILE).stat().st_mtime
-            if time.time() - created < CREATING_GRACE_SECONDS:
-                return ConnectorStatus.PENDING, "starting", created
-            return ConnectorStatus.FAILED, "its supervisor never started; delete and create it again", None
-        supervisor = _process_state(state.pid, state_dir)
-        program_process = _process_state(state.program_pid, state_dir) if state.program_pid else None
-        program_alive = program_process is not None
-        if supervisor is None:
-            if state.phase == sv.FINISHED:
-                return ConnectorStatus.STOPPED, "finished", None
-            if state.phase == sv.STOPPED:
-                return ConnectorStatus.STOPPED, "stopped", None
-            if program_alive:
-                how = "stopped (SIGSTOP)" if program_process == "stopped" else "running"
-                return ConnectorStatus.FAILED, (
-                    f"its supervisor (pid {state.pid}) is gone; its program (pid {state.program_pid}) is still "
-                    f"{how}, unsupervised; delete the connector (that stops it) and create it again"
-                ), None
-            return ConnectorStatus.FAILED, (
-                f"its supervisor (pid {state.pid}) is gone (killed, or the machine restarted) and so is its "
-                "program; delete the connector and create it again"
-            ), None
-        if state.crash_loop:
-            return ConnectorStatus.FAILED, _failure(state), None
-        pending_since = state.pending_since
-        halted = ""
-        if supervisor == "stopped":
-            halted = (f"; its supervisor (pid {state.pid}) is stopped (SIGSTOP): nothing restarts the "
-                      f"connector until it continues (kill -CONT {state.pid})")
-        restarter = halted or "; its supervisor restarts it"
-        if supervisor == "stopped" and not program_alive and state.phase in (sv.STARTING, sv.RUNNING):
-            return ConnectorStatus.PENDING, (
-                f"its program (pid {state.program_pid}) has exited and {halted[2:].split(':')[0]}: nothing "
-                f"restarts it until the supervisor continues (kill -CONT {state.pid})"
-            ), pending_since or time.time()
-        if program and program_alive:
-            program_state = program.get("state")
-            updated = float(program.get("updated_at", 0.0))
-            age = time.time() - updated
-            if age >= STALE_AFTER_SECONDS and program_state != ProgramState.FAILED:
-                said = str(program.get("last_error") or "")
-                why = said if said.startswith(HUNG_PREFIX) else "stopped or hung"
-                return ConnectorStatus.PENDING, (
-                    f"no heartbeat from the connector for {age:.0f}s ({why}){restarter}"
-                ), pending_since or updated
-            if program_state == ProgramState.READY:
-                return ConnectorStatus.RUNNING, halted.lstrip("; ") or None, None
-            if program_state == ProgramState.FINISHED:
-                return ConnectorStatus.STOPPED, "finished", None
-            if program_state == ProgramState.STOPPED:  # told to stop, flushing on its way out
-                return ConnectorStatus.PENDING, f"stopping{halted}", pending_since or updated
-            if program_state == ProgramState.RECONNECTING:
-                return ConnectorStatus.PENDING, (
-                    f"reconnecting: {program.get('last_error') or 'source lost'}{halted}"
-                ), pending_since or updated
-        if state.phase == sv.BACKOFF and state.restarts:
-            return ConnectorStatus.PENDING, (
-                f"restarting after {sv.exit_and_error(state.last_exit_code, state.last_error)} "
-                f"(restart {state.restarts}){halted}"
-            ), pending_since or state.updated_at
-        return ConnectorStatus.PENDING, f"starting{halted}", pending_since or state.program_started_at or state.started_at
+            seen = ReplicaSeen(None, program, None, None, (state_dir / sv.CONFIG_FILE).stat().st_mtime, time.time())
+        else:
+            program_process = _process_state(state.program_pid, state_dir) if state.program_pid else None
+            seen = ReplicaSeen(state, program, _process_state(state.pid, state_dir), program_process, None, time.time())
+        return replica_status(seen)
 
     # ---- logs
 
@@ -503,14 +446,6 @@ def _running(state_dir: Path) -> bool:
         return False
     state = sv.read_state(state_dir)
     return state is not None and _alive(state.pid, state_dir)
-
-
-def _failure(state: sv.SupervisorState) -> str:
-    """Why a connector the supervisor keeps restarting is Failed."""
-    if state.last_exit_code == sv.CONFIG_ERROR_EXIT:
-        return f"bad config (exit code 2): {state.last_error}; fix it, then delete and create the connector again"
-    times = "once" if state.restarts == 1 else f"{state.restarts} times"
-    return f"crash loop: restarted {times}; last run: {sv.exit_and_error(state.last_exit_code, state.last_error)}"
 
 
 def _positive(text: str | None) -> float | None:

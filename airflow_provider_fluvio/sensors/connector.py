@@ -35,7 +35,8 @@ from fluvio_connectors.messages import one_line
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_fluvio.hooks.fluvio import FluvioHook, StatusCheck
+    from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+    from airflow_provider_fluvio.waiting import StatusCheck
 
 
 class FluvioConnectorSensor(BaseSensorOperator):

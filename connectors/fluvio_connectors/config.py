@@ -46,7 +46,14 @@ from fluvio_connectors.config_files import (
 from fluvio_connectors.durations import format_duration, parse_duration
 from fluvio_connectors.errors import ConfigError
 from fluvio_connectors.messages import Redactor, excerpt, one_line, url_passwords
-from fluvio_connectors.names import DNS_LABEL, TOPIC_NAME, check_connector_name, check_image_tag
+from fluvio_connectors.names import (
+    DNS_LABEL,
+    TOPIC_NAME,
+    TOPIC_NAME_RULE,
+    check_connector_name,
+    check_image_tag,
+    is_topic_name,
+)
 from fluvio_connectors.yaml_safe import YamlRefused, check_shape, load_yaml
 
 SECRET_REF = re.compile(r"\$\{\{\s*secrets\.([A-Za-z0-9_]+)\s*\}\}")
@@ -423,11 +430,8 @@ class _Loader:
     def _topic(self, value: Any, path: str) -> str:
         if not isinstance(value, str):
             raise self.error(path, f"expected a topic name, got {_type_name(value)}")
-        if len(value) > 63 or not TOPIC_NAME.match(value):
-            raise self.error(
-                path, f"{excerpt(value)} is not a valid Fluvio topic name; expected lowercase letters, digits "
-                "and '-' (not first), at most 63 characters"
-            )
+        if not is_topic_name(value):
+            raise self.error(path, f"{excerpt(value)} is not a valid Fluvio topic name; expected {TOPIC_NAME_RULE}")
         return value
 
     def _version(self, value: Any) -> str:

@@ -50,7 +50,7 @@ def test_connection_form_validates_against_provider_yaml_schema() -> None:
     jsonschema.validate(get_provider_info()["connection-types"], conn_type_schema)
     assert [c["connection-type"] for c in get_provider_info()["connection-types"]] == ["fluvio", "mqtt"]
     conn = _connection_type("fluvio")
-    from airflow_provider_fluvio.hooks.fluvio import _FIELDS
+    from airflow_provider_fluvio.connection import FIELDS as _FIELDS
 
     # Every field the hook reads is in the form (host and port are the standard fields).
     assert set(conn["conn-fields"]) == set(_FIELDS) - {"host", "port"}

@@ -25,18 +25,13 @@ at once so that a restart before the first record does not move the start.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fluvio_connectors.errors import ConfigError
+from fluvio_connectors.names import START_POSITIONS, validate_consumer_name, validate_start
 
 if TYPE_CHECKING:
-    from fluvio_connectors.topics import Topics
-
-CONSUMER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-CONSUMER_NAME_MAX = 63
-START_POSITIONS = ("latest", "beginning")
+    from fluvio_connectors.topics.base import Topics
 
 
 @dataclass(frozen=True)
@@ -48,23 +43,6 @@ class ConsumerPosition:
     partition: int
     offset: int
     updated_at: float  # seconds since the epoch of the last commit
-
-
-def validate_consumer_name(name: object) -> str:
-    """``name`` if it can name a consumer, else ``ConfigError`` saying what a name may hold."""
-    if not isinstance(name, str) or len(name) > CONSUMER_NAME_MAX or not CONSUMER_NAME.match(name):
-        raise ConfigError(
-            f"{name!r} is not a valid consumer name; expected letters, digits, '.', '_' and '-' "
-            f"(a letter or digit first), at most {CONSUMER_NAME_MAX} characters"
-        )
-    return name
-
-
-def validate_start(start: object) -> str:
-    """``latest`` or ``beginning``, else ``ConfigError``."""
-    if start not in START_POSITIONS:
-        raise ConfigError(f"start must be one of {', '.join(START_POSITIONS)}, got {start!r}")
-    return str(start)
 
 
 def resume_position(topics: Topics, consumer: str, topic: str, *, partition: int = 0, start: str = "latest") -> int:

@@ -41,13 +41,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from fluvio_connectors.config import TOPIC_NAME
 from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
+from fluvio_connectors.names import validate_consumer_name, validate_topic_name
 from fluvio_connectors.settings import SYNC_MODES
 from fluvio_connectors.state_dir import PRIVATE_FILE, private_dir, private_file
-from fluvio_connectors.topics import ConsumerPosition, Record
+from fluvio_connectors.topics.base import ConsumerPosition, Record
 from fluvio_connectors.topics.checkpoint import WRITER_AUTOCHECKPOINT, Checkpointer
-from fluvio_connectors.topics.consumers import validate_consumer_name
 
 T = TypeVar("T")
 Batch = list[tuple[bytes | None, bytes]]
@@ -93,16 +92,6 @@ CREATE TABLE IF NOT EXISTS consumers (
 ) WITHOUT ROWID;
 """
 _TABLES = ("topics", "partitions", "records", "consumers")
-
-
-def validate_topic_name(name: str) -> str:
-    """``name`` if Fluvio would accept it as a topic name, else ``ConfigError``."""
-    if not isinstance(name, str) or len(name) > 63 or not TOPIC_NAME.match(name):
-        raise ConfigError(
-            f"{name!r} is not a valid topic name; expected lowercase letters, digits and '-' "
-            "(not first), at most 63 characters"
-        )
-    return name
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

@@ -36,9 +36,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
-from fluvio_connectors.topics import ConsumerPosition, Record
-from fluvio_connectors.topics.consumers import validate_consumer_name
-from fluvio_connectors.topics.embedded import validate_topic_name
+from fluvio_connectors.names import validate_consumer_name, validate_topic_name
+from fluvio_connectors.topics.base import ConsumerPosition, Record
 from fluvio_connectors.topics.fluvio_client import (
     EXISTS,
     INVALID,
@@ -103,7 +102,9 @@ class FluvioTopics:
         """Stop the client process; its connections close with it."""
         self._client.close()
 
-    def _call(self, what: str, op: str, *args: Any, topic: str | None = None, partition: int = 0) -> Any:
+    def request(self, what: str, op: str, *args: Any, topic: str | None = None, partition: int = 0) -> Any:
+        """``op`` in the client process; its failure as one of the project's errors (a missing topic
+        is ``TopicNotFoundError``, a refused argument ``ConfigError``, anything else ``BackendError``)."""
         try:
             return self._client.call(op, *args)
         except ClientError as exc:
@@ -137,15 +138,15 @@ class FluvioTopics:
         topic that had traffic) unprovisioned for 30 to 90 s, and nothing a client can see says
         when the SPU is done removing the old one."""
         validate_topic_name(name)
-        self._call(f"deleting topic {name}", "delete_topic", name, topic=name)
+        self.request(f"deleting topic {name}", "delete_topic", name, topic=name)
         time.sleep(DELETE_SETTLE_S)
 
     def topic_exists(self, name: str) -> bool:
         validate_topic_name(name)
-        return name in self._call("listing topics", "topic_names", [name])
+        return name in self.request("listing topics", "topic_names", [name])
 
     def list_topics(self) -> list[str]:
-        return sorted(self._call("listing topics", "topic_names", None))
+        return sorted(self.request("listing topics", "topic_names", None))
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -155,12 +156,12 @@ class FluvioTopics:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if linger_ms < 0:
             raise ConfigError(f"linger_ms must not be negative, got {linger_ms}")
-        return FluvioProducer(self, topic, linger_ms=linger_ms, batch_size=batch_size)
+        return FluvioProducer(self._client, self.request, topic, linger_ms=linger_ms, batch_size=batch_size)
 
     # -- reading ---------------------------------------------------------------------------
 
     def _read(self, topic: str, partition: int, offset: int, limit: int) -> tuple[list[Any], bool]:
-        rows, at_end = self._call(f"reading {topic}", "read", topic, partition, offset, limit,
+        rows, at_end = self.request(f"reading {topic}", "read", topic, partition, offset, limit,
                                   topic=topic, partition=partition)
         return rows, at_end
 
@@ -168,7 +169,7 @@ class FluvioTopics:
         """One past the last record: where the next record will be (offsets start at 0)."""
         _check_partition(partition)
         validate_topic_name(topic)
-        last = self._call(f"reading the end of {topic}", "last_offset", topic, partition,
+        last = self.request(f"reading the end of {topic}", "last_offset", topic, partition,
                           topic=topic, partition=partition)
         return 0 if last is None else int(last) + 1
 
@@ -251,7 +252,7 @@ class FluvioTopics:
         when it has none. Where offsets just below a committed position have no readable record,
         this is below the position committed, with the same records left to read."""
         self._check_consumer(consumer, topic, partition)
-        position = self._call(f"reading the position of consumer {consumer} on {topic}", "consumer_position",
+        position = self.request(f"reading the position of consumer {consumer} on {topic}", "consumer_position",
                               consumer, topic, partition, topic=topic, partition=partition)
         return None if position is None else int(position)
 
@@ -261,7 +262,7 @@ class FluvioTopics:
         returns (the SPU confirmed it)."""
         self._check_consumer(consumer, topic, partition)
         _check_offset(position)
-        self._call(f"committing the position of consumer {consumer} on {topic}", "consumer_commit",
+        self.request(f"committing the position of consumer {consumer} on {topic}", "consumer_commit",
                    consumer, topic, partition, position, topic=topic, partition=partition)
 
     def list_consumers(self, topic: str | None = None) -> list[ConsumerPosition]:
@@ -269,14 +270,14 @@ class FluvioTopics:
         start markers, by consumer, topic, partition; ``updated_at`` has whole seconds."""
         if topic is not None:
             validate_topic_name(topic)
-        rows = self._call("listing consumers", "consumer_list", topic)
+        rows = self.request("listing consumers", "consumer_list", topic)
         return [ConsumerPosition(c, t, int(p), int(o), float(u)) for c, t, p, o, u in rows]
 
     def delete_consumer(self, consumer: str, topic: str | None = None) -> int:
         validate_consumer_name(consumer)
         if topic is not None:
             validate_topic_name(topic)
-        deleted = int(self._call(f"deleting consumer {consumer}", "consumer_delete", consumer, topic))
+        deleted = int(self.request(f"deleting consumer {consumer}", "consumer_delete", consumer, topic))
         if not deleted:
             raise ConsumerNotFoundError(consumer, topic)
         return deleted

@@ -10,16 +10,20 @@ import threading
 import time
 from collections.abc import Iterable
 from itertools import repeat
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from fluvio_connectors.errors import BackendError, FluvioConnectorError
-from fluvio_connectors.topics.fluvio_client import frames
+from fluvio_connectors.topics.fluvio_client import FluvioClient, frames
 from fluvio_connectors.topics.fluvio_client.frames import Frame
 
-if TYPE_CHECKING:
-    from fluvio_connectors.topics.fluvio import FluvioTopics
-
 MAX_UNCONFIRMED = 200_000  # sent records a producer keeps for a retry before it flushes by itself
+
+
+class Request(Protocol):
+    """A request of the client process whose failure is one of the project's errors
+    (``FluvioTopics.request``: a missing topic is ``TopicNotFoundError``, ...)."""
+
+    def __call__(self, what: str, op: str, *args: Any, topic: str | None = None) -> Any: ...
 
 
 class FluvioProducer:
@@ -27,10 +31,11 @@ class FluvioProducer:
     is stored (see the module docstring). With ``linger_ms`` a background thread flushes at the
     latest ``linger_ms`` after a record was queued. Thread-safe; each sender's order is kept."""
 
-    def __init__(self, topics: FluvioTopics, topic: str, *, linger_ms: float, batch_size: int) -> None:
+    def __init__(self, client: FluvioClient, request: Request, topic: str, *, linger_ms: float,
+                 batch_size: int) -> None:
         self.topic = topic
-        self._topics = topics
-        self._client = topics._client
+        self._request = request
+        self._client = client
         self._batch_size = batch_size
         self._linger = linger_ms / 1000.0
         self._keys: list[bytes] | None = None  # the buffer: keys (None while no record has one)
@@ -55,7 +60,7 @@ class FluvioProducer:
         self.close()
 
     def _open(self) -> None:
-        producer_id = self._topics._call(f"opening a producer for {self.topic}", "producer_open", self.topic,
+        producer_id = self._request(f"opening a producer for {self.topic}", "producer_open", self.topic,
                                          topic=self.topic)
         self._handle = (self._client.generation, producer_id)
 
@@ -92,7 +97,7 @@ class FluvioProducer:
             self._flush_locked()
             handle, self._handle = self._handle, None
         if handle is not None and handle[0] == self._client.generation:
-            self._topics._call(f"closing the producer for {self.topic}", "producer_close", handle[1],
+            self._request(f"closing the producer for {self.topic}", "producer_close", handle[1],
                                topic=self.topic)
 
     # -- under the lock
@@ -145,7 +150,7 @@ class FluvioProducer:
             assert self._handle is not None
             generation, producer_id = self._handle
             try:
-                self._topics._call(f"storing records in {self.topic}", "producer_flush", producer_id,
+                self._request(f"storing records in {self.topic}", "producer_flush", producer_id,
                                    topic=self.topic)
             except FluvioConnectorError:
                 if self._client.generation == generation:  # not a restart: the cluster refused

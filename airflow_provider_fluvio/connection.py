@@ -1,0 +1,194 @@
+"""What a ``fluvio`` connection says: where topics live and where connectors run.
+
+The hook reads the Airflow connection (``hooks/fluvio.py``) and hands its parts here; this module
+turns them into ``Settings`` and the runtime's options, without Airflow. A hook argument beats the
+connection's field of the same name, which beats the worker's environment. ``FIELDS`` are the
+fields read (the connection form offers each, host and port as the standard fields).
+
+Imports nothing heavy at module level: DAG files that use the hook import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from fluvio_connectors.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fluvio_connectors.settings import Settings
+
+DEFAULT_SC_PORT = 9003
+RUNTIME_KINDS = ("local", "kubernetes")
+
+# Every field the hook reads, in the form's order; ``field()`` refuses any other name.
+FIELDS = (
+    "host",
+    "port",
+    "runtime",
+    "state_dir",
+    "use_fluvio_profile",
+    "namespace",
+    "kube_config_path",
+    "kube_config",
+    "cluster_context",
+    "in_cluster",
+    "image_registry",
+    "image_tag",
+    "host_network",
+)
+FLAG_FIELDS = ("use_fluvio_profile", "in_cluster", "host_network")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+# NamedTuples, not dataclasses: a frozen dataclass costs about 0.6 ms to define, and this module is
+# imported by DAG files that use the hook directly.
+class ConnectionFields(NamedTuple):
+    """The parts of an Airflow connection the hook reads (resolved once, sync or async)."""
+
+    conn_id: str | None
+    host: str | None = None
+    port: int | None = None
+    extra: Mapping[str, Any] = MappingProxyType({})
+
+
+class ConnectionResolver:
+    """The hook's arguments (``given``: primitives, none of them empty) over the connection's
+    fields, which ``fields()`` reads on first need."""
+
+    def __init__(self, given: Mapping[str, Any], fields: Callable[[], ConnectionFields]) -> None:
+        self.given = given
+        self._fields = fields
+
+    def field(self, name: str) -> Any:
+        """Hook argument, else the connection (extra under its bare or prefixed name), else None."""
+        if name not in FIELDS:
+            raise KeyError(f"{name!r} is not a field of the fluvio connection")
+        if name in self.given:
+            return self.given[name]
+        fields = self._fields()
+        if name == "host":
+            return fields.host
+        if name == "port":
+            return fields.port
+        value = fields.extra.get(name)
+        if value is None:
+            value = fields.extra.get(f"extra__fluvio__{name}")
+        return None if value == "" else value
+
+    def flag(self, name: str) -> bool | None:
+        value = self.field(name)
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(f"{self.where()}: {name} must be true or false, got {value!r}")
+
+    def where(self) -> str:
+        conn_id = self._fields().conn_id
+        return f"connection {conn_id}" if conn_id else "fluvio hook"
+
+    def endpoint(self) -> str | None:
+        """``host:port`` of the Fluvio SC, None for none (embedded log or profile)."""
+        host = self.field("host")
+        if not host:
+            return None
+        host = str(host).strip()
+        if "://" in host:
+            host = host.split("://", 1)[1]
+        port = self.field("port")
+        if port is not None:
+            try:
+                number = int(port)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{self.where()}: port must be a number, got {port!r}") from None
+            if not 0 < number < 65536:
+                raise ConfigError(f"{self.where()}: port must be between 1 and 65535, got {number}")
+            return f"{host.rsplit(':', 1)[0] if has_port(host) else host}:{number}"
+        return host if has_port(host) else f"{host}:{DEFAULT_SC_PORT}"
+
+    def settings(self) -> Settings:
+        """Where topics live and connector state is kept: the worker's environment, changed by
+        what the connection and the hook's arguments say."""
+        from fluvio_connectors.settings import Settings
+
+        base = Settings.from_env()
+        changes: dict[str, Any] = {}
+        uses_connection = self._fields().conn_id is not None
+        if uses_connection or "host" in self.given or "use_fluvio_profile" in self.given:
+            endpoint = self.endpoint()
+            changes["fluvio_endpoint"] = endpoint
+            changes["use_fluvio_profile"] = bool(not endpoint and self.flag("use_fluvio_profile"))
+        state_dir = self.field("state_dir")
+        if state_dir:
+            changes["home"] = Path(str(state_dir)).expanduser()
+        runtime = self.field("runtime")
+        if runtime:
+            kind = str(runtime).strip().lower()
+            if kind == "k8s":
+                kind = "kubernetes"
+            if kind not in RUNTIME_KINDS:
+                raise ConfigError(
+                    f"{self.where()}: unknown runtime {runtime!r}; expected one of: {', '.join(RUNTIME_KINDS)}"
+                )
+            changes["runtime"] = kind
+        return base.with_(**changes) if changes else base
+
+    def runtime_options(self, runtime: str) -> dict[str, Any]:
+        """Keyword arguments for the ``runtime`` adapter (only Kubernetes takes any)."""
+        if runtime != "kubernetes":
+            return {}
+        in_cluster = self.flag("in_cluster")
+        kube_config_path = self.field("kube_config_path")
+        kube_config = self.field("kube_config")
+        sources = [
+            name
+            for name, value in (
+                ("in_cluster", in_cluster),
+                ("kube_config_path", kube_config_path),
+                ("kube_config", kube_config),
+            )
+            if value
+        ]
+        if len(sources) > 1:
+            raise ConfigError(
+                f"{self.where()}: {' and '.join(sources)} exclude each other; set only one of "
+                "in_cluster, kube_config_path, kube_config"
+            )
+        options = {
+            "namespace": self.field("namespace"),
+            "kube_config_path": kube_config_path,
+            "kube_config": kube_config,
+            "cluster_context": self.field("cluster_context"),
+            "in_cluster": in_cluster,
+            "registry": self.field("image_registry"),
+            "image_tag": self.field("image_tag"),
+            "host_network": self.flag("host_network") or None,
+        }
+        return {k: v for k, v in options.items() if v is not None}
+
+
+def describe(settings: Settings) -> str:
+    """Where topics live and connectors run, in words (no secrets)."""
+    if settings.fluvio_endpoint:
+        topics = f"Fluvio cluster at {settings.fluvio_endpoint}"
+    elif settings.use_fluvio_profile:
+        topics = "Fluvio cluster of the worker's profile"
+    else:
+        topics = f"embedded log at {settings.log_path}"
+    return f"topics: {topics}; connectors: {settings.runtime} runtime"
+
+
+def has_port(host: str) -> bool:
+    name, sep, port = host.rpartition(":")
+    return bool(sep and name and port.isdigit())
+
+
+__all__ = ["DEFAULT_SC_PORT", "FIELDS", "FLAG_FIELDS", "RUNTIME_KINDS", "ConnectionFields", "ConnectionResolver",
+           "describe", "has_port"]

@@ -1,0 +1,127 @@
+"""The hook's topic operations: topics, records and named consumers over one topics backend.
+
+Each operation opens the backend the settings name and closes it when done. No Airflow:
+``FluvioHook`` delegates its topic methods here and reports their lineage itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from fluvio_connectors.errors import TopicNotFoundError
+
+if TYPE_CHECKING:
+    from fluvio_connectors.settings import Settings
+    from fluvio_connectors.topics import Record, Topics
+
+
+class TopicSession:
+    """Topic operations where ``settings()`` keeps topics (read on first use)."""
+
+    def __init__(self, settings: Callable[[], Settings]) -> None:
+        self._settings = settings
+
+    @contextmanager
+    def backend(self) -> Iterator[Topics]:
+        """The topics backend, closed on exit."""
+        from fluvio_connectors.topics import open_topics
+
+        backend = open_topics(self._settings())
+        try:
+            yield backend
+        finally:
+            backend.close()
+
+    def create_topic(self, name: str, partitions: int = 1) -> bool:
+        with self.backend() as topics:
+            return topics.create_topic(name, partitions)
+
+    def delete_topic(self, name: str) -> None:
+        with self.backend() as topics:
+            topics.delete_topic(name)
+
+    def list_topics(self) -> list[str]:
+        with self.backend() as topics:
+            return topics.list_topics()
+
+    def topic_exists(self, name: str) -> bool:
+        with self.backend() as topics:
+            return topics.topic_exists(name)
+
+    def produce(self, topic: str, records: Iterable[Any], *, create_topic: bool = False) -> int:
+        """Store ``records`` (see ``as_pair``), flushed on return; how many."""
+        batch = [as_pair(record) for record in records]
+        with self.backend() as topics:
+            if create_topic:
+                topics.create_topic(topic)
+            producer = topics.producer(topic)
+            try:
+                producer.send_many(batch)
+                producer.flush()
+            finally:
+                producer.close()
+        return len(batch)
+
+    def read_records(self, topic: str, offset: int = 0, max_records: int | None = None) -> list[Record]:
+        with self.backend() as topics:
+            return topics.read(topic, offset, max_records=max_records)
+
+    def end_offset(self, topic: str) -> int:
+        with self.backend() as topics:
+            return topics.end_offset(topic)
+
+    def wait_for_records(self, topic: str, count: int, *, offset: int = 0, timeout: float = 60.0,
+                         poll_interval: float = 0.2) -> list[Record]:
+        """The first ``count`` records from ``offset``, waiting up to ``timeout`` seconds for them
+        (also for the topic to appear). Fewer when the timeout passes."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        records: list[Record] = []
+        missing: TopicNotFoundError | None = None
+        with self.backend() as topics:
+            while True:
+                try:
+                    # Offsets need not be consecutive: go on after the last record, count records.
+                    start = records[-1].offset + 1 if records else offset
+                    records += topics.read(topic, start, max_records=count - len(records))
+                    missing = None
+                except TopicNotFoundError as exc:
+                    missing = exc
+                if len(records) >= count or time.monotonic() >= deadline:
+                    break
+                time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+        if missing is not None:
+            raise missing
+        return records
+
+    def consumer_position(self, topic: str, consumer: str) -> int | None:
+        with self.backend() as topics:
+            return topics.consumer_position(consumer, topic)
+
+    def commit_consumer(self, topic: str, consumer: str, position: int) -> None:
+        with self.backend() as topics:
+            topics.commit(consumer, topic, position)
+
+
+def as_pair(record: Any) -> tuple[bytes | None, bytes]:
+    """A value, a ``(key, value)`` pair or ``{"key": ..., "value": ...}``; other objects as JSON."""
+    key: Any = None
+    if isinstance(record, tuple) and len(record) == 2:
+        key, record = record
+    elif isinstance(record, dict) and set(record) <= {"key", "value"} and "value" in record:
+        key, record = record.get("key"), record["value"]
+    return (None if key is None else as_bytes(key)), as_bytes(record)
+
+
+def as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+__all__ = ["TopicSession", "as_bytes", "as_pair"]

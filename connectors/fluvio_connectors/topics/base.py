@@ -1,0 +1,110 @@
+"""The topics port: ``Record``, the ``Producer`` and ``Topics`` protocols both backends implement,
+and the seed's topic rule. ``fluvio_connectors.topics`` re-exports them with ``open_topics``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from fluvio_connectors.errors import TopicMissingError
+from fluvio_connectors.topics.consumers import ConsumerPosition
+
+
+@dataclass(frozen=True)
+class Record:
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp: float  # seconds since the epoch (when the record was stored)
+
+    def value_text(self) -> str:
+        return self.value.decode("utf-8", errors="replace")
+
+    def key_text(self) -> str | None:
+        return None if self.key is None else self.key.decode("utf-8", errors="replace")
+
+
+@runtime_checkable
+class Producer(Protocol):
+    def send(self, key: bytes | None, value: bytes) -> None:
+        """Queue one record; it is stored at the latest by ``flush()``."""
+
+    def send_many(self, records: Iterable[tuple[bytes | None, bytes]]) -> None:
+        """Queue several records, in order."""
+
+    def flush(self) -> None:
+        """Store everything queued; when it returns, the records are durable and readable."""
+
+    def close(self) -> None:
+        """Flush and release resources."""
+
+
+@runtime_checkable
+class Topics(Protocol):
+    def create_topic(self, name: str, partitions: int = 1) -> bool:
+        """Create ``name``; returns False (no error) if it already exists."""
+
+    def delete_topic(self, name: str) -> None:
+        """Delete ``name`` and its records; ``TopicNotFoundError`` if it does not exist."""
+
+    def topic_exists(self, name: str) -> bool: ...
+
+    def list_topics(self) -> list[str]: ...
+
+    def producer(self, topic: str, *, linger_ms: float = 0.0, batch_size: int = 500) -> Producer:
+        """A producer for an existing topic (``TopicNotFoundError`` otherwise)."""
+
+    def read(
+        self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None
+    ) -> list[Record]:
+        """Records from ``offset`` up to the current end (at most ``max_records``)."""
+
+    def stream(
+        self,
+        topic: str,
+        offset: int = 0,
+        *,
+        partition: int = 0,
+        follow: bool = True,
+        poll_interval: float = 0.2,
+        timeout: float | None = None,
+    ) -> Iterator[Record]:
+        """Records from ``offset``; with ``follow`` waits for new ones (until ``timeout`` s idle)."""
+
+    def end_offset(self, topic: str, partition: int = 0) -> int:
+        """One past the last record's offset: where new records start. Not a count of records:
+        on a Fluvio partition offsets need not be consecutive (the embedded log's are)."""
+
+    # Named consumers (see topics/consumers.py).
+
+    def consumer_position(self, consumer: str, topic: str, partition: int = 0) -> int | None:
+        """``consumer``'s committed position on the partition (the offset it reads next), or None
+        when it never committed there. ``TopicNotFoundError`` if the topic does not exist."""
+
+    def commit(self, consumer: str, topic: str, position: int, partition: int = 0) -> None:
+        """Make ``position`` ``consumer``'s position: every record below it is handled. Durable
+        when it returns. ``position`` is ``record.offset + 1`` of the last record handled, or a value
+        from ``consumer_position``/``end_offset`` (at most ``end_offset``; it may move back)."""
+
+    def list_consumers(self, topic: str | None = None) -> list[ConsumerPosition]:
+        """Every committed position (of ``topic`` only, when given), by consumer, topic, partition."""
+
+    def delete_consumer(self, consumer: str, topic: str | None = None) -> int:
+        """Forget ``consumer``'s positions (on ``topic`` only, when given); returns how many.
+        ``ConsumerNotFoundError`` when there were none."""
+
+    def close(self) -> None: ...
+
+
+def apply_topic_rule(topics: Topics, topic: str, create_topic: bool) -> bool:
+    """The seed's rule: ``create_topic`` creates a missing topic (an existing one is fine);
+    without it a missing topic is an error. Returns True if the topic was created."""
+    if create_topic:
+        return topics.create_topic(topic)
+    if not topics.topic_exists(topic):
+        raise TopicMissingError(topic)
+    return False
+
+
+__all__ = ["ConsumerPosition", "Producer", "Record", "Topics", "apply_topic_rule"]
