@@ -15,8 +15,9 @@ from collections.abc import Callable
 import click
 
 from airflow_provider_fluvio.cli._common import OUTPUT_FORMATS, echo_json
+from fluvio_connectors.names import validate_consumer_name
 from fluvio_connectors.topics import Record, Topics, open_topics
-from fluvio_connectors.topics.consumers import resume_position, validate_consumer_name
+from fluvio_connectors.topics.consumers import resume_position
 
 # Records printed between two commits while catching up with a long log.
 BATCH = 500

@@ -46,7 +46,7 @@ from airflow_provider_fluvio.triggers.record_payload import (
     record_payload,
 )
 from fluvio_connectors.errors import ConfigError
-from fluvio_connectors.topics.consumers import validate_consumer_name, validate_start
+from fluvio_connectors.names import validate_consumer_name, validate_start, validate_topic_name
 
 if TYPE_CHECKING:
     from airflow.sdk import AssetWatcher
@@ -108,8 +108,6 @@ class FluvioRecordTrigger(BaseEventTrigger):
         timeout: float | None = None,
     ) -> None:
         super().__init__()
-        from fluvio_connectors.topics.embedded import validate_topic_name
-
         self.topic = validate_topic_name(topic)
         self.fluvio_conn_id = fluvio_conn_id
         self.start = validate_start(start)
