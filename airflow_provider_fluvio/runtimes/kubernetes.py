@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime
 from airflow_provider_fluvio.runtimes.k8s_client import (
+    DEFAULT_REQUEST_TIMEOUT,
+    ApiTimeout,
+    BoundedApi,
     backend_error,
     check_one_source,
     load_api_client,
@@ -93,6 +96,8 @@ class KubernetesRuntime(ConnectorRuntime):
     :param service_account: service account of the pods (default: the namespace's default).
     :param host_network: run the pods on their node's network (``hostNetwork``), for a Fluvio
         cluster or a source that only the node reaches, e.g. on its loopback (default: off).
+    :param request_timeout: seconds an API call may wait for the server's answer (a call that
+        fails transiently is tried again, see ``k8s_client``).
     :param apps_api: an ``AppsV1Api`` to use instead of building one (tests).
     :param core_api: a ``CoreV1Api`` to use instead of building one (tests).
     """
@@ -114,6 +119,7 @@ class KubernetesRuntime(ConnectorRuntime):
         resources: dict[str, dict[str, str]] | None = None,
         service_account: str | None = None,
         host_network: bool = False,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         apps_api: AppsV1Api | None = None,
         core_api: CoreV1Api | None = None,
     ) -> None:
@@ -132,8 +138,12 @@ class KubernetesRuntime(ConnectorRuntime):
         self.resources = resources or DEFAULT_RESOURCES
         self.service_account = service_account
         self.host_network = bool(host_network)
-        self._apps = apps_api
-        self._core = core_api
+        if not request_timeout > 0:
+            raise ConfigError(f"kubernetes runtime: request_timeout must be a positive number of seconds, "
+                              f"got {request_timeout!r}")
+        self.request_timeout = float(request_timeout)
+        self._apps: Any = None if apps_api is None else BoundedApi(apps_api, self.request_timeout)
+        self._core: Any = None if core_api is None else BoundedApi(core_api, self.request_timeout)
 
     # ---- clients
 
@@ -145,9 +155,9 @@ class KubernetesRuntime(ConnectorRuntime):
 
             api_client = load_api_client(in_cluster=self.in_cluster, kube_config_path=self.kube_config_path,
                                          kube_config=self.kube_config, cluster_context=self.cluster_context)
-            self._apps = client.AppsV1Api(api_client)
-            self._core = self._core or client.CoreV1Api(api_client)
-        return self._apps
+            self._apps = BoundedApi(client.AppsV1Api(api_client), self.request_timeout)
+            self._core = self._core or BoundedApi(client.CoreV1Api(api_client), self.request_timeout)
+        return self._apps  # type: ignore[no-any-return]
 
     @property
     def core(self) -> CoreV1Api:
@@ -155,8 +165,8 @@ class KubernetesRuntime(ConnectorRuntime):
         if self._core is None:
             from kubernetes import client
 
-            self._core = client.CoreV1Api(self.apps.api_client)
-        return self._core
+            self._core = BoundedApi(client.CoreV1Api(self.apps.api_client), self.request_timeout)
+        return self._core  # type: ignore[no-any-return]
 
     # ---- manifests
 
@@ -412,6 +422,8 @@ class KubernetesRuntime(ConnectorRuntime):
         """Run an API call; a 404 gives ``missing`` when one is passed, every error a BackendError."""
         try:
             return action()
+        except ApiTimeout as exc:
+            raise self._backend_error(what, exc) from None
         except FluvioConnectorError:
             raise  # already one clear message (e.g. loading the kube config)
         except Exception as exc:
