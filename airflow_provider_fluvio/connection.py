@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from fluvio_connectors.endpoints import join_host_port, split_host_port
 from fluvio_connectors.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -95,23 +96,28 @@ class ConnectionResolver:
         return f"connection {conn_id}" if conn_id else "fluvio hook"
 
     def endpoint(self) -> str | None:
-        """``host:port`` of the Fluvio SC, None for none (embedded log or profile)."""
+        """``host:port`` of the Fluvio SC (``[v6]:port`` for an IPv6 address), None for none
+        (embedded log or profile). ``port`` beats a port in ``host``; 9003 by default."""
         host = self.field("host")
         if not host:
             return None
-        host = str(host).strip()
-        if "://" in host:
-            host = host.split("://", 1)[1]
+        text = str(host).strip()
+        if "://" in text:
+            text = text.split("://", 1)[1]
+        try:
+            name, port_in_host = split_host_port(text.rstrip("/"))
+        except ValueError as exc:
+            raise ConfigError(f"{self.where()}: host: {exc}") from None
         port = self.field("port")
-        if port is not None:
-            try:
-                number = int(port)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{self.where()}: port must be a number, got {port!r}") from None
-            if not 0 < number < 65536:
-                raise ConfigError(f"{self.where()}: port must be between 1 and 65535, got {number}")
-            return f"{host.rsplit(':', 1)[0] if has_port(host) else host}:{number}"
-        return host if has_port(host) else f"{host}:{DEFAULT_SC_PORT}"
+        if port is None:
+            return join_host_port(name, port_in_host or DEFAULT_SC_PORT)
+        try:
+            number = int(port)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{self.where()}: port must be a number, got {port!r}") from None
+        if not 0 < number < 65536:
+            raise ConfigError(f"{self.where()}: port must be between 1 and 65535, got {number}")
+        return join_host_port(name, number)
 
     def settings(self) -> Settings:
         """Where topics live and connector state is kept: the worker's environment, changed by
@@ -185,10 +191,5 @@ def describe(settings: Settings) -> str:
     return f"topics: {topics}; connectors: {settings.runtime} runtime"
 
 
-def has_port(host: str) -> bool:
-    name, sep, port = host.rpartition(":")
-    return bool(sep and name and port.isdigit())
-
-
 __all__ = ["DEFAULT_SC_PORT", "FIELDS", "FLAG_FIELDS", "RUNTIME_KINDS", "ConnectionFields", "ConnectionResolver",
-           "describe", "has_port"]
+           "describe"]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow_provider_fluvio.assets.uris import settings_topic_uri
+from fluvio_connectors.endpoints import join_host_port
 
 if TYPE_CHECKING:
     from fluvio_connectors.config import ConnectorConfig
@@ -36,9 +37,8 @@ def connector_source_uris(config: ConnectorConfig) -> list[str]:
         return []
     broker = parse_mqtt_url(url)
     scheme = "mqtts" if broker.tls else "mqtt"
-    host = f"[{broker.host}]" if ":" in broker.host else broker.host
     filters = getattr(config.parameters, "mqtt_topic", None) or []
-    return [f"{scheme}://{host}:{broker.port}/{quote(f, safe='/')}" for f in filters]
+    return [f"{scheme}://{join_host_port(broker.host, broker.port)}/{quote(f, safe='/')}" for f in filters]
 
 
 def report(hook: Any, *, inputs: Sequence[str | None] = (), outputs: Sequence[str | None] = ()) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
+from fluvio_connectors.endpoints import join_host_port, split_host_port
 from fluvio_connectors.names import TOPIC_NAME_RULE, is_topic_name
 
 if TYPE_CHECKING:
@@ -45,22 +46,17 @@ def _topic_of(uri: SplitResult) -> str:
 
 
 def _split_endpoint(netloc: str) -> tuple[str, int]:
-    """``(host, port)`` of ``HOST[:PORT]`` (IPv6 in brackets), port 9003 by default."""
+    """``(host, port)`` of ``HOST[:PORT]`` (IPv6 in brackets, or bare without a port), port 9003 by
+    default (``fluvio_connectors.endpoints``: the hook reads a connection's host the same way)."""
     if "@" in netloc:
         raise ValueError("a fluvio:// asset URI must not carry credentials")
+    if not netloc:
+        raise ValueError("a fluvio:// asset URI must name the Fluvio SC host, e.g. fluvio://sc.example.com:9003/my-topic")
     try:
-        parts = urlsplit(f"//{netloc}")
-        port = parts.port
+        host, port = split_host_port(netloc)
     except ValueError as exc:
         raise ValueError(f"{netloc!r} is not a valid Fluvio SC address ({exc}); expected host[:port]") from None
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise ValueError("a fluvio:// asset URI must name the Fluvio SC host, e.g. fluvio://sc.example.com:9003/my-topic")
-    return host, port or DEFAULT_PORT
-
-
-def _netloc(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host.lower(), port or DEFAULT_PORT
 
 
 def sanitize_uri(uri: SplitResult) -> SplitResult:
@@ -76,7 +72,7 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
             )
         return uri._replace(netloc=EMBEDDED_HOST, path=f"/{topic}", fragment="")
     host, port = _split_endpoint(uri.netloc)
-    return uri._replace(netloc=_netloc(host, port), path=f"/{topic}", fragment="")
+    return uri._replace(netloc=join_host_port(host, port), path=f"/{topic}", fragment="")
 
 
 def topic_uri(topic: str, endpoint: str | None = None) -> str:
@@ -85,7 +81,7 @@ def topic_uri(topic: str, endpoint: str | None = None) -> str:
     if endpoint:
         text = endpoint.split("://", 1)[1] if "://" in endpoint else endpoint
         host, port = _split_endpoint(text.strip().rstrip("/"))
-        uri = SplitResult(SCHEME, _netloc(host, port), f"/{topic}", "", "")
+        uri = SplitResult(SCHEME, join_host_port(host, port), f"/{topic}", "", "")
     else:
         uri = SplitResult(EMBEDDED_SCHEME, EMBEDDED_HOST, f"/{topic}", "", "")
     return sanitize_uri(uri).geturl()

@@ -24,6 +24,8 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
+from fluvio_connectors.endpoints import join_host_port, split_host_port
+
 DEFAULT_MQTT_CONN_ID = "mqtt_default"
 # The Test button runs in the API server: connecting (name resolution, TCP, TLS, CONNACK) is bounded.
 TEST_CONNECTION_TIMEOUT = 10.0
@@ -149,13 +151,13 @@ def _broker_url(conn: Any) -> str:
     if "://" in host:
         scheme, host = host.split("://", 1)
         tls = tls or scheme.lower() in ("mqtts", "ssl")
-    host = host.rsplit("@", 1)[-1]  # credentials belong in login/password, never in the URL
-    name, sep, port = host.rpartition(":")
-    if sep and name and port.isdigit() and "]" not in port:
-        host, number = name, int(port)
-    else:
-        number = int(conn.port) if conn.port else (8883 if tls else 1883)
-    return f"{'mqtts' if tls else 'mqtt'}://{host}:{number}"
+    host = host.rsplit("@", 1)[-1].rstrip("/")  # credentials belong in login/password, never in the URL
+    try:  # one host:port rule (an IPv6 address bare, or in brackets with a port)
+        name, port = split_host_port(host)
+    except ValueError as exc:
+        raise ValueError(f"connection {conn.conn_id}: host: {exc}") from None
+    number = port or (int(conn.port) if conn.port else (8883 if tls else 1883))
+    return f"{'mqtts' if tls else 'mqtt'}://{join_host_port(name, number)}"
 
 
 def _connect(broker: _Broker, client_id: str, timeout: float) -> Any:

@@ -27,6 +27,7 @@ from airflow_provider_fluvio.triggers.records import fluvio_topic_watcher
         ("fluvio://sc.example.com:9003/orders/", "fluvio://sc.example.com:9003/orders"),
         ("FLUVIO://10.0.0.7:9103/orders#fragment", "fluvio://10.0.0.7:9103/orders"),
         ("fluvio://[::1]/orders", "fluvio://[::1]:9003/orders"),
+        ("fluvio://[FD00::7]:9103/orders", "fluvio://[fd00::7]:9103/orders"),
         ("fluvio+embedded:///orders", "fluvio+embedded://localhost/orders"),
         ("fluvio+embedded://localhost/orders", "fluvio+embedded://localhost/orders"),
     ],

@@ -113,10 +113,32 @@ def test_connection_without_host_is_the_embedded_log(
         ("sc:9200", None, "sc:9200"),
         ("sc:9200", 9300, "sc:9300"),
         ("sc", "9004", "sc:9004"),
+        ("fluvio://sc:9200/", None, "sc:9200"),
+        # IPv6: bare (no room for a port), or in brackets with one; always written in brackets
+        ("::1", None, "[::1]:9003"),
+        ("::1", 9100, "[::1]:9100"),
+        ("[::1]", None, "[::1]:9003"),
+        ("[::1]:9100", None, "[::1]:9100"),
+        ("[fd00::1]:9100", 9300, "[fd00::1]:9300"),
     ],
 )
 def test_endpoint_from_host_and_port(host: str, port: Any, endpoint: str) -> None:
     assert FluvioHook(None, host=host, port=port).settings.fluvio_endpoint == endpoint
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "message"),
+    [
+        ("sc:abc", None, "fluvio hook: host: the port of 'sc:abc' must be a number from 1 to 65535"),
+        ("[::1", None, "fluvio hook: host: '[::1' opens a '[' it does not close; expected [IPv6]:port"),
+        ("::zz", None, "fluvio hook: host: '::zz' is not an IPv6 address"),
+        ("sc", "x", "fluvio hook: port must be a number, got 'x'"),
+    ],
+)
+def test_a_bad_host_or_port_is_one_clear_error(host: str, port: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        FluvioHook(None, host=host, port=port).settings  # noqa: B018
+    assert str(error.value) == message
 
 
 PRECEDENCE = [
@@ -266,6 +288,21 @@ def test_mqtt_secrets_from_an_airflow_connection(set_connection: Any) -> None:
         "MQTT_CA_CERT": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     }
     assert redacted("pw=broker-pass-789") == "pw=***"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "url"),
+    [
+        ("::1", 1883, "mqtt://[::1]:1883"),
+        ("::1", None, "mqtt://[::1]:1883"),
+        ("[::1]:1884", 1883, "mqtt://[::1]:1884"),
+        ("broker:1884", 1883, "mqtt://broker:1884"),
+        ("mqtts://broker", 8884, "mqtts://broker:8884"),
+    ],
+)
+def test_mqtt_url_from_host_and_port(set_connection: Any, host: str, port: int | None, url: str) -> None:
+    set_connection("v6_broker", conn_type="mqtt", host=host, port=port)
+    assert FluvioHook.mqtt_secrets_from_connection("v6_broker") == {"MQTT_URL": url}
 
 
 def test_mqtts_connection_gives_a_tls_url(set_connection: Any) -> None:
