@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_fluvio.assets.events import record_payloads, record_value
+from airflow_provider_fluvio.assets.events import record_payloads, record_value, records_after
 from airflow_provider_fluvio.hooks.fluvio import FluvioHook
 from airflow_provider_fluvio.triggers.records import FluvioRecordTrigger
 
@@ -90,6 +90,25 @@ def test_record_payloads_are_in_topic_order_whatever_order_airflow_hands_them_ov
     got = [(p["topic"], p["partition"], p["offset"]) for p in record_payloads(events)]
     assert got == [("audit", 0, 9), ("audit", 0, 9), ("audit", 0, 10),
                    *[("orders", 0, o) for o in range(1, 6)], ("orders", 1, 0)]
+
+
+def test_records_after_counts_what_a_run_did_not_get() -> None:
+    hook = FluvioHook()
+    hook.produce("orders", [b"0", b"1", b"2", b"3", b"4"], create_topic=True)
+    payloads = [{"topic": "orders", "partition": 0, "offset": o} for o in (1, 0)]
+    assert records_after(payloads, hook) == 3  # offsets 2, 3, 4
+    assert records_after([*payloads, {"topic": "orders", "partition": 0, "offset": 4}]) == 0
+    assert records_after([]) == 0
+
+
+def test_the_event_examples_announce_their_topic_again_only_when_records_are_left() -> None:
+    """The step that works around apache/airflow#56050: skipped when the run got the last record,
+    an event on the DAG's own asset when records are left."""
+    events = load("example_fluvio_events")
+    requeue = events.events_dag.get_task("requeue_leftovers")
+    assert [o.uri for o in requeue.outlets] == [events.ORDERS.uri]
+    chain = load("example_fluvio_mqtt_events")
+    assert [o.uri for o in chain.readings_dag.get_task("requeue_leftovers").outlets] == [chain.READINGS.uri]
 
 
 def test_record_value_decodes_text_base64_and_reads_what_was_left_out() -> None:

@@ -23,7 +23,7 @@ import pytest
 from airflow_api import AirflowApi
 from airflow_cluster import AirflowCluster, wait_for
 from e2e_broker import Broker, mosquitto_with_password
-from e2e_events import asset, asset_events, deployment_log, record_payloads, wait_processed
+from e2e_events import asset, asset_events, consumed_offsets, deployment_log, record_payloads, wait_processed
 
 pytestmark = pytest.mark.e2e
 
@@ -84,9 +84,7 @@ def _events_for(api: AirflowApi, asset_id: int, offsets: range, timeout: float) 
 def _processed_for(airflow: AirflowCluster, api: AirflowApi, offsets: range, timeout: float) -> list[dict[str, Any]]:
     """Wait until the events DAG has processed every offset and has no run left; return those results."""
     results = wait_processed(
-        airflow, api, EVENTS_DAG, "process_orders",
-        lambda done: {r["offset"] for r in done} >= set(offsets),
-        nudge=(TOPIC, b'{"nudge": true}'), timeout=timeout,
+        api, EVENTS_DAG, "process_orders", lambda done: {r["offset"] for r in done} >= set(offsets), timeout=timeout,
     )
     return [r for r in results if r["offset"] in offsets]
 
@@ -112,6 +110,23 @@ def test_each_record_becomes_one_asset_event_and_is_processed_once(airflow: Airf
     runs = api.get(f"/dags/{EVENTS_DAG}/dagRuns", limit=1000)["dag_runs"]
     assert {r["run_type"] for r in runs} == {"asset_triggered"}
     print(f"\n{len(values)} records -> {len(payloads)} asset events -> {len(runs)} run(s) so far")
+
+
+def test_every_record_of_a_burst_is_processed_without_a_further_record(airflow: AirflowCluster, api: AirflowApi,
+                                                                      orders: dict[str, Any]) -> None:
+    """Airflow 3.3.2 runs the DAG for the first event of a burst and keeps the others queued until
+    another event arrives (apache/airflow#56050). Five records in one flush, then nothing: the
+    example's requeue_leftovers gets every one processed, and every event consumed by a run."""
+    tag = secrets.token_hex(4)
+    offsets = _produce(airflow, [json.dumps({"order": i, "burst": tag}).encode() for i in range(5)])
+    results = _processed_for(airflow, api, offsets, timeout=180)
+    assert sorted(r["offset"] for r in results) == list(offsets), "a record was processed twice"
+    assert set(offsets) <= set(consumed_offsets(api, EVENTS_DAG)), "an event is still queued"
+    with deployment_log(airflow) as topics:
+        assert topics.end_offset(TOPIC) == offsets.stop, "something else was written to the topic"
+    runs = api.get(f"/dags/{EVENTS_DAG}/dagRuns", limit=1000, order_by="id")["dag_runs"]
+    requeued = [r for r in runs if api.task_instances(EVENTS_DAG, r["dag_run_id"])["requeue_leftovers"]["state"] == "success"]
+    print(f"\n5 records in one flush -> {len(runs)} run(s) so far, {len(requeued)} of them re-announced the topic")
 
 
 def test_a_record_too_large_for_an_event_is_read_from_the_topic(airflow: AirflowCluster, api: AirflowApi, orders: dict[str, Any]) -> None:
@@ -161,7 +176,7 @@ def test_a_triggerer_killed_mid_stream_loses_no_record(airflow: AirflowCluster, 
     results = _processed_for(airflow, api, offsets, timeout=240)
     assert {r["offset"] for r in results} == set(offsets)
     with deployment_log(airflow) as topics:
-        assert (topics.consumer_position(CONSUMER, TOPIC) or 0) >= offsets.stop  # later records: nudges
+        assert (topics.consumer_position(CONSUMER, TOPIC) or 0) >= offsets.stop
 
 
 def test_the_asset_links_the_topic_to_its_producer_and_watcher(airflow: AirflowCluster, api: AirflowApi, orders: dict[str, Any]) -> None:
@@ -176,7 +191,9 @@ def test_the_asset_links_the_topic_to_its_producer_and_watcher(airflow: AirflowC
 
     graph = asset(api, URI)
     assert graph is not None
-    assert {(t["dag_id"], t["task_id"]) for t in graph["producing_tasks"]} == {(PRODUCER_DAG, "produce_orders")}
+    # The events DAG re-announces the topic when records are left (apache/airflow#56050).
+    assert {(t["dag_id"], t["task_id"]) for t in graph["producing_tasks"]} == {
+        (PRODUCER_DAG, "produce_orders"), (EVENTS_DAG, "requeue_leftovers")}
     assert [d["dag_id"] for d in graph["scheduled_dags"]] == [EVENTS_DAG]
     assert len(graph["watchers"]) == 1 and graph["watchers"][0]["name"].startswith(f"fluvio-{TOPIC}-")
     # The producing task's own event names its run; the three records came through the watcher.
@@ -210,12 +227,12 @@ def test_mqtt_messages_become_runs_of_the_readings_dag(airflow: AirflowCluster, 
         api.client.delete("/connections/mqtt_default")
     assert result.state == "success", result.seen_states
 
-    nudge = (topic, json.dumps({"mqtt_topic": "nudge", "payload": {}}).encode())
-    done = wait_processed(airflow, api, readings_dag, "handle_readings",
-                          lambda results: len([r for r in results if r.get("run") == run_id]) >= 5, nudge, timeout=180)
+    done = wait_processed(api, readings_dag, "handle_readings",
+                          lambda results: len([r for r in results if r.get("run") == run_id]) >= 5, timeout=180)
     readings = [r for r in done if r.get("run") == run_id]
     assert sorted(r["reading"] for r in readings) == [1, 2, 3, 4, 5]
     assert {r["mqtt_topic"] for r in readings} == {"example/fluvio/readings/sensor"}
     graph = asset(api, f"fluvio+embedded://localhost/{topic}")
     assert graph is not None
-    assert {(t["dag_id"], t["task_id"]) for t in graph["producing_tasks"]} == {(chain_dag, "create_connector")}
+    assert {(t["dag_id"], t["task_id"]) for t in graph["producing_tasks"]} == {
+        (chain_dag, "create_connector"), (readings_dag, "requeue_leftovers")}

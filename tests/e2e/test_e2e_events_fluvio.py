@@ -107,9 +107,7 @@ def test_on_a_fluvio_cluster_each_record_becomes_one_asset_event_and_is_processe
         assert (payload["value"], payload["value_encoding"]) == (record.value.decode(), "utf-8")
 
     results = wait_processed(
-        fluvio_airflow, api, EVENTS_DAG, "process_orders",
-        lambda done: {r["offset"] for r in done} >= set(offsets),
-        nudge=(TOPIC, b'{"nudge": true}'), timeout=240,
+        api, EVENTS_DAG, "process_orders", lambda done: {r["offset"] for r in done} >= set(offsets), timeout=240,
     )
     mine = [r for r in results if r["offset"] in offsets]
     assert sorted(r["offset"] for r in mine) == offsets, "a record was processed twice"
