@@ -165,8 +165,12 @@ def list_connectors(runtime: ConnectorRuntime, output: str) -> None:
     if not infos:
         click.echo("no connectors")
         return
-    rows = [("NAME", "STATUS", "TYPE", "TOPIC", "REPLICAS", "RESTARTS", "REASON")]
-    rows += [(i.name, i.status.value, i.type, i.topic, _replicas(i), str(i.restarts), i.reason or "") for i in infos]
+    # RECORDS: produced by a source, delivered by a sink; LAG: records in a sink's topic after its
+    # position; REASON: why it is not Running, else a sink's last error (a failure it retried).
+    rows = [("NAME", "STATUS", "TYPE", "DIRECTION", "TOPIC", "REPLICAS", "RESTARTS", "RECORDS", "LAG", "REASON")]
+    rows += [(i.name, i.status.value, i.type, i.direction, i.topic, _replicas(i), str(i.restarts), _number(i.records),
+              _number(i.lag), i.reason or (f"last error: {i.last_error}" if i.direction == "sink" and i.last_error else ""))
+             for i in infos]
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
@@ -192,10 +196,14 @@ def status(runtime: ConnectorRuntime, name: str, output: str) -> None:
         ("version", info.version),
         ("topic", info.topic),
         ("runtime", info.runtime),
+        ("direction", info.direction),
         ("started at", info.started_at.isoformat(timespec="seconds") if info.started_at else None),
         ("replicas", _replicas(info) + " running" if info.replicas > 1 else None),
         ("restarts", str(info.restarts)),
-        ("records", None if info.records is None else str(info.records)),
+        ("delivered" if info.direction == "sink" else "records", None if info.records is None else str(info.records)),
+        ("position", None if info.position is None else str(info.position)),
+        ("lag", None if info.lag is None else str(info.lag)),
+        ("last error", info.last_error if info.direction == "sink" else None),
         ("this run", ", ".join(f"{name_} {value}" for name_, value in sorted(info.counters.items())) or None),
     ]
     for label, value in fields:
@@ -204,6 +212,10 @@ def status(runtime: ConnectorRuntime, name: str, output: str) -> None:
     for replica in info.replica_statuses:
         why = f" ({replica.reason})" if replica.reason else ""
         click.echo(f"  replica {replica.name}: {replica.status.value}{why}, {replica.restarts} restarts")
+
+
+def _number(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def _replicas(info: ConnectorInfo) -> str:

@@ -6,13 +6,13 @@ import builtins
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from fluvio_connectors.config import ConnectorConfig
-from fluvio_connectors.errors import ConfigError
+from fluvio_connectors.errors import ConfigError, FluvioConnectorError
 from fluvio_connectors.names import check_connector_name
 from fluvio_connectors.replicas import check_replicas
 from fluvio_connectors.settings import Settings
@@ -65,6 +65,14 @@ class ConnectorInfo:
     replicas: int = 1
     replicas_running: int = 0
     replica_statuses: tuple[ReplicaStatus, ...] = ()
+    # source or sink. A sink's ``records`` are the records it delivered; ``lag`` is how many
+    # records its topic holds after its position (None when unknown: no position yet, or the
+    # topics backend could not be asked); ``position`` the offset it reads next.
+    direction: str = "source"
+    lag: int | None = None
+    position: int | None = None
+    # The program's last error, also while it runs (a retried failure), unlike ``reason``.
+    last_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe (for ``-O json`` and XCom)."""
@@ -84,6 +92,10 @@ class ConnectorInfo:
             "replicas": self.replicas,
             "replicas_running": self.replicas_running,
             "replica_statuses": [r.to_dict() for r in self.replica_statuses],
+            "direction": self.direction,
+            "lag": self.lag,
+            "position": self.position,
+            "last_error": self.last_error,
         }
 
 
@@ -105,6 +117,12 @@ class ConnectorRuntime(ABC):
         check_connector_name(config.name)  # also for a config built without validation
         replicas = check_replicas(replicas)
         ctype = config.connector_type
+        if replicas > 1 and ctype.direction == "sink":
+            raise ConfigError(
+                f"replicas: a {ctype.name} connector cannot be split between {replicas} instances (a sink reads its "
+                "partition from one position: several would deliver every record several times, or fight over "
+                "the position); expected 1"
+            )
         if replicas > 1 and not ctype.scales_out:
             raise ConfigError(
                 f"replicas: a connector of type {ctype.name} cannot be split between {replicas} instances (it produces one "
@@ -161,3 +179,46 @@ class ConnectorRuntime(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release clients (no-op by default)."""
+
+    def with_lag(self, infos: builtins.list[ConnectorInfo],
+                 positions: dict[str, SinkPosition]) -> builtins.list[ConnectorInfo]:
+        """``infos`` with each sink's position and lag read from the topics backend (``positions``:
+        connector name -> where its position is kept). Best effort: a backend that cannot be asked
+        leaves them unknown (None), never fails a status."""
+        wanted = [i for i in infos if i.name in positions]
+        if not wanted:
+            return infos
+        found: dict[str, tuple[int | None, int | None]] = {}
+        try:
+            topics = self.topics()
+        except FluvioConnectorError:
+            return infos
+        try:
+            for info in wanted:
+                where = positions[info.name]
+                try:
+                    position = topics.consumer_position(where.consumer, info.topic, where.partition)
+                    end = topics.end_offset(info.topic, where.partition)
+                except FluvioConnectorError:
+                    continue
+                found[info.name] = (position, None if position is None else max(0, end - position))
+        finally:
+            with contextlib.suppress(Exception):
+                topics.close()
+        return [replace(i, position=found[i.name][0], lag=found[i.name][1]) if i.name in found else i for i in infos]
+
+
+@dataclass(frozen=True)
+class SinkPosition:
+    """Where a sink's position is kept in the topics backend: its named consumer and partition."""
+
+    consumer: str
+    partition: int = 0
+
+    @classmethod
+    def of(cls, name: str, document: dict[str, Any]) -> SinkPosition:
+        """From a config document (``consumer: {id, partition}``; the id defaults to ``name``)."""
+        found = document.get("consumer")
+        consumer: dict[str, Any] = found if isinstance(found, dict) else {}
+        partition = consumer.get("partition", 0)
+        return cls(str(consumer.get("id") or name), partition if isinstance(partition, int) else 0)

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_fluvio.runtimes import supervisor as sv
-from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus, ReplicaStatus
+from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus, ReplicaStatus, SinkPosition
 from airflow_provider_fluvio.runtimes.local_status import CREATING_GRACE_SECONDS as CREATING_GRACE_SECONDS  # re-exported
 from airflow_provider_fluvio.runtimes.local_status import ReplicaSeen, replica_status
 from airflow_provider_fluvio.runtimes.name_lock import name_lock
@@ -164,7 +164,7 @@ class LocalRuntime(ConnectorRuntime):
             self._stop_processes(final)
             self._remove(final)
             raise
-        return self._info(config.name)
+        return self.status(config.name)
 
     def _environment(self, config: ConnectorConfig, start_offset: int, replica: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
@@ -282,18 +282,23 @@ class LocalRuntime(ConnectorRuntime):
     def list(self) -> builtins.list[ConnectorInfo]:
         if not self._root_exists():
             return []
-        infos = []
+        infos, sinks = [], {}
         for entry in sorted(self.root.iterdir()):
             if entry.name.startswith(".") or not entry.is_dir() or not is_connector_name(entry.name):
                 continue  # hidden (staging, deleted) or not ours
             with contextlib.suppress(ConnectorNotFoundError):  # deleted while we looked
-                infos.append(self._info(entry.name))
-        return infos
+                info, sink = self._info(entry.name)
+                infos.append(info)
+                if sink is not None:
+                    sinks[info.name] = sink
+        return self.with_lag(infos, sinks)
 
     def status(self, name: str) -> ConnectorInfo:
-        return self._info(name)
+        info, sink = self._info(name)
+        return self.with_lag([info], {name: sink})[0] if sink is not None else info
 
-    def _info(self, name: str) -> ConnectorInfo:
+    def _info(self, name: str) -> tuple[ConnectorInfo, SinkPosition | None]:
+        """The connector's info, and where its position is kept when it is a sink."""
         state_dir = self._dir(name)
         document = _read_document(state_dir / sv.CONFIG_FILE)
         if document is None:
@@ -306,7 +311,8 @@ class LocalRuntime(ConnectorRuntime):
         for view in views:
             for key, value in view.counters.items():
                 counters[key] = counters.get(key, 0) + value
-        return ConnectorInfo(
+        direction = "sink" if document.get("direction") == "sink" else "source"
+        info = ConnectorInfo(
             name=name,
             type=str(document.get("type", "")),
             topic=str(document.get("topic", "")),
@@ -323,7 +329,10 @@ class LocalRuntime(ConnectorRuntime):
             replicas=len(views),
             replicas_running=sum(s.status == ConnectorStatus.RUNNING for s in statuses),
             replica_statuses=tuple(statuses) if len(views) > 1 else (),
+            direction=direction,
+            last_error=views[0].last_error,
         )
+        return info, (SinkPosition.of(name, document) if direction == "sink" else None)
 
     def _replica(self, state_dir: Path, label: str) -> _ReplicaView:
         """One replica: its status and its program's figures."""
@@ -343,6 +352,7 @@ class LocalRuntime(ConnectorRuntime):
             started=(state.program_started_at or state.started_at) if state else None,
             records=int(program["records"]) if program and known else None,
             counters={str(k): int(v) for k, v in counters.items()},
+            last_error=str(program["last_error"]) if program and program.get("last_error") else None,
         )
 
     def _status(
@@ -423,6 +433,7 @@ class _ReplicaView:
     started: float | None
     records: int | None
     counters: dict[str, int]
+    last_error: str | None = None
 
 
 def replica_dir(state_dir: Path, index: int) -> Path:

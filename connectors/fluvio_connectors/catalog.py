@@ -20,31 +20,15 @@ from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import SplitResult, urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from fluvio_connectors.durations import parse_duration
 from fluvio_connectors.errors import ConfigError
 from fluvio_connectors.messages import excerpt, url_passwords
+from fluvio_connectors.parameters import Parameters, kebab
+from fluvio_connectors.sink_catalog import HttpSinkParameters, SqlSinkParameters, check_endpoint, parse_sql_url
 
 Direction = Literal["source", "sink"]
-
-
-def kebab(name: str) -> str:
-    return name.replace("_", "-")
-
-
-class Parameters(BaseModel):
-    """Base of every connector type's parameter model."""
-
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=kebab, populate_by_name=True, frozen=True, strict=False
-    )
-    # Parameters whose value is never shown in a message (it may hold a password).
-    sensitive: ClassVar[frozenset[str]] = frozenset()
-
-    def legacy_topics(self) -> dict[str, str]:
-        """Legacy parameters naming the Fluvio topic, which must equal the config's topic."""
-        return {}
 
 
 # --------------------------------------------------------------------------- test-connector
@@ -410,7 +394,66 @@ MQTT = ConnectorType(
     scales_out=True,  # MQTT 5 shared subscriptions
 )
 
-CATALOG: tuple[ConnectorType, ...] = (TEST_CONNECTOR, MQTT)
+def _sql_secret_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A password written in ``url`` becomes the secret SQL_URL, so no password is stored."""
+    url = params.get("url")
+    if isinstance(url, str) and "${{" not in url and url_passwords(url):
+        return {**params, "url": "${{ secrets.SQL_URL }}"}, {"SQL_URL": url}
+    return params, {}
+
+
+# Headers whose literal values are moved into secrets (never stored in plain config).
+_SECRET_HEADER_WORDS = ("authorization", "cookie", "token", "key", "secret", "password", "auth")
+
+
+def _http_secret_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A password in ``endpoint``, and the literal value of a credential header (Authorization,
+    Cookie, X-Api-Key, ...), become secrets (HTTP_ENDPOINT, HTTP_HEADER_N): nothing is stored."""
+    out, moved = dict(params), {}
+    endpoint = params.get("endpoint")
+    if isinstance(endpoint, str) and "${{" not in endpoint and url_passwords(endpoint):
+        out["endpoint"], moved["HTTP_ENDPOINT"] = "${{ secrets.HTTP_ENDPOINT }}", endpoint
+    headers = params.get("headers")
+    if isinstance(headers, list):
+        kept = []
+        for i, header in enumerate(headers):
+            name, sep, value = header.partition(":") if isinstance(header, str) else ("", "", "")
+            if sep and value.strip() and "${{" not in value and any(w in name.lower() for w in _SECRET_HEADER_WORDS):
+                secret = f"HTTP_HEADER_{i}"
+                moved[secret] = value.strip()
+                header = f"{name.strip()}: ${{{{ secrets.{secret} }}}}"
+            kept.append(header)
+        out["headers"] = kept
+    return out, moved
+
+
+SQL_SINK = ConnectorType(
+    name="sql-sink",
+    aliases=("sql",),
+    direction="sink",
+    parameters=SqlSinkParameters,
+    module="fluvio_connectors.sql_sink",
+    description="Writes each JSON record as a row of a PostgreSQL or SQLite table (json-sql mapping), exactly once.",
+    cdk_section="sql",
+    extract_secrets=_sql_secret_params,
+    secret_checks={"SQL_URL": parse_sql_url},
+    address_secrets=("SQL_URL",),
+)
+
+HTTP_SINK = ConnectorType(
+    name="http-sink",
+    aliases=("http",),
+    direction="sink",
+    parameters=HttpSinkParameters,
+    module="fluvio_connectors.http_sink",
+    description="Sends each record as the body of an HTTP request, at least once, with an Idempotency-Key.",
+    cdk_section="http",
+    extract_secrets=_http_secret_params,
+    secret_checks={"HTTP_ENDPOINT": check_endpoint},
+    address_secrets=("HTTP_ENDPOINT",),
+)
+
+CATALOG: tuple[ConnectorType, ...] = (TEST_CONNECTOR, MQTT, SQL_SINK)
 
 
 def secret_parts_to_hide(name: str, value: str) -> set[str]:
@@ -451,7 +494,7 @@ def get_type(name: str) -> ConnectorType:
 
 
 def known_types_hint() -> str:
-    names = ", ".join(f"{t.name} (alias {', '.join(t.aliases)})" for t in CATALOG)
+    names = ", ".join(f"{t.name} (alias {', '.join(t.aliases)})" if t.aliases else t.name for t in CATALOG)
     return f"expected one of: {names}"
 
 

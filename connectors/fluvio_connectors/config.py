@@ -18,9 +18,11 @@ values the config uses, so a secret cannot leak even through a message nobody fo
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,16 +55,22 @@ from fluvio_connectors.names import (
     check_connector_name,
     check_image_tag,
     is_topic_name,
+    validate_consumer_name,
 )
+from fluvio_connectors.sink_catalog import ConsumerSettings
 from fluvio_connectors.yaml_safe import YamlRefused, check_shape, load_yaml
 
 SECRET_REF = re.compile(r"\$\{\{\s*secrets\.([A-Za-z0-9_]+)\s*\}\}")
 CDK_API_VERSIONS = ("0.1.0", "0.2.0")
 
 _TOP_LEVEL = ("version", "name", "type", "direction", "topic", "create-topic", "parameters", "secrets",
-              "producer")
-_CDK_META = ("version", "name", "type", "topic", "create-topic", "direction", "producer", "secrets")
+              "producer", "consumer", "transforms")
+_CDK_META = ("version", "name", "type", "topic", "create-topic", "direction", "producer", "consumer", "secrets")
 _PRODUCER = ("linger", "batch-size", "compression")
+_CONSUMER = ("id", "partition", "offset")
+_CONSUMER_OFFSET = ("start", "strategy", "flush-period")
+_TRANSFORM = ("uses", "with", "invoke")
+JSON_SQL = "infinyon/json-sql"
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 MAX_BATCH_BYTES = 1024**3  # producer.batch-size: 1 byte to 1 GiB
 # Linux's limit on one NAME=value environment entry (MAX_ARG_STRLEN), for a local process and a pod.
@@ -103,6 +111,8 @@ class ConnectorConfig(BaseModel):
     create_topic: bool = False
     parameters: Parameters
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
+    # Where a sink reads (sinks only; None for a source).
+    consumer: ConsumerSettings | None = None
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
     origin: str = "<dict>"
 
@@ -120,6 +130,11 @@ class ConnectorConfig(BaseModel):
     @property
     def connector_type(self) -> ConnectorType:
         return get_type(self.type)
+
+    @property
+    def consumer_id(self) -> str:
+        """The name of a sink's position (``consumer.id``, by default the connector's name)."""
+        return (self.consumer or ConsumerSettings()).consumer_id(self.name)
 
     def image(self, registry: str | None = None) -> str:
         return self.connector_type.image(registry, self.version)
@@ -147,6 +162,9 @@ class ConnectorConfig(BaseModel):
         producer = self.producer.document()
         if producer:
             doc["producer"] = producer
+        consumer = self.consumer.document() if self.consumer else None
+        if consumer:
+            doc["consumer"] = consumer
         if self.secrets:
             doc["secrets"] = sorted(self.secrets)
         return doc
@@ -257,6 +275,7 @@ class _Loader:
         # Every secret value this config uses (and every password written in one of its URLs),
         # removed from each message: the net under the rule that messages never echo them.
         self.redact = Redactor()
+        self.mapping_path: str | None = None
 
     def error(self, path: str, problem: str) -> ConfigError:
         where = f"{self.origin}: {path}: " if path else f"{self.origin}: "
@@ -300,8 +319,6 @@ class _Loader:
         meta = self._normalize(meta, "meta", _CDK_META)
         ctype = self._type(meta.get("type"), "meta.type")
         section_keys = [str(k) for k in data if str(k) not in ("apiVersion", "meta", "transforms")]
-        if "transforms" in data:
-            raise self.error("transforms", "SmartModule transforms are not supported by these connectors")
         params: dict[str, Any] = {}
         for key in section_keys:
             if key not in (ctype.cdk_section, ctype.name, *ctype.aliases):
@@ -331,9 +348,11 @@ class _Loader:
             "topic": topic,
             "parameters": params,
         }
-        for key in ("create-topic", "direction", "producer"):
+        for key in ("create-topic", "direction", "producer", "consumer"):
             if key in meta:
                 seed[key] = meta[key]
+        if "transforms" in data:
+            seed["transforms"] = data["transforms"]
         if secret_names is not None:
             if not isinstance(secret_names, list):
                 raise self.error("meta.secrets", "expected a list of {name: NAME}")
@@ -373,7 +392,11 @@ class _Loader:
             create_topic = False
         if not isinstance(create_topic, bool):
             raise self.error("create_topic", f"expected true or false, got {excerpt(create_topic)}")
+        if ctype.direction == "sink" and doc.get("producer") is not None:
+            raise self.error("producer", f"a {ctype.name} connector reads its topic and produces nothing; "
+                             "expected no producer section (consumer sets where it reads)")
         producer = self._producer(doc.get("producer"))
+        consumer = self._consumer(doc.get("consumer"), ctype)
 
         inline_secrets, declared = self._secrets_section(doc.get("secrets"))
         raw_params = doc.get("parameters")
@@ -382,6 +405,12 @@ class _Loader:
         if not isinstance(raw_params, dict):
             raise self.error("parameters", f"expected a mapping of parameters, got {_type_name(raw_params)}")
         stored = self._normalize(raw_params, "parameters", tuple(ctype.parameter_names))
+        mapping = self._transforms(doc.get("transforms"), ctype)
+        if mapping is not None:
+            if "mapping" in stored:
+                raise self.error("transforms", "the json-sql mapping is given twice (also as parameters.mapping)")
+            stored["mapping"] = mapping
+            self.mapping_path = "transforms[0].with.mapping"
         moved: dict[str, str] = {}
         if ctype.extract_secrets:
             stored, moved = ctype.extract_secrets(stored)
@@ -405,6 +434,7 @@ class _Loader:
             create_topic=create_topic,
             parameters=params,
             producer=producer,
+            consumer=consumer,
             secrets={k: SecretStr(v) for k, v in secrets.items()},
             origin=self.origin,
         )
@@ -463,6 +493,91 @@ class _Loader:
                                  f"expected one of {', '.join(COMPRESSIONS)}, got {excerpt(doc['compression'])}")
             out["compression"] = doc["compression"]
         return ProducerSettings(**out)
+
+    def _consumer(self, value: Any, ctype: ConnectorType) -> ConsumerSettings | None:
+        """Fluvio's consumer section: ``id``, ``partition``, ``offset: {start, strategy, flush-period}``."""
+        if ctype.direction != "sink":
+            if value is not None:
+                raise self.error("consumer", f"a {ctype.name} connector is a source and reads no topic; "
+                                 "expected no consumer section")
+            return None
+        if value is None:
+            return ConsumerSettings()
+        if not isinstance(value, dict):
+            raise self.error("consumer", f"expected a mapping (id, partition, offset), got {_type_name(value)}")
+        doc = self._normalize(value, "consumer", _CONSUMER)
+        out: dict[str, Any] = {}
+        if doc.get("id") is not None:
+            try:
+                out["id"] = validate_consumer_name(doc["id"])
+            except ConfigError as exc:
+                raise self.error("consumer.id", str(exc)) from None
+        if "partition" in doc:
+            partition = doc["partition"]
+            if not isinstance(partition, int) or isinstance(partition, bool) or not 0 <= partition < 2**31:
+                raise self.error("consumer.partition", "a sink reads one partition; expected its number (0, 1, ...), "
+                                 f"got {excerpt(partition)}")
+            out["partition"] = partition
+        offset = doc.get("offset")
+        if offset is not None:
+            if not isinstance(offset, dict):
+                raise self.error("consumer.offset", f"expected a mapping (start, strategy, flush-period), got "
+                                 f"{_type_name(offset)}")
+            offset = self._normalize(offset, "consumer.offset", _CONSUMER_OFFSET)
+            if "start" in offset:
+                out["start"] = self._start(offset["start"])
+            if offset.get("strategy") not in (None, "auto", "manual"):
+                raise self.error("consumer.offset.strategy", "a sink always keeps its position (sql-sink in the "
+                                 f"database itself); expected auto or manual, got {excerpt(offset['strategy'])}")
+            if "flush-period" in offset:
+                try:
+                    out["flush_period"] = parse_duration(offset["flush-period"], "ms", maximum=timedelta(hours=1))
+                except ValueError as exc:
+                    raise self.error("consumer.offset.flush-period", f"{exc}, got {excerpt(offset['flush-period'])}") from None
+        return ConsumerSettings(**out)
+
+    def _start(self, value: Any) -> str | int:
+        expected = "expected beginning, end or {absolute: N}"
+        if value in ("beginning", "end"):
+            return str(value)
+        if isinstance(value, dict) and set(value) == {"absolute"}:
+            number = value["absolute"]
+            if isinstance(number, int) and not isinstance(number, bool) and 0 <= number < 2**63:
+                return number
+            raise self.error("consumer.offset.start.absolute", f"expected an offset >= 0, got {excerpt(number)}")
+        raise self.error("consumer.offset.start", f"{expected}, got {excerpt(value)}")
+
+    def _transforms(self, value: Any, ctype: ConnectorType) -> Any:
+        """The ``mapping`` of the one ``infinyon/json-sql`` transform an sql-sink may have (None without)."""
+        if value is None or value == []:
+            return None
+        if not isinstance(value, list):
+            raise self.error("transforms", f"expected a list of {{uses, with}}, got {_type_name(value)}")
+        supported = ("these connectors run no SmartModules: an sql-sink takes one infinyon/json-sql transform "
+                     "(its mapping), other types none")
+        mapping: Any = None
+        for i, item in enumerate(value):
+            path = f"transforms[{i}]"
+            if not isinstance(item, dict):
+                raise self.error(path, f"expected a mapping {{uses, with}}, got {_type_name(item)}")
+            item = self._normalize(item, path, _TRANSFORM)
+            uses = item.get("uses")
+            name = uses.split("@", 1)[0].strip().lower() if isinstance(uses, str) else None
+            if name != JSON_SQL or ctype.name != "sql-sink":
+                raise self.error(f"{path}.uses", f"{excerpt(uses)}: {supported}")
+            if mapping is not None:
+                raise self.error(path, "a second json-sql transform; expected one (its mapping names the table)")
+            with_ = item.get("with")
+            if not isinstance(with_, dict) or set(map(str, with_)) != {"mapping"}:
+                raise self.error(f"{path}.with", "expected {mapping: {table, map-columns: ...}}")
+            mapping = with_["mapping"]
+            if isinstance(mapping, str):  # Fluvio passes a with-value as JSON text too
+                try:
+                    mapping = json.loads(mapping)
+                except ValueError:
+                    raise self.error(f"{path}.with.mapping", "expected a mapping {table, map-columns}, or its JSON "
+                                     "text") from None
+        return mapping
 
     def _bytes(self, value: Any, path: str) -> int:
         expected = "expected a size from 1 byte to 1gb, such as 16384, 64kb or 1mb"
@@ -566,7 +681,10 @@ class _Loader:
         try:
             return ctype.parameters.model_validate(params)
         except ValidationError as exc:
-            raise self.error("", _describe_errors(exc, ctype, stored)) from None
+            problem = _describe_errors(exc, ctype, stored)
+            if self.mapping_path:  # the mapping came from the json-sql transform: name it as written
+                problem = problem.replace("parameters.mapping", self.mapping_path)
+            raise self.error("", problem) from None
 
     def _check_required(self, ctype: ConnectorType, params: Parameters, secrets: Mapping[str, str]) -> None:
         if ctype.name == "mqtt" and getattr(params, "mqtt_url", None) is None and "MQTT_URL" not in secrets:
@@ -610,12 +728,17 @@ def _describe_errors(exc: ValidationError, ctype: ConnectorType, stored: Mapping
             field, sep, rest = message.partition(": ")
             if sep and field in ctype.parameter_names:
                 loc, message = [field], rest
-        path = "parameters" + "".join(f"[{p}]" if isinstance(p, int) else f".{kebab(str(p))}" for p in loc)
+        # The parameter's name is kebab-case; keys inside it (column names) are shown as written.
+        path = "parameters" + "".join(
+            f"[{p}]" if isinstance(p, int) else f".{kebab(str(p)) if i == 0 else p}" for i, p in enumerate(loc))
         kind = err["type"]
         if kind == "missing":
-            field_info = ctype.parameters.model_fields.get(str(loc[0]).replace("-", "_")) if loc else None
-            desc = field_info.description if field_info and field_info.description else "a value"
+            desc = (_walk(ctype.parameters, loc)[1] or "a value").rstrip(".")
             problems.append(f"{path}: missing; expected {desc[0].lower() + desc[1:]}")
+        elif kind == "extra_forbidden" and len(loc) > 1:  # a key inside a parameter (the mapping)
+            inside = _walk(ctype.parameters, loc[:-1])[0]
+            keys = [f.alias or kebab(n) for n, f in inside.model_fields.items()] if inside else []
+            problems.append(f"{path}: unknown key{suggest(str(loc[-1])[:64], keys)} (expected one of: {', '.join(keys)})")
         elif kind == "extra_forbidden":
             key = kebab(str(loc[-1]))[:64] if loc else "?"
             problems.append(
@@ -627,6 +750,32 @@ def _describe_errors(exc: ValidationError, ctype: ConnectorType, stored: Mapping
     if len(errors) > MAX_PROBLEMS:
         problems.append(f"and {len(errors) - MAX_PROBLEMS} more")
     return "; ".join(problems)
+
+
+def _walk(model: type[BaseModel], loc: list[Any]) -> tuple[type[BaseModel] | None, str | None]:
+    """The model found at ``loc`` inside ``model`` (through nested models and dicts of them) and
+    the description of the field there; ``(None, None)`` where the path leaves the models."""
+    import typing
+
+    def model_in(annotation: Any) -> type[BaseModel] | None:
+        candidates = [annotation, *typing.get_args(annotation)]
+        return next((a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)), None)
+
+    annotation: Any = model
+    description = None
+    for part in loc:
+        found_model = model_in(annotation)
+        if found_model is not None:
+            fields = found_model.model_fields
+            found = next((f for name, f in fields.items() if str(part) in (name, f.alias, kebab(name))), None)
+            if found is None:
+                return None, None
+            annotation, description = found.annotation, found.description
+        elif typing.get_origin(annotation) is dict or dict in typing.get_args(annotation):
+            annotation = typing.get_args(annotation)[-1]  # a key of the dict: its values' type
+        else:
+            return None, None
+    return model_in(annotation), description
 
 
 def _as_written(ctype: ConnectorType, stored: Mapping[str, Any], loc: list[Any]) -> str:
@@ -641,7 +790,8 @@ def _as_written(ctype: ConnectorType, stored: Mapping[str, Any], loc: list[Any])
             value = value[part]
         else:
             break  # e.g. a single filter given as a string is item 0 of the list
-    return "" if value is missing else f", got {excerpt(value)}"
+    # A check of a whole mapping (a model's own check) says what is wrong; its excerpt would not.
+    return "" if value is missing or isinstance(value, dict) else f", got {excerpt(value)}"
 
 
 _EXPECTED = {
@@ -661,7 +811,9 @@ def config_summary(config: ConnectorConfig) -> str:
     for key, value in params.items():
         if key in sensitive:
             continue
-        if SECRET_REF.search(_flatten(stored.get(key))):
+        if key == "mapping" and isinstance(value, dict):
+            value = f"{value.get('operation')} into {value.get('table')} ({len(value.get('map-columns') or {})} columns)"
+        elif SECRET_REF.search(_flatten(stored.get(key))):
             value = stored[key]
         elif hasattr(value, "total_seconds"):
             value = format_duration(value)
@@ -669,7 +821,7 @@ def config_summary(config: ConnectorConfig) -> str:
     secrets = f", secrets: {', '.join(sorted(config.secrets))}" if config.secrets else ""
     return (
         f"{config.origin}: connector {config.name} ({config.type} {config.direction}, version "
-        f"{config.version}) -> topic {config.topic}"
+        f"{config.version}) {'<- reads' if config.direction == 'sink' else '->'} topic {config.topic}"
         f"{' (create_topic)' if config.create_topic else ''}; parameters: {', '.join(shown) or 'defaults'}{secrets}"
     )
 

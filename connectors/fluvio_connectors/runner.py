@@ -67,7 +67,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -106,6 +106,7 @@ DEFAULT_HANG_AFTER = STALE_AFTER_SECONDS
 # connector as hung.
 MAX_HEARTBEAT = 10.0
 WAIT_SLICE = 1.0  # ctx.wait shows progress at least this often
+WRITE_SOON_SECONDS = 0.5
 
 log = logging.getLogger("fluvio_connectors")
 # The loaded config's secret values: removed from every log line and status error of this process.
@@ -118,7 +119,8 @@ class ConnectorContext:
     ``resumed`` is how many of this connector's records its topic already held when this run
     started (``resume``), known before the body runs when the program counts them first.
     ``replicas`` is how many programs split the source, ``replica`` this one's index when the
-    runtime gave one (``fluvio_connectors.replicas``).
+    runtime gave one (``fluvio_connectors.replicas``). ``topics`` is the backend (a sink reads from
+    it; a sink's ``producer`` refuses records).
 
     Thread-safe: a body may report from several threads (an MQTT network thread and its writer).
     """
@@ -132,9 +134,11 @@ class ConnectorContext:
         resumed: int = 0,
         replicas: int = 1,
         replica: int | None = None,
+        topics: Topics | None = None,
     ) -> None:
         self.config = config
         self.producer = producer
+        self._topics = topics
         self.stopping = stopping
         self.resumed = resumed
         self.replicas = replicas
@@ -170,6 +174,32 @@ class ConnectorContext:
 
     def counter(self, counter: str) -> int:
         return self._status.snapshot().counters.get(counter, 0)
+
+    @property
+    def topics(self) -> Topics:
+        if self._topics is None:
+            raise FluvioConnectorError("this context has no topics backend")
+        return self._topics
+
+    # ---- sinks
+
+    def delivered_before(self, count: int) -> None:
+        """The records this sink delivered in earlier runs (known once it read its position)."""
+        self._status.records_counted(count)
+
+    def delivered(self, count: int, position: int, counters: Mapping[str, int] | None = None) -> None:
+        """``count`` more records are delivered; the sink reads ``position`` next."""
+        self._status.beat()
+        self._status.update(records=count, counters=counters, position=position)
+        self._status.write_soon()
+
+    def lag(self, lag: int | None) -> None:
+        """Records in the topic after the sink's position, as the sink last saw it."""
+        self._status.update(lag=lag)
+
+    def failed(self, reason: str) -> None:
+        """The sink cannot go on without a change (``reason`` says which): Failed, still alive."""
+        self._status.set_state(ProgramState.FAILED, error=reason)
 
     def beat(self) -> None:
         """The body is making progress. A loop that neither waits through ``wait`` nor reports
@@ -252,7 +282,7 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
         heartbeat.start()  # from the start: a program hung anywhere stops heartbeating
         config = _load(program, args.config, args.secrets)
         _REDACT.add(config.values_to_hide())
-        keeper.set_connector(config.name)
+        keeper.set_connector(config.name, config.direction)
         _configure_logging(program.connector_type.name, config.name)
         replicas, replica = _replicas(program, env)
         log.info("starting: %s", config_summary(config))
@@ -260,9 +290,10 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
         if apply_topic_rule(topics, config.topic, config.create_topic):
             log.info("created topic %s", config.topic)
         keeper.beat()
-        producer = topics.producer(config.topic, batch_size=program.batch_size)
+        producer: Producer = (topics.producer(config.topic, batch_size=program.batch_size)
+                              if config.direction == "source" else _NoProducer(config.name))
         resumed = _resume(program, topics, config.topic, env, keeper, stopping, replicas)
-        ctx = ConnectorContext(config, producer, keeper, stopping, resumed, replicas, replica)
+        ctx = ConnectorContext(config, producer, keeper, stopping, resumed, replicas, replica, topics)
         if not stopping.is_set():
             program.body(ctx)
         keeper.beat()
@@ -277,8 +308,9 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
                 log.info("staying alive until stopped (%s)", STAY_AFTER_FINISH_ENV)
                 stopping.wait()
         else:
-            log.info("stopped on %s: %s records in topic %s", signals.received or heartbeat.stopped_because,
-                     _records_text(keeper.snapshot()), config.topic)
+            where = "delivered from" if config.direction == "sink" else "in"
+            log.info("stopped on %s: %s records %s topic %s", signals.received or heartbeat.stopped_because,
+                     _records_text(keeper.snapshot()), where, config.topic)
         producer.close()
         return 0
     except FluvioConnectorError as exc:
@@ -303,6 +335,25 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
         deaths.done()
         signals.done()
         _cancel_watchdogs()
+
+
+class _NoProducer:
+    """A sink's producer: it produces nothing."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def send(self, key: bytes | None, value: bytes) -> None:
+        raise FluvioConnectorError(f"connector {self._name} is a sink: it produces no records")
+
+    def send_many(self, records: Iterable[tuple[bytes | None, bytes]]) -> None:
+        raise FluvioConnectorError(f"connector {self._name} is a sink: it produces no records")
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 def _replicas(program: Program, env: Mapping[str, str]) -> tuple[int, int | None]:
@@ -459,6 +510,7 @@ class _StatusKeeper:
         self._produced = 0
         self._progress_at = time.monotonic()
         self._watching = True
+        self._written_at = 0.0
 
     def snapshot(self) -> ProgramStatus:
         with self._lock:
@@ -469,9 +521,10 @@ class _StatusKeeper:
         """Records this run has stored."""
         return self._produced
 
-    def set_connector(self, name: str) -> None:
+    def set_connector(self, name: str, direction: str = "source") -> None:
         with self._lock:
             self._status.connector = name
+            self._status.direction = direction
         self.write()
 
     def set_state(self, state: ProgramState, *, error: str | None = None) -> None:
@@ -485,7 +538,8 @@ class _StatusKeeper:
             self.write()
 
     def update(
-        self, *, records: int = 0, counters: Mapping[str, int] | None = None, error: str | None = None
+        self, *, records: int = 0, counters: Mapping[str, int] | None = None, error: str | None = None,
+        position: int | None = None, lag: int | None = None,
     ) -> None:
         """Change counters in memory; the heartbeat writes them (the hot path must stay cheap)."""
         with self._lock:
@@ -495,6 +549,10 @@ class _StatusKeeper:
                 self._status.counters[name] = self._status.counters.get(name, 0) + amount
             if error is not None:
                 self._status.last_error = error
+            if position is not None:
+                self._status.position = position
+            if lag is not None:
+                self._status.lag = lag
 
     def records_counted(self, earlier: int) -> None:
         """The records of earlier runs are counted: ``earlier`` of them."""
@@ -517,9 +575,16 @@ class _StatusKeeper:
         """Seconds since the last sign of progress (0 while progress is not watched)."""
         return time.monotonic() - self._progress_at if self._watching else 0.0
 
+    def write_soon(self) -> None:
+        """Write the status file unless it was written less than ``WRITE_SOON_SECONDS`` ago (a
+        sink's figures show promptly, at a bounded cost)."""
+        if time.monotonic() - self._written_at >= WRITE_SOON_SECONDS:
+            self.write()
+
     def write(self, *, heartbeat: bool = True) -> None:
         """Write the status file; ``heartbeat=False`` keeps its time stamp (the heartbeat stays
         as old as it was, for a watcher that judges liveness by it)."""
+        self._written_at = time.monotonic()
         with self._lock:
             status = self._status
             if status.last_error and _REDACT:
@@ -607,10 +672,12 @@ class _Heartbeat:
         recent = produced - self._last_produced
         self._last_produced = produced
         counters = "".join(f", {name} {value}" for name, value in sorted(status.counters.items()))
+        if status.direction == "sink":
+            counters += f", position {status.position}, lag {'unknown' if status.lag is None else status.lag}"
         log.info(
-            "alive: %s, %s records (+%d in the last %gs)%s, last error: %s",
-            status.state.value, _records_text(status), recent, self._life_interval, counters,
-            status.last_error or "none",
+            "alive: %s, %s records%s (+%d in the last %gs)%s, last error: %s",
+            status.state.value, _records_text(status), " delivered" if status.direction == "sink" else "",
+            recent, self._life_interval, counters, status.last_error or "none",
         )
 
 

@@ -28,11 +28,14 @@ HUNG_PREFIX = "hung: "
 
 class ProgramState(StrEnum):
     STARTING = "starting"  # loading config, connecting to source and topic
-    READY = "ready"  # source and topic connected, producing
-    RECONNECTING = "reconnecting"  # lost the source (broker) and retrying; still alive
+    READY = "ready"  # source and topic connected, producing (a sink: delivering)
+    RECONNECTING = "reconnecting"  # lost the source (broker) or the target (database) and retrying; still alive
     FINISHED = "finished"  # finished on its own (finite count); exits 0
     STOPPED = "stopped"  # stopped by a signal; exits 0
-    FAILED = "failed"  # a fatal error; exits non-zero
+    # A fatal error: the program exits non-zero; or a sink that cannot go on without a change (a
+    # poison record, a missing table): it stays alive, delivering nothing, so that it is not
+    # restarted into the same failure again and again.
+    FAILED = "failed"
 
 
 @dataclass
@@ -46,6 +49,11 @@ class ProgramStatus:
     records_known: bool = True  # False while the records of earlier runs are still being counted
     last_error: str | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    direction: str = "source"
+    # A sink: the offset it reads next (every record below it is delivered) and how many records
+    # the topic held after it when it last looked (None until known).
+    position: int | None = None
+    lag: int | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -64,10 +72,17 @@ class ProgramStatus:
             records_known=bool(data.get("records_known", True)),
             last_error=data.get("last_error"),
             counters={k: int(v) for k, v in (data.get("counters") or {}).items()},
+            direction=str(data.get("direction") or "source"),
+            position=_optional_int(data.get("position")),
+            lag=_optional_int(data.get("lag")),
         )
 
     def is_fresh(self, now: float | None = None) -> bool:
         return ((now or time.time()) - self.updated_at) < STALE_AFTER_SECONDS
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def status_path(env: dict[str, str] | None = None) -> Path:

@@ -15,14 +15,15 @@ def test_aliases(name: str, canonical: str) -> None:
 
 
 def test_unknown_type_lists_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown connector type 'http'.*expected one of: test-connector"):
-        get_type("http")
+    with pytest.raises(ConfigError, match=r"unknown connector type 'kafka'.*expected one of: test-connector.*sql-sink"):
+        get_type("kafka")
 
 
 def test_images_and_directions() -> None:
     assert [(t.name, t.direction, t.image("ghcr.io/acme", "0.1.0")) for t in all_types()] == [
         ("test-connector", "source", "ghcr.io/acme/fluvio-connector-test-connector:0.1.0"),
         ("mqtt", "source", "ghcr.io/acme/fluvio-connector-mqtt:0.1.0"),
+        ("sql-sink", "sink", "ghcr.io/acme/fluvio-connector-sql-sink:0.1.0"),
     ]
 
 

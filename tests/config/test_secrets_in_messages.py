@@ -39,6 +39,8 @@ HOSTILE_VALUES = {
 BASE = {
     "test-connector": {},
     "mqtt": {"mqtt-url": "broker.example", "mqtt-topic": "a/b"},
+    "sql-sink": {"url": "sqlite:///tmp/canary.db"},
+    "http-sink": {"endpoint": "http://127.0.0.1:9/x"},
 }
 
 

@@ -1,0 +1,51 @@
+"""Fixtures for the sink tests: one real PostgreSQL for the session, a schema of it per test, and
+a SQLite file per test (``sink_fixtures.py`` has the helpers tests import).
+
+PostgreSQL is Debian's (``apt-get install postgresql``, which ``.ci/run`` does). Without it the
+tests that need it skip with the reason, unless ``FLUVIO_POSTGRES_REQUIRED=1`` (CI) makes that a
+failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from postgres_server import PostgresServer, postgres_server
+from sink_fixtures import SqlDatabase
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole session (stopped and removed after)."""
+    with postgres_server() as server:
+        if server is None:
+            if os.environ.get("FLUVIO_POSTGRES_REQUIRED") == "1":
+                pytest.fail("FLUVIO_POSTGRES_REQUIRED=1 but PostgreSQL is not installed (apt-get install postgresql)")
+            pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+        yield server
+
+
+@pytest.fixture
+def pg_database(postgres: PostgresServer) -> Iterator[SqlDatabase]:
+    """A schema of its own in the session's PostgreSQL (the sink's URL selects it)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    postgres.execute(f"CREATE SCHEMA {schema}")
+    yield SqlDatabase.postgres(postgres, schema)
+    postgres.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def sqlite_database(tmp_path: Path) -> SqlDatabase:
+    """An empty SQLite file of its own."""
+    return SqlDatabase.sqlite(tmp_path / "target.db")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> SqlDatabase:
+    """The test runs against SQLite, then PostgreSQL."""
+    name = "sqlite_database" if request.param == "sqlite" else "pg_database"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
