@@ -15,7 +15,22 @@ from pathlib import Path
 
 import pytest
 from postgres_server import PostgresServer, postgres_server
-from sink_fixtures import SqlDatabase
+from sink_fixtures import FAST_RESTARTS, SqlDatabase
+
+from airflow_provider_fluvio.runtimes.local import LocalRuntime
+
+
+@pytest.fixture
+def runtime(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalRuntime]:
+    """The local runtime, on the test's topics backend, with quick restarts (tests kill sinks) and
+    a heartbeat every 0.5 s (a status changes within a second); its connectors deleted after."""
+    if "topics_backend" in request.fixturenames:  # the runtime takes the backend from the environment
+        request.getfixturevalue("topics_backend")
+    monkeypatch.setenv("FLUVIO_CONNECTOR_HEARTBEAT", "0.5")
+    local = LocalRuntime(**FAST_RESTARTS)  # type: ignore[arg-type]
+    yield local
+    for info in local.list():
+        local.delete(info.name)
 
 
 @pytest.fixture(scope="session")

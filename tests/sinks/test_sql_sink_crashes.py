@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from postgres_server import PostgresServer
-from sink_fixtures import FAST_RESTARTS, SqlDatabase, create_sink, produce, sql_sink_config, wait_status, wait_until
+from sink_fixtures import SqlDatabase, create_sink, produce, sql_sink_config, wait_status, wait_until
 
 from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.local import LocalRuntime
@@ -33,13 +33,6 @@ MAPPING = {"table": "events", "map-columns": {
 }}
 
 
-@pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalRuntime]:
-    monkeypatch.setenv("FLUVIO_CONNECTOR_HEARTBEAT", "0.5")
-    local = LocalRuntime(**FAST_RESTARTS)  # type: ignore[arg-type]
-    yield local
-    for info in local.list():
-        local.delete(info.name)
 
 
 @pytest.fixture
