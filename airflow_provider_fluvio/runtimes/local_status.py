@@ -77,6 +77,8 @@ def replica_status(seen: ReplicaSeen) -> tuple[ConnectorStatus, str | None, floa
             ), pending_since or updated
         if program_state == ProgramState.READY:
             return ConnectorStatus.RUNNING, halted.lstrip("; ") or None, None
+        if program_state == ProgramState.HALTED:  # a sink, alive and waiting for a change
+            return ConnectorStatus.FAILED, str(program.get("last_error") or "halted"), None
         if program_state == ProgramState.FINISHED:
             return ConnectorStatus.STOPPED, "finished", None
         if program_state == ProgramState.STOPPED:  # told to stop, flushing on its way out

@@ -149,7 +149,7 @@ class HttpSink:
                     self.ctx.wait(wait)
                 except _Halt as exc:
                     log.error("%s", exc)
-                    self.ctx.failed(str(exc))
+                    self.ctx.halted(str(exc))
                     while not self.ctx.wait(60.0):
                         pass
         finally:

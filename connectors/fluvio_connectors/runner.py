@@ -197,9 +197,9 @@ class ConnectorContext:
         """Records in the topic after the sink's position, as the sink last saw it."""
         self._status.update(lag=lag)
 
-    def failed(self, reason: str) -> None:
+    def halted(self, reason: str) -> None:
         """The sink cannot go on without a change (``reason`` says which): Failed, still alive."""
-        self._status.set_state(ProgramState.FAILED, error=reason)
+        self._status.set_state(ProgramState.HALTED, error=reason)
 
     def beat(self) -> None:
         """The body is making progress. A loop that neither waits through ``wait`` nor reports

@@ -89,11 +89,11 @@ class SqlSink:
                     wait = self.params.backoff_max.total_seconds()
                     reason = f"{exc}; the sink checks again every {wait:g}s"
                     log.error("%s", reason)
-                    self.ctx.failed(reason)
+                    self.ctx.halted(reason)
                     self.ctx.wait(wait)
                 except _Halt as exc:
                     log.error("%s", exc)
-                    self.ctx.failed(str(exc))
+                    self.ctx.halted(str(exc))
                     self.writer.close()
                     while not self.ctx.wait(60.0):
                         pass

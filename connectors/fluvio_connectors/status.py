@@ -32,10 +32,10 @@ class ProgramState(StrEnum):
     RECONNECTING = "reconnecting"  # lost the source (broker) or the target (database) and retrying; still alive
     FINISHED = "finished"  # finished on its own (finite count); exits 0
     STOPPED = "stopped"  # stopped by a signal; exits 0
-    # A fatal error: the program exits non-zero; or a sink that cannot go on without a change (a
-    # poison record, a missing table): it stays alive, delivering nothing, so that it is not
-    # restarted into the same failure again and again.
-    FAILED = "failed"
+    FAILED = "failed"  # a fatal error; exits non-zero
+    # A sink that cannot go on without a change (a poison record, a missing table): it stays
+    # alive, delivering nothing, so that it is not restarted into the same failure again and again.
+    HALTED = "halted"
 
 
 @dataclass
