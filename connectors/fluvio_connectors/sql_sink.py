@@ -42,15 +42,16 @@ from fluvio_connectors.sink import (
     initial_position,
     stopped_at,
 )
-from fluvio_connectors.sink_catalog import SqlSinkParameters
+from fluvio_connectors.sink_catalog import SqlSinkParameters, SqlTarget
+from fluvio_connectors.sql_postgres import PostgresWriter
 from fluvio_connectors.sql_writer import (
     PositionKey,
     PositionMoved,
     RowRejected,
+    SqliteWriter,
     SqlWriter,
     TargetRefused,
     TargetUnreachable,
-    open_writer,
 )
 from fluvio_connectors.topics import Record
 
@@ -171,6 +172,13 @@ class SqlSink:
             return
         self.writer.write(self.key, rows, position, new, skipped)
         self.ctx.delivered(len(rows), new, {"skipped": skipped} if skipped else None)
+
+
+def open_writer(target: SqlTarget, offsets_table: str, application: str) -> SqlWriter:
+    """The writer for ``target`` (``application``: how the connection introduces itself)."""
+    if target.kind == "sqlite":
+        return SqliteWriter(target, offsets_table)
+    return PostgresWriter(target, offsets_table, application)
 
 
 def deliver(ctx: ConnectorContext) -> None:

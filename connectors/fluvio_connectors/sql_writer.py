@@ -91,15 +91,6 @@ class SqlWriter(Protocol):
     def close(self) -> None: ...
 
 
-def open_writer(target: SqlTarget, offsets_table: str, application: str) -> SqlWriter:
-    """The writer for ``target`` (``application``: how the connection introduces itself)."""
-    if target.kind == "sqlite":
-        return SqliteWriter(target, offsets_table)
-    from fluvio_connectors.sql_postgres import PostgresWriter
-
-    return PostgresWriter(target, offsets_table, application)
-
-
 def runs(rows: Sequence[Row]) -> Iterator[tuple[Shape, int, list[Row]]]:
     """Consecutive rows of one shape (one statement each): ``(shape, index of the first, rows)``."""
     start = 0
@@ -293,5 +284,13 @@ def _row_error(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError) and "binding" in str(exc).lower()
 
 
-__all__ = ["PositionKey", "PositionMoved", "RowRejected", "SqlWriter", "StoredPosition", "TargetRefused",
-           "TargetUnreachable", "open_writer"]
+__all__ = [
+    "PositionKey",
+    "PositionMoved",
+    "RowRejected",
+    "SqlWriter",
+    "SqliteWriter",
+    "StoredPosition",
+    "TargetRefused",
+    "TargetUnreachable",
+]
