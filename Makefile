@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/images_bench.py
 	$(BIN)/python bench/real_pods_bench.py
 	$(BIN)/python bench/events_bench.py
+	$(BIN)/python bench/ui_bench.py
 
 # A wheel and an sdist in dist/ (pip install dist/airflow_provider_fluvio-*.whl into Airflow's environment).
 dist: $(STAMP)

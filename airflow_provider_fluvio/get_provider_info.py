@@ -155,6 +155,10 @@ def get_provider_info() -> dict[str, Any]:
                 "to_openlineage_converter": "airflow_provider_fluvio.assets.fluvio.convert_asset_to_openlineage",
             }
         ],
+        # The Connectors pages (also registered through the airflow.plugins entry point, which
+        # Airflow reads whether or not it discovers providers eagerly) and the tasks' extra link.
+        "plugins": [{"name": "fluvio", "plugin-class": "airflow_provider_fluvio.ui.plugin.FluvioPlugin"}],
+        "extra-links": ["airflow_provider_fluvio.ui.links.FluvioConnectorLink"],
         # MessageQueueTrigger(scheme="fluvio", ...); needs the optional extra [messaging].
         "queues": ["airflow_provider_fluvio.queues.fluvio.FluvioMessageQueueProvider"],
         "connection-types": [

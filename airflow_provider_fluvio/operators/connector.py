@@ -18,6 +18,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 
 from airflow_provider_fluvio import DEFAULT_CONN_ID
 from airflow_provider_fluvio.pending import pending_seconds
+from airflow_provider_fluvio.ui.links import FluvioConnectorLink
 from fluvio_connectors.errors import FluvioConnectorError
 from fluvio_connectors.messages import one_line
 
@@ -117,6 +118,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
     template_ext: Sequence[str] = (".yaml", ".yml")
     template_fields_renderers = {"config": "yaml", "secrets": "json"}
     ui_color = "#d8eef5"
+    operator_extra_links = (FluvioConnectorLink(),)
 
     def __init__(
         self,
@@ -147,6 +149,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
         self.pending_timeout = pending_seconds(pending_timeout)
         self.poll_interval = poll_interval
         self.hook_params = dict(hook_params or {})
+        self.connector_name: str | None = None  # known once the config is loaded (the extra link)
 
     def resolve_template_files(self) -> None:
         # Jinja's loader only searches the DAG folder and template_searchpath: absolute paths are
@@ -188,6 +191,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
         secrets.update({str(k): str(v) for k, v in (self.secrets or {}).items()})
         try:
             config = hook.load_config(self.config, secrets)
+            self.connector_name = config.name
             from fluvio_connectors.config import config_summary
 
             self.log.info("Creating %s (%s)", config_summary(config), hook.describe())
@@ -232,6 +236,7 @@ class FluvioDeleteConnectorOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("connector_name", "fluvio_conn_id")
     ui_color = "#f5e1d8"
+    operator_extra_links = (FluvioConnectorLink(),)
 
     def __init__(
         self,

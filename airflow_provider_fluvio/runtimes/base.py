@@ -172,6 +172,11 @@ class ConnectorRuntime(ABC):
         """The last ``tail`` lines of the connector's log (all with None). With several replicas,
         every replica's lines, each prefixed with its name, in time order; or only ``replica``'s."""
 
+    def config(self, name: str) -> dict[str, Any]:
+        """The config the connector runs, as stored (``ConnectorConfig.document()``: secret names,
+        never values). ``ConnectorNotFoundError`` if there is no such connector."""
+        raise NotImplementedError(f"{self.kind} runtime cannot show a connector's config")
+
     def follow_logs(self, name: str, tail: int | None = 10, replica: str | None = None) -> Iterator[str]:
         """The last ``tail`` lines, then each new line as it is written (``logs -f``); ends when
         the connector is gone or has exited."""

@@ -31,6 +31,7 @@ from airflow_provider_fluvio.runtimes.k8s_client import (
     status_code,
 )
 from airflow_provider_fluvio.runtimes.k8s_manifests import (
+    CONFIG_KEY,
     CONTAINER,
     DEFAULT_RESOURCES,
     LABEL_INSTANCE,
@@ -333,6 +334,19 @@ class KubernetesRuntime(ConnectorRuntime):
         pods = self._call(f"listing the pods of {name}", lambda: self.core.list_namespaced_pod(
             self.namespace, label_selector=f"{SELECTOR_ALL},{LABEL_INSTANCE}={name}"))
         return connector_info(deployment, list(pods.items or []))
+
+    def config(self, name: str) -> dict[str, Any]:
+        import yaml
+
+        self._read_ours(name)
+        cm_name = config_map_name(name)
+        config_map = self._call(f"reading ConfigMap {cm_name}", lambda: self.core.read_namespaced_config_map(
+            cm_name, self.namespace), missing=None)
+        text = ((config_map.data if config_map is not None else None) or {}).get(CONFIG_KEY)
+        document = yaml.safe_load(text) if isinstance(text, str) else None
+        if not isinstance(document, dict):
+            raise ConnectorNotFoundError(name)
+        return document
 
     def list(self) -> builtins.list[ConnectorInfo]:
         workloads = [w for kind in WORKLOADS for w in self._call(

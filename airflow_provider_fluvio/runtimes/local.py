@@ -297,6 +297,12 @@ class LocalRuntime(ConnectorRuntime):
         info, sink = self._info(name)
         return self.with_lag([info], {name: sink})[0] if sink is not None else info
 
+    def config(self, name: str) -> dict[str, Any]:
+        document = _read_document(self._dir(name) / sv.CONFIG_FILE)
+        if document is None:
+            raise ConnectorNotFoundError(name)
+        return document
+
     def _info(self, name: str) -> tuple[ConnectorInfo, SinkPosition | None]:
         """The connector's info, and where its position is kept when it is a sink."""
         state_dir = self._dir(name)

@@ -29,6 +29,7 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_fluvio import DEFAULT_CONN_ID
 from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT, pending_seconds
 from airflow_provider_fluvio.statuses import normalize_status
+from airflow_provider_fluvio.ui.links import FluvioConnectorLink
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
 from fluvio_connectors.messages import one_line
 
@@ -65,6 +66,7 @@ class FluvioConnectorSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("connector_name", "fluvio_conn_id", "target_status")
     ui_color = "#e0f2ee"
+    operator_extra_links = (FluvioConnectorLink(),)
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -196,9 +196,19 @@ def load_config(
     ``--secrets`` file. Every problem is one ``ConfigError`` line that holds no secret value.
     """
     store: Mapping[str, str] = os.environ if secrets is None else secrets
+    return _load(lambda: _read(source), store)
+
+
+def load_config_text(text: str, *, secrets: Mapping[str, str], origin: str = "<string>") -> ConnectorConfig:
+    """``load_config`` for YAML text a user typed or uploaded (a web form, an API body): never
+    taken for a file path, and its secrets come from ``secrets`` only."""
+    return _load(lambda: (origin, _read_text(origin, text)), secrets)
+
+
+def _load(read: Callable[[], tuple[str, Any]], store: Mapping[str, str]) -> ConnectorConfig:
     origin = "<config>"
     try:
-        origin, data = _read(source)
+        origin, data = read()
         return _Loader(origin, store).load(data)
     except ConfigError as exc:
         raise ConfigError(one_line(str(exc))) from None
@@ -222,12 +232,16 @@ def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[str, Any]
         text = read_text_file(source, "a YAML config file")
         return origin, _parse_yaml(origin, text)
     if isinstance(source, str):
-        if len(source) > MAX_FILE_BYTES:
-            raise ConfigError(f"<string>: larger than {MAX_FILE_TEXT}; expected a YAML config of at most {MAX_FILE_TEXT}")
-        if "\x00" in source:
-            raise ConfigError("<string>: binary data; expected a YAML config")
-        return "<string>", _parse_yaml("<string>", source)
+        return "<string>", _read_text("<string>", source)
     raise ConfigError(f"config must be a file path, a YAML string or a dict, got {type(source).__name__}")
+
+
+def _read_text(origin: str, text: str) -> Any:
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", errors="surrogatepass")) > MAX_FILE_BYTES:
+        raise ConfigError(f"{origin}: larger than {MAX_FILE_TEXT}; expected a YAML config of at most {MAX_FILE_TEXT}")
+    if "\x00" in text:
+        raise ConfigError(f"{origin}: binary data; expected a YAML config")
+    return _parse_yaml(origin, text)
 
 
 def _shorten(origin: str) -> str:

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_fluvio.hooks.fluvio import FluvioHook
 from airflow_provider_fluvio.operators.connector import (
@@ -22,6 +23,7 @@ from airflow_provider_fluvio.operators.connector import (
 )
 from airflow_provider_fluvio.sensors.connector import FluvioConnectorSensor
 from airflow_provider_fluvio.triggers.connector import FluvioConnectorStatusTrigger
+from airflow_provider_fluvio.ui.links import FluvioConnectorLink, connector_ui_url
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "dags_examples"
@@ -119,6 +121,10 @@ def test_test_connector_example(run_dag: Any, mode: str, trigger_events: list[An
     assert result.xcom("read_records") == HELLO
     assert result.xcom("check_records") == {"records": 10, "first": HELLO[0], "last": HELLO[-1]}
     name = result.xcom("create_connector")["name"]
+    # Each task that worked on the connector links to its page in the Connectors view.
+    page = connector_ui_url(conf.get("api", "base_url", fallback=""), "fluvio_default", name)
+    for task_id in ("create_connector", "wait_running", "wait_finished", "delete_connector"):
+        assert result.xcom(task_id, key=f"_link_{FluvioConnectorLink.__name__}") == page, task_id
     hook = FluvioHook()
     assert name not in [c.name for c in hook.list_connectors()]  # deleted
     assert [r.value_text() for r in hook.read_records(name)] == HELLO  # its topic and records stay

@@ -2,11 +2,13 @@
 
 A fresh interpreter imports ``airflow.sdk`` and the base classes (what any DAG file with operators
 loads anyway), then what a DAG file imports from the provider: the operators and the sensor; then
-the hook (DAG files that use it directly). Each step's newly imported modules are checked.
+the hook (DAG files that use it directly); then the plugin, which every Airflow component imports.
+Each step's newly imported modules are checked.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -25,7 +27,9 @@ def new_modules(step):
 dag = new_modules(lambda: (__import__("airflow_provider_fluvio.operators.connector"),
                            __import__("airflow_provider_fluvio.sensors.connector")))
 hook = new_modules(lambda: __import__("airflow_provider_fluvio.hooks.fluvio"))
-print(json.dumps({"dag": dag, "hook": hook}))
+import airflow.plugins_manager  # what a component has loaded when it loads plugins
+plugin = new_modules(lambda: __import__("airflow_provider_fluvio.ui.plugin"))
+print(json.dumps({"dag": dag, "hook": hook, "plugin": plugin}))
 """
 
 # Third-party packages the provider uses only when a task runs (or never at all in a worker).
@@ -44,7 +48,9 @@ TASK_TIME = (
 )
 
 
+@functools.cache
 def probe() -> dict[str, list[str]]:
+    """The modules each step imported (one fresh interpreter for all the tests here)."""
     result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     data: Any = json.loads(result.stdout.strip().splitlines()[-1])
@@ -69,6 +75,8 @@ def test_dag_files_importing_operators_and_the_sensor_load_nothing_heavy() -> No
         "airflow_provider_fluvio.sensors",
         "airflow_provider_fluvio.sensors.connector",
         "airflow_provider_fluvio.statuses",
+        "airflow_provider_fluvio.ui",
+        "airflow_provider_fluvio.ui.links",  # the tasks' extra link: the standard library only
         "fluvio_connectors",
         "fluvio_connectors.errors",
         "fluvio_connectors.messages",  # one-line error messages: the standard library only
@@ -81,3 +89,11 @@ def test_the_hook_module_loads_no_runtime_backend_or_client_library() -> None:
     assert "airflow_provider_fluvio.hooks.fluvio" in hook
     assert offenders(hook, HEAVY) == []
     assert offenders(hook, tuple(m for m in TASK_TIME if m != "airflow_provider_fluvio.hooks.fluvio")) == []
+
+
+def test_the_plugin_every_component_imports_loads_no_web_framework_and_no_hook() -> None:
+    plugin = probe()["plugin"]
+    assert "airflow_provider_fluvio.ui.plugin" in plugin
+    # FastAPI, the pages and the hook are loaded by the API server on the pages' first request.
+    assert offenders(plugin, (*HEAVY, "fastapi", "starlette", "jinja2", "airflow_provider_fluvio.ui.app")) == []
+    assert offenders(plugin, TASK_TIME) == []

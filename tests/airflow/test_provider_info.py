@@ -65,6 +65,7 @@ def _dotted_paths(info: dict[str, Any]) -> list[str]:
         for m in e["python-modules"]
     ]
     paths += [c["hook-class-name"] for c in info["connection-types"]]
+    paths += [p["plugin-class"] for p in info["plugins"]] + list(info["extra-links"])
     return paths
 
 

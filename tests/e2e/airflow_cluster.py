@@ -7,9 +7,10 @@ process and forces its own settings; starting them here keeps each component's l
 and the settings in one place.
 
 The metadata database is SQLite; with SQLite Airflow 3.3 still runs the LocalExecutor (``airflow
-standalone`` forces exactly that pair). The auth manager is the SimpleAuthManager with one admin whose
-password is written to its passwords file before the api-server starts, so tests and the browser
-can log in with known credentials.
+standalone`` forces exactly that pair). The auth manager is the SimpleAuthManager (``e2e_auth.py``:
+its viewers may read connections) with an admin and a viewer whose passwords are written to its
+passwords file before the api-server starts, so tests and the browser can sign in with known
+credentials.
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ from typing import Any, TypeVar
 
 import httpx
 from cryptography.fernet import Fernet
+from e2e_auth import AUTH_MANAGER
 
 AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN_USER = "admin"
+VIEWER_USER = "viewer"
+ROLES = {ADMIN_USER: "admin", VIEWER_USER: "viewer"}  # SimpleAuthManager roles
 T = TypeVar("T")
 
 
@@ -76,13 +80,18 @@ class AirflowCluster:
     fluvio_home: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    passwords: dict[str, str] = field(default_factory=lambda: {user: secrets.token_urlsafe(12) for user in ROLES})
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    _token: str | None = None
+    _tokens: dict[str, str] = field(default_factory=dict)
     _secrets: dict[str, str] = field(default_factory=dict)
     _ports: dict[str, int] = field(
         default_factory=lambda: {name: free_port() for name in ("worker_log", "trigger_log", "health")}
     )
+
+    @property
+    def password(self) -> str:
+        """The admin's password."""
+        return self.passwords[ADMIN_USER]
 
     @property
     def home(self) -> Path:
@@ -112,8 +121,8 @@ class AirflowCluster:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__FERNET_KEY": self._secrets.setdefault("fernet", Fernet.generate_key().decode()),
-            "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{user}:{role}" for user, role in ROLES.items()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db",
@@ -131,6 +140,8 @@ class AirflowCluster:
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "FLUVIO_CONNECTORS_HOME": str(self.fluvio_home),
             "PATH": f"{AIRFLOW_BIN.parent}{os.pathsep}{env.get('PATH', '')}",
+            # Where e2e_auth (the auth manager) is found.
+            "PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).resolve().parent), env.get("PYTHONPATH")) if p),
             "PYTHONUNBUFFERED": "1",
             "NO_COLOR": "1",
         }
@@ -143,13 +154,14 @@ class AirflowCluster:
         # they are made once per deployment.
         return self._secrets.setdefault(name, base64.b64encode(os.urandom(24)).decode())
 
-    def start(self, timeout: float = 150.0) -> None:
-        """Create the database, start every component and wait until the health endpoint says healthy."""
+    def start(self, timeout: float = 150.0, components: tuple[str, ...] = COMPONENTS) -> None:
+        """Create the database, start ``components`` (all by default) and wait until the health
+        endpoint says each of them is healthy."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.fluvio_home.mkdir(parents=True, exist_ok=True)
         passwords = self.home / "passwords.json"
-        passwords.write_text(json.dumps({ADMIN_USER: self.password}) + "\n")
+        passwords.write_text(json.dumps(self.passwords) + "\n")
         passwords.chmod(0o600)
         env = self.env()
         migrate = subprocess.run(
@@ -163,7 +175,7 @@ class AirflowCluster:
         )
         if migrate.returncode != 0:
             raise AirflowStartError(f"airflow db migrate failed ({migrate.returncode}):\n{migrate.stderr[-3000:]}")
-        for name in COMPONENTS:
+        for name in components:
             self.start_component(name, env)
         try:
             wait_for("all Airflow components to report healthy", self._healthy, timeout, interval=1.0)
@@ -210,7 +222,7 @@ class AirflowCluster:
         if response.status_code != 200:
             return False
         health = response.json()
-        parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        parts = ["metadatabase", *(name.replace("-", "_") for name in self.procs if name != "api-server")]
         return all((health.get(part) or {}).get("status") == "healthy" for part in parts)
 
     def stop(self, grace: float = 20.0) -> list[int]:
@@ -252,17 +264,17 @@ class AirflowCluster:
         """The tail of every component's log, for a failure message."""
         return "\n".join(self.log_tail(name, lines) for name in COMPONENTS)
 
-    def token(self) -> str:
-        """A JWT for the admin, from the SimpleAuthManager's token endpoint (cached per deployment)."""
-        if self._token is None:
+    def token(self, user: str = ADMIN_USER) -> str:
+        """A JWT for ``user``, from the SimpleAuthManager's token endpoint (cached per deployment)."""
+        if user not in self._tokens:
             response = httpx.post(
                 f"{self.base_url}/auth/token",
-                json={"username": ADMIN_USER, "password": self.password},
+                json={"username": user, "password": self.passwords[user]},
                 timeout=10,
             )
             response.raise_for_status()
-            self._token = str(response.json()["access_token"])
-        return self._token
+            self._tokens[user] = str(response.json()["access_token"])
+        return self._tokens[user]
 
     def client(self) -> httpx.Client:
         """An HTTP client for the public REST API (``/api/v2``) carrying the admin's token."""

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from airflow_cluster import AirflowCluster
     from playwright.sync_api import Locator, Page
 
 # Headless in a container without a GPU or a user namespace sandbox, and no traffic to the outside.
@@ -51,3 +52,14 @@ class Screenshots:
             index.write(f"- `{path.relative_to(self.root)}`: {shows}\n")
         print(f"screenshot: {path.relative_to(self.root)} ({shows})")
         return path
+
+
+def sign_in(page: Page, airflow: AirflowCluster, shots: Screenshots | None, user: str = "admin") -> None:
+    """Sign in on the SimpleAuthManager's login page as ``user`` (admin or viewer)."""
+    page.goto(f"{airflow.base_url}/")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(airflow.passwords[user])
+    if shots is not None:
+        shots.take("login", f"the Airflow 3 sign-in page with the {user}'s username filled in")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Welcome").wait_for()

@@ -16,7 +16,7 @@ import pytest
 from airflow_api import AirflowApi
 from airflow_cluster import ADMIN_USER, AirflowCluster
 from e2e_broker import mosquitto_with_password
-from e2e_browser import Screenshots
+from e2e_browser import Screenshots, sign_in
 
 from airflow_provider_fluvio.get_provider_info import get_provider_info
 
@@ -35,12 +35,7 @@ def _connection_type(name: str) -> dict[str, Any]:
 
 def login(page: Page, airflow: AirflowCluster, shots: Screenshots) -> None:
     """Sign in on the SimpleAuthManager's login page as the admin."""
-    page.goto(f"{airflow.base_url}/")
-    page.get_by_label("Username").fill(ADMIN_USER)
-    page.get_by_label("Password").fill(airflow.password)
-    shots.take("login", "the Airflow 3 sign-in page with the admin's username filled in")
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Welcome").wait_for()
+    sign_in(page, airflow, shots, ADMIN_USER)
 
 
 def test_fluvio_connection_form_save_and_test(
