@@ -34,21 +34,6 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 CONFIG = "name: {name}\ntype: test-connector\ntopic: {name}\ncreate_topic: true\nparameters:\n  timeout: 1000\n"
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and its children."""
-    import psutil
-
-    total = 0.0
-    root = psutil.Process(pid)
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -59,10 +44,11 @@ def show(label: str, seconds: list[float]) -> None:
     print(f"{label:<44} median {statistics.median(ms):6.1f} ms   p90 {percentile(ms, 0.9):6.1f} ms   max {max(ms):6.1f} ms")
 
 
-def cpu_share(pid: int, seconds: float) -> float:
-    start_cpu, start = tree_cpu(pid), time.monotonic()
-    time.sleep(seconds)
-    return (tree_cpu(pid) - start_cpu) / (time.monotonic() - start)
+def measure_cpu(pid: int, seconds: float) -> float:
+    """The share of one core the process tree of ``pid`` used over ``seconds`` (events_bench's)."""
+    from events_bench import measure_cpu as measure
+
+    return measure(pid, seconds)
 
 
 def open_page(base_url: str, token: str, path: str, seconds: float, api_pid: int) -> tuple[float, int]:
@@ -82,7 +68,7 @@ def open_page(base_url: str, token: str, path: str, seconds: float, api_pid: int
         page.wait_for_selector("h1")
         time.sleep(5)  # the page's first loads are not what stays open
         requests.clear()
-        share = cpu_share(api_pid, seconds)
+        share = measure_cpu(api_pid, seconds)
         browser.close()
     return share, len(requests)
 
@@ -143,7 +129,7 @@ def main() -> int:
             local.append(time.perf_counter() - begin)
         show(f"  of which LocalRuntime.list() of {len(names)}", local)
 
-        idle = cpu_share(api_pid, args.seconds)
+        idle = measure_cpu(api_pid, args.seconds)
         print(f"api-server CPU with no page open: {idle * 100:.2f}% of a core over {args.seconds:g} s")
         pages: list[tuple[str, str]] = [
             ("connector page", f"/fluvio/connectors/{names[0]}?conn=fluvio_default"),

@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtimes"))
+from runtime_testing import wait_until  # the tests' one poll-with-a-deadline
 
 # user -> connection id ("*": any) -> the methods the auth manager allows
 GRANTS: dict[str, dict[str, set[str]]] = {
@@ -66,14 +69,7 @@ class UiApp:
 
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
         """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = check()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-            time.sleep(0.1)
+        return wait_until(check, timeout, what)
 
 
 @contextlib.contextmanager
