@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any
@@ -37,7 +37,7 @@ from fluvio_connectors.errors import (
     FluvioConnectorError,
     TopicMissingError,
 )
-from fluvio_connectors.messages import one_line
+from fluvio_connectors.messages import Redactor, one_line
 from fluvio_connectors.names import check_connector_name
 from fluvio_connectors.replicas import check_replicas
 
@@ -157,11 +157,13 @@ def _api(service: ConnectorService) -> APIRouter:
         conn = _checked_conn_id(conn)
         await _require(user, conn, "edit")
         body = await _create_body(request)
+        hide = body["secrets"].values()  # no error message may repeat a secret the request gave
         if body["dry_run"]:
-            result = await _answer(service, "validating the config", service.validate, body["config"], body["secrets"])
+            result = await _answer(service, "validating the config", service.validate, body["config"], body["secrets"],
+                                   hide=hide)
             return _json(result)
         result = await _answer(service, f"creating the connector on {conn}", service.create, conn, body["config"],
-                               body["secrets"], body["replicas"])
+                               body["secrets"], body["replicas"], hide=hide)
         log.info("connector %s created on %s from the Connectors page by %s", result["connector"]["name"], conn,
                  user.get_name())
         return _json(result, status.HTTP_201_CREATED)
@@ -207,8 +209,22 @@ async def _require(user: Any, conn_id: str, access: auth.Access) -> None:
     await run_in_threadpool(auth.require, user, conn_id, access)
 
 
-async def _answer(service: ConnectorService, what: str, action: Callable[..., Any], *args: Any) -> Any:
-    """``action`` on the service's pool, its errors as HTTP answers of one line."""
+async def _answer(
+    service: ConnectorService, what: str, action: Callable[..., Any], *args: Any, hide: Iterable[str] = ()
+) -> Any:
+    """``action`` on the service's pool, its errors as HTTP answers of one line (``hide``: values
+    masked in them)."""
+    try:
+        return await _call(service, what, action, *args)
+    except HTTPException as exc:
+        redact = Redactor(hide)
+        if redact and isinstance(exc.detail, str):
+            exc.detail = redact(exc.detail)
+        raise
+
+
+async def _call(service: ConnectorService, what: str, action: Callable[..., Any], *args: Any) -> Any:
+    """``action`` on the service's pool; each error of the project's family as its status and line."""
     try:
         return await service.call(what, action, *args)
     except NotFound as exc:

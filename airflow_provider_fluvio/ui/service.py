@@ -236,8 +236,9 @@ def connector_row(info: ConnectorInfo, redact: Callable[[str], str]) -> dict[str
     plus its direction, with every reason masked."""
     row = info.to_dict()
     row.setdefault("direction", _direction(info.type))
-    if row.get("reason"):
-        row["reason"] = redact(str(row["reason"]))
+    for key in ("reason", "last_error"):
+        if row.get(key):
+            row[key] = redact(str(row[key]))
     for replica in row.get("replica_statuses") or []:
         if replica.get("reason"):
             replica["reason"] = redact(str(replica["reason"]))

@@ -239,3 +239,17 @@ def test_a_runtime_that_does_not_answer_gives_504_in_time(ui_app: UiApp, monkeyp
     finally:
         release.set()
         service.close()
+
+
+def test_an_error_never_repeats_a_secret_the_request_gave(ui_app: UiApp, ui_service: ConnectorService,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever a runtime's or a library's message holds, the secrets of the request are masked."""
+    from fluvio_connectors.errors import BackendError
+
+    def leaky(conn_id: str, text: str, secrets: dict[str, str], replicas: int) -> Any:
+        raise BackendError(f"the cluster refused Secret data {secrets['API_TOKEN']}")
+
+    monkeypatch.setattr(ui_service, "create", leaky)
+    answer = ui_app.post("/api/connectors", {"config": _config("leak"), "secrets": {"API_TOKEN": "tok-1234567"}}, "admin")
+    assert answer.status_code == 502
+    assert answer.json()["detail"] == "creating the connector on fluvio_default: the cluster refused Secret data ***"

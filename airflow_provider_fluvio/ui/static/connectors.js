@@ -163,9 +163,8 @@
     return el("span", { class: `status status-${String(row.status).toLowerCase()}`, text: row.status });
   }
 
-  // What a connector has moved: a sink's delivered records, else its records in the topic.
+  // What a connector has moved: a source's records in its topic, a sink's records delivered.
   function counted(row) {
-    if (row.delivered !== undefined && row.delivered !== null) return row.delivered;
     return row.records;
   }
 
@@ -378,19 +377,28 @@
       }
     }
 
+    closeOnEscape(dialog, () => dialog.remove());
     document.body.append(dialog);
     config.focus();
   }
 
-  function confirmDialog(title, text, action, label) {
+  function closeOnEscape(dialog, close) {
+    dialog.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") close();
+    });
+  }
+
+  function confirmDialog(title, text, action) {
     return new Promise((resolve) => {
       const close = (value) => { dialog.remove(); resolve(value); };
       const dialog = el("div", { class: "overlay" }, el("div", { class: "dialog", role: "alertdialog", "aria-modal": "true", "aria-labelledby": "confirm-title" },
         el("h2", { id: "confirm-title", text: title }), el("p", { text }),
         el("div", { class: "actions" },
           el("button", { type: "button", onclick: () => close(false) }, "Cancel"),
-          el("button", { type: "button", class: "danger", onclick: () => close(true) }, label || action))));
+          el("button", { type: "button", class: "danger", onclick: () => close(true) }, action))));
+      closeOnEscape(dialog, () => close(false));
       document.body.append(dialog);
+      dialog.querySelector("button").focus();
     });
   }
 
@@ -447,6 +455,7 @@
         el("table", { class: "records" }, el("thead", {}, el("tr", {}, ["Offset", "Time", "Key", "Value"].map((c) => el("th", { scope: "col", text: c })))), records)));
 
     const counter = new Sampler(), lag = new Sampler();
+    let unit = "records/s";
     const seen = [];
     let configShown = false;
 
@@ -462,13 +471,16 @@
         config.textContent = data.config || "(this runtime does not show configs)";
         configShown = true;
       }
-      const value = counted(row) ?? data.topic_end;
-      counter.add(now, value);
+      // The connector's own count where its runtime reports one, else how fast its topic grows
+      // (Kubernetes pods and replicas report no count of their own).
+      const fromTopic = row.direction !== "sink" && (data.runtime !== "local" || row.replicas > 1);
+      counter.add(now, fromTopic ? data.topic_end : counted(row));
+      unit = fromTopic ? "records/s (topic growth)" : "records/s";
       if (row.lag !== undefined && row.lag !== null) lag.add(now, row.lag);
       const rate = counter.rate();
       rateNow.textContent = rate === null ? "(measuring...)" : `${rateText(rate).replace("/s", "")} records/s`;
       rateNow.dataset.rate = rate === null ? "" : String(rate);
-      plotBox.replaceChildren(plot(counter.rates(), now, "records/s"));
+      plotBox.replaceChildren(plot(counter.rates(), now, unit));
       if (lag.points.length) {
         lagBox.hidden = false;
         lagBox.replaceChildren(plot(lag.points, now, "lag (records)"));
@@ -537,9 +549,10 @@
       ["Version", row.version],
       ["Replicas", row.replicas > 1 ? `${row.replicas_running} of ${row.replicas} running` : "1"],
       ["Restarts", number(row.restarts)],
-      [row.delivered !== undefined ? "Delivered" : "Records stored", number(counted(row))],
+      [row.direction === "sink" ? "Records delivered" : "Records stored", number(counted(row))],
       ["Topic end offset", number(data.topic_end)],
-      ["Lag", row.lag !== undefined ? number(row.lag) : null],
+      ["Lag", row.direction === "sink" ? number(row.lag) : null],
+      ["Last error", row.last_error && row.last_error !== row.reason ? row.last_error : null],
       ["Started", row.started_at ? `${new Date(row.started_at).toLocaleString()} (${age(row, data.now)} ago)` : null],
       ["Pending since", row.pending_since ? `${new Date(row.pending_since).toLocaleString()} (${duration((now - Date.parse(row.pending_since)) / 1000)})` : null],
     ];
