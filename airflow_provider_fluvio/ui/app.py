@@ -252,7 +252,7 @@ async def _call(service: ConnectorService, what: str, action: Callable[..., Any]
 async def _create_body(request: Request) -> dict[str, Any]:
     """The create request, checked: ``config`` (text), ``secrets`` (NAME -> value), ``replicas``,
     ``dry_run``. 413 past ``MAX_BODY_BYTES`` (read no further), 400 for anything malformed."""
-    too_large = HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"config: {TOO_LARGE}")
+    too_large = HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"config: {TOO_LARGE}")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
         raise too_large

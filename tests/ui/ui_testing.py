@@ -86,7 +86,7 @@ def airflow_auth(manager: str, users: Mapping[str, str]) -> Iterator[Any]:
         "AIRFLOW__CORE__AUTH_MANAGER": manager,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in users.items()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": passwords,
-        "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(24).hex(),
+        "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(48).hex(),
     }
     saved = {key: os.environ.get(key) for key in settings}
     os.environ.update(settings)

@@ -237,6 +237,7 @@
       "aria-label": `${unit} over the last 5 minutes` + (last ? `; now ${last.v.toFixed(2)}` : "; no data yet"),
       "data-last": last ? last.v : "", "data-points": shown.length,
     }, grid, shown.length ? svg("polyline", { points: line, class: "series" }) : null,
+    last ? svg("circle", { cx: x(last.t).toFixed(1), cy: y(last.v).toFixed(1), r: 3, class: "point" }) : null,
     svg("text", { x: left + 4, y: top + 12, class: "unit" }, unit));
   }
 
