@@ -128,6 +128,7 @@ class ConnectorRuntime(ABC):
                 f"replicas: a connector of type {ctype.name} cannot be split between {replicas} instances (it produces one "
                 "exact sequence: each would produce it again); expected 1"
             )
+        self._check_runnable(config)
         with self._name_lock(config.name):
             self._check_absent(config.name)
             topics = self.topics()
@@ -139,6 +140,9 @@ class ConnectorRuntime(ABC):
             finally:
                 topics.close()
             return self._start(config, start_offset, replicas)
+
+    def _check_runnable(self, config: ConnectorConfig) -> None:  # noqa: B027 - optional hook, not abstract
+        """``ConfigError`` for a config this runtime cannot run (checked before anything is made)."""
 
     def _name_lock(self, name: str) -> contextlib.AbstractContextManager[object]:
         """Held across check, topic rule and start, so two creates of one name cannot both win

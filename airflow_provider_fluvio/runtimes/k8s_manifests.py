@@ -52,6 +52,10 @@ MANAGER = "airflow-provider-fluvio"
 LABEL_INCARNATION = f"{MANAGER}/incarnation"
 ANNOTATION_TOPIC = f"{MANAGER}/topic"
 ANNOTATION_VERSION = f"{MANAGER}/version"
+# A sink's direction and where its position is kept (its named consumer): status computes its lag.
+ANNOTATION_DIRECTION = f"{MANAGER}/direction"
+ANNOTATION_CONSUMER = f"{MANAGER}/consumer"
+ANNOTATION_PARTITION = f"{MANAGER}/partition"
 SELECTOR_ALL = f"{LABEL_NAME}={APP_NAME},{LABEL_MANAGED_BY}={MANAGER}"
 
 CONTAINER = "connector"
@@ -207,7 +211,7 @@ def build_deployment(
         kind="Deployment",
         metadata=client.V1ObjectMeta(
             name=config.name, namespace=namespace, labels=labels,
-            annotations={ANNOTATION_TOPIC: config.topic, ANNOTATION_VERSION: config.version},
+            annotations=connector_annotations(config),
         ),
         spec=client.V1DeploymentSpec(
             replicas=replicas,
@@ -219,6 +223,16 @@ def build_deployment(
                 metadata=client.V1ObjectMeta(labels=pod_labels), spec=pod_spec),
         ),
     )
+
+
+def connector_annotations(config: ConnectorConfig) -> dict[str, str]:
+    """What ``status`` and ``list`` read back: topic, version, and for a sink its position's name."""
+    annotations = {ANNOTATION_TOPIC: config.topic, ANNOTATION_VERSION: config.version,
+                   ANNOTATION_DIRECTION: config.direction}
+    if config.direction == "sink":
+        annotations[ANNOTATION_CONSUMER] = config.consumer_id
+        annotations[ANNOTATION_PARTITION] = str(config.consumer.partition if config.consumer else 0)
+    return annotations
 
 
 def _owned_metadata(name: str, config: ConnectorConfig, namespace: str, owner: V1Deployment) -> V1ObjectMeta:

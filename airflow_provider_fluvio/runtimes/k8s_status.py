@@ -7,11 +7,15 @@ image, a missing Secret, a program that keeps crashing) so that a DAG stops wait
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorStatus, ReplicaStatus
+from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorStatus, ReplicaStatus, SinkPosition
 from airflow_provider_fluvio.runtimes.k8s_manifests import (
+    ANNOTATION_CONSUMER,
+    ANNOTATION_DIRECTION,
+    ANNOTATION_PARTITION,
     ANNOTATION_TOPIC,
     ANNOTATION_VERSION,
     LABEL_COMPONENT,
@@ -63,7 +67,44 @@ def connector_info(deployment: V1Deployment, pods: list[V1Pod]) -> ConnectorInfo
         replicas=wanted,
         replicas_running=min(ready, wanted),
         replica_statuses=tuple(pod_status(pod) for pod in current) if wanted > 1 else (),
+        direction="sink" if annotations.get(ANNOTATION_DIRECTION) == "sink" else "source",
     )
+
+
+def sink_position(deployment: V1Deployment) -> SinkPosition | None:
+    """Where a sink's position is kept (its annotations); None for a source."""
+    meta = deployment.metadata
+    annotations = (meta.annotations if meta else None) or {}
+    if annotations.get(ANNOTATION_DIRECTION) != "sink" or meta is None:
+        return None
+    partition = annotations.get(ANNOTATION_PARTITION, "0")
+    return SinkPosition(annotations.get(ANNOTATION_CONSUMER) or meta.name or "",
+                        int(partition) if partition.isdigit() else 0)
+
+
+def waiting_for_readiness(pods: list[V1Pod]) -> str | None:
+    """The newest pod's name when its container runs but is not ready (a halted sink looks so)."""
+    for pod in pods[:1]:
+        for cs in (pod.status.container_statuses if pod.status else None) or []:
+            if cs.state and cs.state.running and not cs.ready and pod.metadata and pod.metadata.name:
+                return str(pod.metadata.name)
+    return None
+
+
+HALTED_PROBE = re.compile(r"^Readiness probe failed: [^:\n]*: halted \((.*)\)\s*$", re.S)
+
+
+def halted_reason(events: list[Any]) -> str | None:
+    """A halted sink's reason, from the newest readiness-probe event of its pod (the probe prints
+    ``NAME: halted (REASON)``); None when the newest one says something else."""
+    probes = [e for e in events if getattr(e, "reason", None) == "Unhealthy"
+              and str(getattr(e, "message", "") or "").startswith("Readiness probe failed:")]
+    if not probes:
+        return None
+    epoch = datetime.min.replace(tzinfo=UTC)
+    newest = max(probes, key=lambda e: _aware(e.last_timestamp or e.event_time or e.first_timestamp or epoch))
+    match = HALTED_PROBE.match(str(newest.message))
+    return " ".join(match.group(1).split()) if match else None
 
 
 def wanted_replicas(deployment: V1Deployment) -> int:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import builtins
 import functools
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime
+from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus, SinkPosition
 from airflow_provider_fluvio.runtimes.k8s_client import (
     DEFAULT_REQUEST_TIMEOUT,
     ApiTimeout,
@@ -49,7 +50,14 @@ from airflow_provider_fluvio.runtimes.k8s_manifests import (
     pod_environment,
     secret_name,
 )
-from airflow_provider_fluvio.runtimes.k8s_status import connector_info, current_pods, deployment_status
+from airflow_provider_fluvio.runtimes.k8s_status import (
+    connector_info,
+    current_pods,
+    deployment_status,
+    halted_reason,
+    sink_position,
+    waiting_for_readiness,
+)
 from airflow_provider_fluvio.runtimes.replicas import merge_logs
 from fluvio_connectors.config import DNS_LABEL, ConnectorConfig
 from fluvio_connectors.errors import (
@@ -202,6 +210,15 @@ class KubernetesRuntime(ConnectorRuntime):
 
     # ---- create
 
+    def _check_runnable(self, config: ConnectorConfig) -> None:
+        target = getattr(config.parameters, "target", None)
+        if config.direction == "sink" and getattr(target, "kind", None) == "sqlite":
+            raise ConfigError(
+                f"connector {config.name}: a SQLite database is a file, and a pod's files go with the pod "
+                "(its root filesystem is read-only): on the kubernetes runtime use postgresql://, or run "
+                "this sink on the local runtime"
+            )
+
     def _check_absent(self, name: str) -> None:
         for kind in WORKLOADS:
             workload = self._call(f"reading {kind} {name}", functools.partial(
@@ -333,7 +350,7 @@ class KubernetesRuntime(ConnectorRuntime):
         deployment = self._read_ours(name)
         pods = self._call(f"listing the pods of {name}", lambda: self.core.list_namespaced_pod(
             self.namespace, label_selector=f"{SELECTOR_ALL},{LABEL_INSTANCE}={name}"))
-        return connector_info(deployment, list(pods.items or []))
+        return self._with_sinks([(deployment, list(pods.items or []))])[0]
 
     def config(self, name: str) -> dict[str, Any]:
         import yaml
@@ -358,11 +375,36 @@ class KubernetesRuntime(ConnectorRuntime):
         for pod in pods.items or []:
             labels = (pod.metadata.labels if pod.metadata else None) or {}
             by_instance.setdefault(labels.get(LABEL_INSTANCE, ""), []).append(pod)
-        infos = [
-            connector_info(w, by_instance.get(w.metadata.name or "", []))
-            for w in workloads if w.metadata is not None
-        ]
+        infos = self._with_sinks([(w, by_instance.get(w.metadata.name or "", []))
+                                  for w in workloads if w.metadata is not None])
         return sorted(infos, key=lambda info: info.name)
+
+    def _with_sinks(self, workloads: builtins.list[tuple[Any, builtins.list[V1Pod]]]) -> builtins.list[ConnectorInfo]:
+        """Each workload's info; a sink's with its lag (from the topics backend) and, when its pod
+        runs but is not ready because the sink halted, Failed with the reason its readiness probe
+        gave (the kubelet's probe events: the program stays up, so no restart says it)."""
+        infos, positions = [], {}
+        for workload, pods in workloads:
+            info = connector_info(workload, pods)
+            where: SinkPosition | None = sink_position(workload)
+            if where is not None:
+                positions[info.name] = where
+                pod = waiting_for_readiness(current_pods(workload, pods)) if info.status == ConnectorStatus.PENDING else None
+                reason = self._halted(pod) if pod else None
+                if reason:
+                    info = replace(info, status=ConnectorStatus.FAILED, reason=reason, last_error=reason,
+                                   pending_since=None)
+            infos.append(info)
+        return self.with_lag(infos, positions)
+
+    def _halted(self, pod: str) -> str | None:
+        """Why the sink in ``pod`` halted, from its readiness probe's events (None: it did not)."""
+        try:
+            events = self._call(f"listing the events of pod {pod}", lambda: self.core.list_namespaced_event(
+                self.namespace, field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod}"))
+        except FluvioConnectorError:  # the status stands without it
+            return None
+        return halted_reason(list(events.items or []))
 
     # ---- logs
 

@@ -453,7 +453,7 @@ HTTP_SINK = ConnectorType(
     address_secrets=("HTTP_ENDPOINT",),
 )
 
-CATALOG: tuple[ConnectorType, ...] = (TEST_CONNECTOR, MQTT, SQL_SINK)
+CATALOG: tuple[ConnectorType, ...] = (TEST_CONNECTOR, MQTT, SQL_SINK, HTTP_SINK)
 
 
 def secret_parts_to_hide(name: str, value: str) -> set[str]:

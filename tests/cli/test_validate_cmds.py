@@ -37,7 +37,7 @@ BAD_FILES: dict[str, bytes] = {
     "wrong-types": b"name: 12\ntype: test\ntopic: t\n",
     "bad-name": b"name: Bad_Name\ntype: test\ntopic: t\n",
     "bad-topic": b"name: a\ntype: test\ntopic: UPPER\n",
-    "unknown-type": b"name: a\ntype: sql\ntopic: t\n",
+    "unknown-type": b"name: a\ntype: kafka\ntopic: t\n",
     "direction": b"name: a\ntype: mqtt\ndirection: sink\ntopic: t\nparameters: {mqtt-url: h, mqtt-topic: x}\n",
     "param-type": b"name: a\ntype: mqtt\ntopic: t\nparameters: {mqtt-url: h, mqtt-topic: x, qos: high}\n",
     "param-range": b"name: a\ntype: test\ntopic: t\nparameters: {count: -5}\n",

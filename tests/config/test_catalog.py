@@ -24,6 +24,7 @@ def test_images_and_directions() -> None:
         ("test-connector", "source", "ghcr.io/acme/fluvio-connector-test-connector:0.1.0"),
         ("mqtt", "source", "ghcr.io/acme/fluvio-connector-mqtt:0.1.0"),
         ("sql-sink", "sink", "ghcr.io/acme/fluvio-connector-sql-sink:0.1.0"),
+        ("http-sink", "sink", "ghcr.io/acme/fluvio-connector-http-sink:0.1.0"),
     ]
 
 

@@ -165,6 +165,8 @@ class FakeKube:
         core.delete_namespaced_secret.side_effect = self._deleter("secrets")
         core.list_namespaced_pod.side_effect = self._lister("pods", "V1PodList")
         core.read_namespaced_pod_log.side_effect = self._pod_log
+        core.list_namespaced_event.side_effect = self._events
+        self.events: list[dict[str, Any]] = []  # as the kubelet records them (add_event)
 
     # ---- store
 
@@ -326,6 +328,24 @@ class FakeKube:
             },
         )
         return pod_name
+
+    def add_event(self, pod: str, reason: str, message: str, when: str | None = None) -> None:
+        """An event about ``pod`` as the kubelet records one (e.g. a failed readiness probe)."""
+        stamp = when or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.events.append({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{pod}.{uuid.uuid4().hex[:8]}", "namespace": "default"},
+            "involvedObject": {"kind": "Pod", "name": pod, "namespace": "default"},
+            "reason": reason, "message": message, "type": "Warning",
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+        })
+
+    def _events(self, namespace: str, field_selector: str | None = None, **_: Any) -> Any:
+        wanted = dict(term.split("=", 1) for term in (field_selector or "").split(",") if term)
+        items = [e for e in self.events if e["metadata"]["namespace"] == namespace
+                 and all(e["involvedObject"].get(k.split(".", 1)[1]) == v for k, v in wanted.items())]
+        return from_wire({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": copy.deepcopy(items)},
+                         "CoreV1EventList")
 
     def set_deployment_status(self, deployment: str, status: dict[str, Any]) -> None:
         dep = self.get("deployments", deployment) or self.get("statefulsets", deployment)

@@ -147,10 +147,11 @@ def test_create_status_list_delete(kube_namespace: KubeNamespace, tmp_path: Path
     table, listed, again, logs = cli_all(
         kube_namespace, ("list",), ("list", "-O", "json"), ("create", "--config", str(config)), ("logs", name))
     lines = ok(table).stdout
-    assert lines.splitlines()[0].split() == ["NAME", "STATUS", "TYPE", "TOPIC", "REPLICAS", "RESTARTS", "REASON"]
+    assert lines.splitlines()[0].split() == ["NAME", "STATUS", "TYPE", "DIRECTION", "TOPIC", "REPLICAS", "RESTARTS",
+                                             "RECORDS", "LAG", "REASON"]
     assert table_rows(lines) == [
-        {"NAME": name, "STATUS": "Running", "TYPE": "test-connector", "TOPIC": f"{name}-topic", "REPLICAS": "1/1",
-         "RESTARTS": "0"}
+        {"NAME": name, "STATUS": "Running", "TYPE": "test-connector", "DIRECTION": "source", "TOPIC": f"{name}-topic",
+         "REPLICAS": "1/1", "RESTARTS": "0", "RECORDS": "-", "LAG": "-"}
     ]
     connectors = json.loads(ok(listed).stdout)
     assert [(c["name"], c["status"], c["runtime"]) for c in connectors] == [(name, "Running", "kubernetes")]
