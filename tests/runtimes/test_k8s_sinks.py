@@ -89,8 +89,7 @@ def test_a_sinks_lag_comes_from_its_position_in_the_topics_backend(kube_runtime:
     topics = open_topics()
     try:
         producer = topics.producer("readings")
-        for i in range(10):
-            producer.send(None, b"{}")
+        producer.send_many([(None, b"{}")] * 10)
         producer.flush()
         topics.commit("readings-position", "readings", 7)
     finally:

@@ -5,6 +5,7 @@ a connection closed without an answer.
 
 ``Receiver.plan`` decides each request's fate from the request number (1, 2, ...) and the request;
 the default answers 200. Everything received is in ``requests`` (also the ones not answered 2xx).
+Run as a program it answers 200 to everything and prints its URL (``bench/sink_bench.py``).
 """
 
 from __future__ import annotations
@@ -98,6 +99,19 @@ class Receiver:
 
             do_POST = do_PUT = do_PATCH = _handle
 
+            def do_GET(self) -> None:
+                """``GET /arrived?key=KEY``: when (time.monotonic) a request with ``KEY`` was last
+                answered 2xx, or 404: how a benchmark in another process sees a record arrive."""
+                from urllib.parse import parse_qs, urlsplit
+
+                wanted = parse_qs(urlsplit(self.path).query).get("key", [""])[0]
+                found = max((r.at for r in receiver.snapshot() if r.key == wanted and r.delivered), default=None)
+                body = b"" if found is None else repr(found).encode()
+                self.send_response(404 if found is None else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -121,3 +135,12 @@ class Receiver:
 
     def delivered(self) -> list[Received]:
         return [r for r in self.snapshot() if r.delivered]
+
+
+if __name__ == "__main__":  # a receiver in a process of its own (bench/sink_bench.py): 200 to everything
+    import signal
+
+    served = Receiver().start()
+    print(served.url, flush=True)
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    served.stop()

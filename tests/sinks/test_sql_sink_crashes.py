@@ -65,7 +65,7 @@ def start(runtime: LocalRuntime, database: SqlDatabase, topic: str, **parameters
     database.execute("CREATE TABLE events (id BIGINT NOT NULL, device TEXT, payload TEXT)")
     assert produce(topic, records(), batch=5000) == RECORDS
     create_sink(runtime, sql_sink_config("events-sink", topic, database.url, MAPPING,
-                                         **{"batch-size": 500, **parameters}))
+                                         **parameters))
 
 
 def test_sigkilled_five_times_at_random_moments(runtime: LocalRuntime, database: SqlDatabase, topics_backend: str,
