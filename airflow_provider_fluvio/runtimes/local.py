@@ -474,13 +474,30 @@ def _positive(text: str | None) -> float | None:
 
 
 def _read_document(path: Path) -> dict[str, Any] | None:
+    """The stored config (written once by create), parsed once per version of the file: ``list``
+    reads every connector's on each call (the Connectors page: every few seconds)."""
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
+        stat = path.stat()
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        cached = _DOCUMENTS.get(path)
+        if cached is not None and cached[0] == version:
+            return dict(cached[1])
+        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, yaml.YAMLError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    if len(_DOCUMENTS) >= _DOCUMENTS_KEPT:
+        _DOCUMENTS.clear()
+    _DOCUMENTS[path] = (version, data)
+    return dict(data)
+
+
+# path -> (inode, mtime, size) of the version parsed, and what it holds
+_DOCUMENTS: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+_DOCUMENTS_KEPT = 4096
 
 
 def _alive(pid: int, state_dir: Path) -> bool:
