@@ -17,6 +17,7 @@ from fluvio_connectors.errors import TopicNotFoundError
 if TYPE_CHECKING:
     from fluvio_connectors.settings import Settings
     from fluvio_connectors.topics import Record, Topics
+    from fluvio_connectors.topics.retention import Retention
 
 
 class TopicSession:
@@ -36,9 +37,9 @@ class TopicSession:
         finally:
             backend.close()
 
-    def create_topic(self, name: str, partitions: int = 1) -> bool:
+    def create_topic(self, name: str, partitions: int = 1, retention: Retention | None = None) -> bool:
         with self.backend() as topics:
-            return topics.create_topic(name, partitions)
+            return topics.create_topic(name, partitions, retention)
 
     def delete_topic(self, name: str) -> None:
         with self.backend() as topics:

@@ -1,4 +1,4 @@
-"""``topic create|list|delete``, ``produce`` and ``consume``: the topic commands, as ``fluvio`` has them.
+"""``topic create|list|delete|vacuum``, ``produce`` and ``consume``: the topic commands, as ``fluvio`` has them.
 
 Every command goes through ``open_topics()``, so the same commands work on the embedded log and on
 a Fluvio cluster (``FLUVIO_ENDPOINT``).
@@ -21,6 +21,8 @@ import click
 from airflow_provider_fluvio.cli._common import OUTPUT_FORMATS, SECONDS, echo_json
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
 from fluvio_connectors.topics import Record, Topics, open_topics
+from fluvio_connectors.topics.embedded import EmbeddedTopics
+from fluvio_connectors.topics.retention import Retention, format_size
 
 # Records wait at most this long in the producer before they are stored, so `tail -f | produce`
 # streams while a piped file is still written in large batches.
@@ -49,38 +51,71 @@ def topic() -> None:
 @click.argument("name")
 @click.option("-p", "--partitions", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Number of partitions.")
-def create_topic(name: str, partitions: int) -> None:
-    """Create topic NAME (an error if it already exists)."""
+@click.option("--retention-time", default=None, metavar="TIME",
+              help="Keep records this long, e.g. 1h, '2d 10s', '7 days' (default: the embedded log keeps "
+                   "every record; a Fluvio cluster its default, 7 days).")
+@click.option("--max-partition-size", default=None, metavar="BYTES",
+              help="Drop a partition's oldest records beyond this size, e.g. 2048, '2 Ki', '10 MiB', '1 GB'.")
+@click.option("--segment-size", default=None, metavar="BYTES",
+              help="Fluvio's segment size (the unit it drops records in); the embedded log only keeps it.")
+def create_topic(name: str, partitions: int, retention_time: str | None, max_partition_size: str | None,
+                 segment_size: str | None) -> None:
+    """Create topic NAME (an error if it already exists), with Fluvio's retention options."""
+    retention = Retention.parse(retention_time, max_partition_size, segment_size)
     with _topics() as topics:
-        if not topics.create_topic(name, partitions):
+        if not topics.create_topic(name, partitions, retention or None):
             raise FluvioConnectorError(f"topic {name} already exists")
-    click.echo(f"topic {name} created")
+    click.echo(f"topic {name} created" + (f" (retention: {retention.describe()})" if retention else ""))
 
 
 @topic.command("list")
 @click.option("-O", "--output", type=OUTPUT_FORMATS, default="table", help="Output format.")
 def list_topics(output: str) -> None:
-    """List the topics."""
+    """List the topics: partitions, records, bytes of keys and values, retention."""
     with _topics() as topics:
-        names = topics.list_topics()
+        infos = topics.topic_infos()
     if output == "json":
-        echo_json(names)
+        echo_json([info.to_dict() for info in infos])
         return
-    if not names:
+    if not infos:
         click.echo("No topics found")
         return
-    click.echo("NAME")
-    for name in names:
-        click.echo(name)
+    rows = [("NAME", "PARTITIONS", "RECORDS", "SIZE", "RETENTION")]
+    rows += [(i.name, _cell(i.partitions), _cell(i.records), "-" if i.size_bytes is None else format_size(i.size_bytes),
+              i.retention.describe() if i.retention is not None else "-") for i in infos]
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip())
+
+
+def _cell(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 @topic.command("delete")
 @click.argument("name")
 def delete_topic(name: str) -> None:
-    """Delete topic NAME and its records."""
+    """Delete topic NAME and its records (on the embedded log, `topic vacuum` then shrinks the file)."""
     with _topics() as topics:
-        topics.delete_topic(name)
-    click.echo(f"topic {name} deleted")
+        removed = topics.delete_topic(name)
+    if removed is None:
+        click.echo(f"topic {name} deleted")
+    else:
+        click.echo(f"topic {name} deleted with its {removed} record(s); `fluvio-connector topic vacuum` "
+                   "returns their space to the file system")
+
+
+@topic.command("vacuum")
+def vacuum() -> None:
+    """Embedded log: apply retention now and shrink topics.db to what it holds (writers wait meanwhile)."""
+    with _topics() as topics:
+        if not isinstance(topics, EmbeddedTopics):
+            raise FluvioConnectorError("vacuum applies to the embedded log; a Fluvio cluster frees the space of "
+                                       "deleted and expired records by itself")
+        purged = topics.apply_retention()
+        before, after = topics.vacuum()
+    click.echo(f"{topics.path}: {format_size(before)} -> {format_size(after)} "
+               f"({purged.records} record(s) past retention removed)")
 
 
 @click.command()

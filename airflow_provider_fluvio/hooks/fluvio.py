@@ -303,9 +303,16 @@ class FluvioHook(BaseHook):
 
     # ------------------------------------------------------------------ topics and records
 
-    def create_topic(self, name: str, partitions: int = 1) -> bool:
-        """Create a topic; False (no error) if it already exists."""
-        return self._topics.create_topic(name, partitions)
+    def create_topic(
+        self, name: str, partitions: int = 1, *, retention_time: str | int | None = None,
+        max_partition_size: str | int | None = None, segment_size: str | int | None = None,
+    ) -> bool:
+        """Create a topic; False (no error) if it already exists. Retention as Fluvio's CLI
+        writes it (``"1h"``, ``"10 MiB"``; see ``fluvio_connectors.topics.retention``)."""
+        from fluvio_connectors.topics.retention import Retention
+
+        retention = Retention.parse(retention_time, max_partition_size, segment_size)
+        return self._topics.create_topic(name, partitions, retention or None)
 
     def delete_topic(self, name: str) -> None:
         """Delete a topic and its records; ``TopicNotFoundError`` if it does not exist."""

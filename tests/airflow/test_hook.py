@@ -426,3 +426,18 @@ def test_wait_for_records_waits_and_gives_up() -> None:
         hook.wait_for_records("hook-no-such-topic", 1, timeout=0.2, poll_interval=0.05)
     hook.delete_topic("hook-wait")
     assert not hook.topic_exists("hook-wait")
+
+
+def test_create_topic_with_fluvio_s_retention_options() -> None:
+    from fluvio_connectors.topics import Retention, open_topics
+
+    hook = FluvioHook()
+    assert hook.create_topic("kept", retention_time="2h", max_partition_size="1 MiB", segment_size=4096)
+    topics = open_topics(hook.settings)
+    try:
+        assert [i.retention for i in topics.topic_infos()] == [Retention(7200, 1024**2, 4096)]
+    finally:
+        topics.close()
+    with pytest.raises(ConfigError, match="retention-time: expected a duration"):
+        hook.create_topic("bad", retention_time="soon")
+    assert not hook.topic_exists("bad")

@@ -180,19 +180,48 @@ def test_create_an_existing_topic(cli: Callable[..., CliResult]) -> None:
 
 
 def test_list_as_table_and_json(cli: Callable[..., CliResult]) -> None:
+    """Partitions, records, bytes of keys and values and retention, as ``fluvio topic list`` shows."""
     assert cli("topic", "list") == (0, "No topics found\n", "")
     assert cli("topic", "list", "-O", "json") == (0, "[]\n", "")
     cli("topic", "create", "beta")
-    cli("topic", "create", "alpha", "-p", "2")
-    assert cli("topic", "list") == (0, "NAME\nalpha\nbeta\n", "")
-    assert cli("topic", "list", "-O", "json") == (0, '["alpha", "beta"]\n', "")
+    assert cli("topic", "create", "alpha", "-p", "2", "--retention-time", "1h", "--max-partition-size", "10 MiB") == (
+        0, "topic alpha created (retention: 1h, max 10 MiB a partition)\n", "")
+    cli("produce", "beta", stdin=b"one\ntwo\n")
+    assert cli("topic", "list") == (0, (
+        "NAME   PARTITIONS  RECORDS  SIZE  RETENTION\n"
+        "alpha  2           0        0 B   1h, max 10 MiB a partition\n"
+        "beta   1           2        6 B   -\n"), "")
+    code, out, _ = cli("topic", "list", "-O", "json")
+    assert code == 0 and json.loads(out) == [
+        {"name": "alpha", "partitions": 2, "records": 0, "size_bytes": 0, "retention_time": 3600,
+         "max_partition_size": 10 * 1024**2, "segment_size": None},
+        {"name": "beta", "partitions": 1, "records": 2, "size_bytes": 6, "retention_time": None,
+         "max_partition_size": None, "segment_size": None},
+    ]
 
 
-def test_delete_keeps_other_topics(cli: Callable[..., CliResult]) -> None:
+def test_a_bad_retention_is_one_line_and_creates_nothing(cli: Callable[..., CliResult]) -> None:
+    assert cli("topic", "create", "t1", "--retention-time", "1 fortnight") == (
+        2, "", "error: retention-time: unknown unit 'fortnight'; expected a duration such as 1h, 2d 10s or 7 days "
+               "(or a number of seconds)\n")
+    assert cli("topic", "create", "t1", "--segment-size", "lots")[0] == 2
+    assert cli("topic", "list") == (0, "No topics found\n", "")
+
+
+def test_delete_keeps_other_topics_and_vacuum_shrinks_the_log(cli: Callable[..., CliResult], fluvio_home: Path) -> None:
     cli("topic", "create", "t1")
     cli("topic", "create", "t2")
-    assert cli("topic", "delete", "t1") == (0, "topic t1 deleted\n", "")
-    assert cli("topic", "list", "-O", "json")[1] == '["t2"]\n'
+    cli("produce", "t1", stdin=b"".join(b"%d-" % i + b"x" * 1000 + b"\n" for i in range(3000)))
+    assert cli("topic", "delete", "t1") == (0, (
+        "topic t1 deleted with its 3000 record(s); `fluvio-connector topic vacuum` returns their space to the "
+        "file system\n"), "")
+    assert [t["name"] for t in json.loads(cli("topic", "list", "-O", "json")[1])] == ["t2"]
+    code, out, err = cli("topic", "vacuum")
+    assert code == 0, err
+    log = fluvio_home / "topics.db"
+    before, after = out.removeprefix(f"{log}: ").split(" (")[0].split(" -> ")
+    assert before.endswith("MiB") and after.endswith("KiB"), out
+    assert out.endswith("(0 record(s) past retention removed)\n")
 
 
 def test_produce_keeps_empty_lines_and_crlf(cli: Callable[..., CliResult]) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from fluvio_connectors.errors import TopicMissingError
 from fluvio_connectors.topics.consumers import ConsumerPosition
+from fluvio_connectors.topics.retention import Retention
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,21 @@ class Record:
 
     def key_text(self) -> str | None:
         return None if self.key is None else self.key.decode("utf-8", errors="replace")
+
+
+class TopicInfo(NamedTuple):
+    """A topic as ``topic list`` shows it; None where the backend cannot tell (the Fluvio client
+    gives only names)."""
+
+    name: str
+    partitions: int | None = None
+    records: int | None = None
+    size_bytes: int | None = None  # keys and values
+    retention: Retention | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "partitions": self.partitions, "records": self.records,
+                "size_bytes": self.size_bytes, **(self.retention or Retention()).to_dict()}
 
 
 @runtime_checkable
@@ -42,11 +58,16 @@ class Producer(Protocol):
 
 @runtime_checkable
 class Topics(Protocol):
-    def create_topic(self, name: str, partitions: int = 1) -> bool:
-        """Create ``name``; returns False (no error) if it already exists."""
+    def create_topic(self, name: str, partitions: int = 1, retention: Retention | None = None) -> bool:
+        """Create ``name`` keeping records as ``retention`` says (``topics.retention``); returns
+        False (no error, retention unchanged) if it already exists."""
 
-    def delete_topic(self, name: str) -> None:
-        """Delete ``name`` and its records; ``TopicNotFoundError`` if it does not exist."""
+    def delete_topic(self, name: str) -> int | None:
+        """Delete ``name`` and its records (how many, where the backend tells);
+        ``TopicNotFoundError`` if it does not exist."""
+
+    def topic_infos(self) -> list[TopicInfo]:
+        """Every topic, sorted by name, with what the backend knows of it."""
 
     def topic_exists(self, name: str) -> bool: ...
 

@@ -18,7 +18,9 @@ pages, when nothing else did); a ``Checkpointer`` thread does the work instead:
   writers queue on) for a last pass over the few frames written since: writers wait for that
   short pass (a few ms, once every 16 MB of log) and the next write starts the log over;
 - it ends after ``IDLE_EXIT`` seconds without writes (a nudge starts it again), so an idle process
-  keeps no thread and no connection.
+  keeps no thread and no connection;
+- it also runs the log's ``maintenance`` (the retention pass, ``topics.retention``) at its first pass
+  and then at most every ``maintenance_interval`` seconds, while the process writes.
 
 Durability is unchanged: commits and checkpoints run with the log's ``synchronous`` setting.
 """
@@ -32,6 +34,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from fluvio_connectors.state_dir import PRIVATE_FILE
@@ -48,10 +51,14 @@ log = logging.getLogger("fluvio_connectors.topics")
 class Checkpointer:
     """Runs the checkpoints of the log at ``path`` in a background thread (see the module docstring)."""
 
-    def __init__(self, path: Path, lock_path: Path, synchronous: str) -> None:
+    def __init__(self, path: Path, lock_path: Path, synchronous: str,
+                 maintenance: Callable[[], object] | None = None, maintenance_interval: float = 30.0) -> None:
         self.path = path
         self.lock_path = lock_path
         self.synchronous = synchronous
+        self.maintenance = maintenance
+        self.maintenance_interval = maintenance_interval
+        self._maintained_at: float | None = None  # across restarts of the thread
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._mutex = threading.Lock()
@@ -99,6 +106,7 @@ class Checkpointer:
                 while self._wake.wait(IDLE_EXIT) and not self._stop.is_set():
                     self._wake.clear()
                     self._pass(conn, lock.fileno())
+                    self._maintain()
                     if self._stop.wait(INTERVAL):  # at most one pass per INTERVAL
                         break
         except (OSError, sqlite3.Error) as exc:  # best effort: the writers' autocheckpoint remains
@@ -106,6 +114,17 @@ class Checkpointer:
         finally:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+
+    def _maintain(self) -> None:
+        now = time.monotonic()
+        if self.maintenance is None or (self._maintained_at is not None
+                                        and now - self._maintained_at < self.maintenance_interval):
+            return
+        self._maintained_at = now
+        try:
+            self.maintenance()
+        except Exception as exc:  # the next pass tries again; the writes go on regardless
+            log.warning("retention pass of the topic log %s failed: %s", self.path, exc)
 
     def _pass(self, conn: sqlite3.Connection, lock_fd: int) -> None:
         # fetchall: a statement left unfinished would keep a read snapshot open, and that alone

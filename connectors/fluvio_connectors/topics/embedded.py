@@ -45,8 +45,16 @@ from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFound
 from fluvio_connectors.names import validate_consumer_name, validate_topic_name
 from fluvio_connectors.settings import SYNC_MODES
 from fluvio_connectors.state_dir import PRIVATE_FILE, private_dir, private_file
-from fluvio_connectors.topics.base import ConsumerPosition, Record
+from fluvio_connectors.topics.base import ConsumerPosition, Record, TopicInfo
 from fluvio_connectors.topics.checkpoint import WRITER_AUTOCHECKPOINT, Checkpointer
+from fluvio_connectors.topics.retention import (
+    PURGE_CHUNK,
+    Purged,
+    Retention,
+    delete_records_of_deleted_topic,
+    purge,
+    retention_interval,
+)
 
 T = TypeVar("T")
 Batch = list[tuple[bytes | None, bytes]]
@@ -59,20 +67,28 @@ READ_CHUNK = 1_000
 CACHE_KIB = 512  # page cache per connection
 INSERT_ROWS = 128  # records per INSERT statement (4 variables each: within SQLite's oldest limit, 999)
 MAX_PARTITIONS = 1_000
+VACUUM_TRUNCATE_S = 5.0  # how long vacuum() asks for the write-ahead log's truncation at most
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     name        TEXT NOT NULL UNIQUE,
     partitions  INTEGER NOT NULL,
-    created_at  REAL NOT NULL
+    created_at  REAL NOT NULL,
+    retention_seconds   INTEGER,
+    max_partition_bytes INTEGER,
+    segment_bytes       INTEGER
 );
 CREATE TABLE IF NOT EXISTS partitions (
     topic_id    INTEGER NOT NULL,
     partition   INTEGER NOT NULL,
     next_offset INTEGER NOT NULL,
+    size_bytes  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (topic_id, partition)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deleted_topics (
+    topic_id    INTEGER PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS records (
     topic_id    INTEGER NOT NULL,
     partition   INTEGER NOT NULL,
@@ -91,7 +107,14 @@ CREATE TABLE IF NOT EXISTS consumers (
     PRIMARY KEY (consumer, topic_id, partition)
 ) WITHOUT ROWID;
 """
-_TABLES = ("topics", "partitions", "records", "consumers")
+_TABLES = ("topics", "partitions", "records", "consumers", "deleted_topics")
+# Columns added after the first version: a log made by it gets them when first opened by this one.
+_ADDED_COLUMNS = (
+    ("topics", "retention_seconds", "INTEGER"),
+    ("topics", "max_partition_bytes", "INTEGER"),
+    ("topics", "segment_bytes", "INTEGER"),
+    ("partitions", "size_bytes", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -118,7 +141,9 @@ class EmbeddedTopics:
         self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._schema_ready = False
         self._closed = False
-        self._checkpointer = Checkpointer(self.path, Path(f"{self.path}.lock"), synchronous)
+        self._checkpointer = Checkpointer(self.path, Path(f"{self.path}.lock"), synchronous,
+                                          maintenance=self.apply_retention,
+                                          maintenance_interval=retention_interval())
 
     def __repr__(self) -> str:
         return f"EmbeddedTopics({str(self.path)!r})"
@@ -196,6 +221,7 @@ class EmbeddedTopics:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            _add_columns(conn)
 
     def close(self) -> None:
         """Close every connection this object opened in this process."""
@@ -241,15 +267,17 @@ class EmbeddedTopics:
 
     # -- admin -----------------------------------------------------------------------------
 
-    def create_topic(self, name: str, partitions: int = 1) -> bool:
+    def create_topic(self, name: str, partitions: int = 1, retention: Retention | None = None) -> bool:
         validate_topic_name(name)
         if not _is_int(partitions) or not 0 < partitions <= MAX_PARTITIONS:
             raise ConfigError(f"partitions must be an integer from 1 to {MAX_PARTITIONS}, got {partitions!r}")
+        kept = retention or Retention()
 
         def create(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO topics (name, partitions, created_at) VALUES (?, ?, ?)",
-                (name, partitions, time.time()),
+                "INSERT OR IGNORE INTO topics (name, partitions, created_at, retention_seconds, max_partition_bytes, "
+                "segment_bytes) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, partitions, time.time(), kept.time, kept.max_partition_size, kept.segment_size),
             )
             if cursor.rowcount == 0:
                 return False
@@ -261,19 +289,74 @@ class EmbeddedTopics:
 
         return self._write(create)
 
-    def delete_topic(self, name: str) -> None:
+    def delete_topic(self, name: str) -> int:
+        """Delete ``name`` (gone for every reader and writer at once) and its records, returning
+        how many: in transactions of ``PURGE_CHUNK`` records, so writers go on meanwhile (a delete cut
+        short leaves them to the next retention pass). The file keeps its size until ``vacuum()``."""
         validate_topic_name(name)
 
-        def delete(conn: sqlite3.Connection) -> None:
+        def delete(conn: sqlite3.Connection) -> int:
             row = conn.execute("SELECT id FROM topics WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise TopicNotFoundError(name)
-            conn.execute("DELETE FROM records WHERE topic_id = ?", row)
             conn.execute("DELETE FROM consumers WHERE topic_id = ?", row)
             conn.execute("DELETE FROM partitions WHERE topic_id = ?", row)
             conn.execute("DELETE FROM topics WHERE id = ?", row)
+            conn.execute("INSERT OR IGNORE INTO deleted_topics (topic_id) VALUES (?)", row)
+            return int(row[0])
 
-        self._write(delete)
+        topic_id = self._write(delete)
+        removed = 0
+        while True:
+            chunk = self._write(lambda conn: delete_records_of_deleted_topic(conn, topic_id))
+            removed += chunk
+            if chunk < PURGE_CHUNK:
+                return removed
+
+    def topic_infos(self) -> list[TopicInfo]:
+        """Every topic with its partitions, records, bytes of keys and values, and retention."""
+        rows = self._query(
+            "SELECT t.name, t.partitions, t.retention_seconds, t.max_partition_bytes, t.segment_bytes, "
+            'p.next_offset, p.size_bytes, (SELECT min("offset") FROM records r '
+            "WHERE r.topic_id = p.topic_id AND r.partition = p.partition) "
+            "FROM topics t JOIN partitions p ON p.topic_id = t.id ORDER BY t.name, p.partition"
+        )
+        infos: dict[str, TopicInfo] = {}
+        for name, partitions, seconds, max_bytes, segment, next_offset, size, first in rows:
+            info = infos.get(name) or TopicInfo(name, int(partitions), 0, 0, Retention(seconds, max_bytes, segment))
+            records = 0 if first is None else int(next_offset) - int(first)
+            infos[name] = info._replace(records=(info.records or 0) + records, size_bytes=(info.size_bytes or 0) + size)
+        return list(infos.values())
+
+    def apply_retention(self) -> Purged:
+        """One retention pass now (``topics.retention.purge``); the writers' background thread runs
+        one every ``FLUVIO_EMBEDDED_RETENTION_INTERVAL`` seconds (30 by default)."""
+        return purge(self)
+
+    def vacuum(self) -> tuple[int, int]:
+        """Rewrite the file without its free pages (SQLite's ``VACUUM``: what deleted and expired
+        records left) and truncate its write-ahead log: ``(bytes before, bytes after)`` of the log
+        and its WAL. Writers wait meanwhile (seconds for a large log); a reader holding an old
+        snapshot can keep the WAL from shrinking until it lets go."""
+        before = _file_sizes(self.path)
+        holder = self._holder()
+
+        def rewrite() -> None:
+            fcntl.flock(holder.lock_file.fileno(), fcntl.LOCK_EX)
+            try:
+                holder.conn.execute("VACUUM")
+                # A checkpoint pass of another connection (the background one) makes this one busy
+                # for a moment: ask again, for a few seconds at most.
+                deadline = time.monotonic() + VACUUM_TRUNCATE_S
+                while holder.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)  # poll interval while another connection checkpoints
+            finally:
+                fcntl.flock(holder.lock_file.fileno(), fcntl.LOCK_UN)
+
+        self._retry(rewrite)
+        return before, _file_sizes(self.path)
 
     def topic_exists(self, name: str) -> bool:
         validate_topic_name(name)
@@ -319,10 +402,12 @@ class EmbeddedTopics:
             first = int(row[0])
             _insert(conn, topic_id, partition, first, batch, time.time())
             conn.execute(
-                "UPDATE partitions SET next_offset = ? WHERE topic_id = ? AND partition = ?",
-                (first + len(batch), topic_id, partition),
+                "UPDATE partitions SET next_offset = ?, size_bytes = size_bytes + ? WHERE topic_id = ? AND partition = ?",
+                (first + len(batch), size, topic_id, partition),
             )
             return first
+
+        size = sum(len(value) + (len(key) if key else 0) for key, value in batch)
 
         first = self._write(append)
         self._checkpointer.nudge()
@@ -647,6 +732,24 @@ class _transaction:
         if self.conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):  # the original error matters more
                 self.conn.execute("ROLLBACK")
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Add what a log made by an older version lacks (``_ADDED_COLUMNS``); a partition's size is
+    counted once from its records."""
+    for table, column, kind in _ADDED_COLUMNS:
+        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            if (table, column) == ("partitions", "size_bytes"):
+                conn.execute(
+                    "UPDATE partitions SET size_bytes = (SELECT ifnull(sum(length(value) + ifnull(length(key), 0)), 0) "
+                    "FROM records r WHERE r.topic_id = partitions.topic_id AND r.partition = partitions.partition)"
+                )
+
+
+def _file_sizes(path: Path) -> int:
+    """Bytes of the log and its write-ahead log."""
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
 def _insert(conn: sqlite3.Connection, topic_id: int, partition: int, first: int, batch: Batch, now: float) -> None:

@@ -37,7 +37,7 @@ from typing import Any
 
 from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
 from fluvio_connectors.names import validate_consumer_name, validate_topic_name
-from fluvio_connectors.topics.base import ConsumerPosition, Record
+from fluvio_connectors.topics.base import ConsumerPosition, Record, TopicInfo
 from fluvio_connectors.topics.fluvio_client import (
     EXISTS,
     INVALID,
@@ -48,6 +48,7 @@ from fluvio_connectors.topics.fluvio_client import (
     FluvioClient,
 )
 from fluvio_connectors.topics.fluvio_producer import FluvioProducer
+from fluvio_connectors.topics.retention import Retention
 
 DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_TIMEOUT = 30.0
@@ -118,12 +119,13 @@ class FluvioTopics:
 
     # -- admin -----------------------------------------------------------------------------
 
-    def create_topic(self, name: str, partitions: int = 1) -> bool:
+    def create_topic(self, name: str, partitions: int = 1, retention: Retention | None = None) -> bool:
+        """Create ``name``; ``retention`` goes into the topic's spec (the SPU applies it)."""
         validate_topic_name(name)
         if not _is_int(partitions) or not 0 < partitions <= MAX_PARTITIONS:
             raise ConfigError(f"partitions must be an integer from 1 to {MAX_PARTITIONS}, got {partitions!r}")
         try:
-            self._client.call("create_topic", name, partitions)
+            self._client.call("create_topic", name, partitions, (retention or Retention()).to_dict())
         except ClientError as exc:
             if exc.kind == EXISTS:
                 return False
@@ -132,7 +134,7 @@ class FluvioTopics:
             raise BackendError(f"{self._where}: creating topic {name} failed: {exc}") from None
         return True
 
-    def delete_topic(self, name: str) -> None:
+    def delete_topic(self, name: str) -> int | None:
         """Delete ``name``. Returns ``DELETE_SETTLE_S`` after the cluster confirmed: Fluvio 0.18
         (SC and SPU) leaves a topic created within a fraction of a second after a delete (of a
         topic that had traffic) unprovisioned for 30 to 90 s, and nothing a client can see says
@@ -140,6 +142,12 @@ class FluvioTopics:
         validate_topic_name(name)
         self.request(f"deleting topic {name}", "delete_topic", name, topic=name)
         time.sleep(DELETE_SETTLE_S)
+        return None  # the cluster does not say how many records went
+
+    def topic_infos(self) -> list[TopicInfo]:
+        """The topics' names only: the Python client reads no partitions, sizes or retention
+        (``fluvio topic list`` and ``fluvio partition list`` show them)."""
+        return [TopicInfo(name) for name in self.list_topics()]
 
     def topic_exists(self, name: str) -> bool:
         validate_topic_name(name)

@@ -87,9 +87,14 @@ class Session(ConsumerOffsets):
 
     # -- admin
 
-    def op_create_topic(self, name: str, partitions: int) -> None:
-        spec = self.fluvio.TopicSpec.create().with_partitions(partitions).build()
-        self.admin.create_topic(name, spec)
+    def op_create_topic(self, name: str, partitions: int, retention: dict[str, int | None] | None = None) -> None:
+        spec = self.fluvio.TopicSpec.create().with_partitions(partitions)
+        for key, setter in (("retention_time", "with_retention_time"), ("segment_size", "with_segment_size"),
+                            ("max_partition_size", "with_max_partition_size")):
+            value = (retention or {}).get(key)
+            if value is not None:  # seconds or bytes, as TopicSpec takes them
+                spec = getattr(spec, setter)(int(value))
+        self.admin.create_topic(name, spec.build())
 
     def op_delete_topic(self, name: str) -> None:
         self.admin.delete_topic(name)
