@@ -117,14 +117,15 @@ class Checkpointer:
 
     def _maintain(self) -> None:
         now = time.monotonic()
-        if self.maintenance is None or (self._maintained_at is not None
+        if self.maintenance is None or self._stop.is_set() or (self._maintained_at is not None
                                         and now - self._maintained_at < self.maintenance_interval):
             return
         self._maintained_at = now
         try:
             self.maintenance()
         except Exception as exc:  # the next pass tries again; the writes go on regardless
-            log.warning("retention pass of the topic log %s failed: %s", self.path, exc)
+            if not self._stop.is_set():  # the log being closed is no failure
+                log.warning("retention pass of the topic log %s failed: %s", self.path, exc)
 
     def _pass(self, conn: sqlite3.Connection, lock_fd: int) -> None:
         # fetchall: a statement left unfinished would keep a read snapshot open, and that alone

@@ -225,8 +225,8 @@ class EmbeddedTopics:
 
     def close(self) -> None:
         """Close every connection this object opened in this process."""
+        self._checkpointer.stop()  # first: its retention pass uses this object's connections
         self._closed = True
-        self._checkpointer.stop()
         with self._lock:
             holders = list(self._connections)
             self._connections = weakref.WeakSet()
