@@ -1,10 +1,12 @@
-"""Is it Running yet? The one decision every waiter makes about a connector.
+"""Is it Running yet (or drained)? The one decision every waiter makes about a connector.
 
 The sensor and its trigger (through ``FluvioHook.check_connector``), the create operator's
 ``wait_for_running`` and the CLI's ``create --wait`` all judge a look at a connector here:
 ``reached`` the status waited for (``Stopped`` also meets ``Running``: it ran and finished),
 ``failed`` (Failed, missing, or Pending without a break for ``pending_timeout``), or ``waiting``.
-How long to keep looking is each waiter's own (a deadline, Airflow's timeout).
+``Drained`` is met by a sink that is Running with lag 0 (every record its topic held at that look
+is in its target); a source can never be drained, and a waiting look says how far the sink is
+(records delivered, lag). How long to keep looking is each waiter's own (a deadline, Airflow's timeout).
 
 No Airflow, nothing heavy: the sensor imports this at DAG-parse time.
 """
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from airflow_provider_fluvio.pending import pending_too_long
-from airflow_provider_fluvio.statuses import normalize_status
+from airflow_provider_fluvio.statuses import DRAINED, normalize_status
 from fluvio_connectors.errors import ConnectorNotFoundError
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ def judge(info: ConnectorInfo, target: str = "Running", *, fail_on_failed: bool 
     """``info`` against ``target`` (a normalised status name): ``reached``, ``failed`` (Failed when
     ``fail_on_failed``; Pending without a break for ``pending_timeout`` seconds or more, when it is
     set and the target is not Pending) or ``waiting``, with a one-line message."""
+    if target == DRAINED:
+        return _judge_drained(info, fail_on_failed=fail_on_failed, pending_timeout=pending_timeout)
     name, status = info.name, info.status.value
     if status == target or (target == "Running" and status == "Stopped"):
         note = " (it ran and finished on its own)" if status != target else ""
@@ -50,6 +54,42 @@ def judge(info: ConnectorInfo, target: str = "Running", *, fail_on_failed: bool 
         return StatusCheck("failed", too_long, info)
     reason = f" ({info.reason})" if info.reason else ""
     return StatusCheck("waiting", f"connector {name} is {status}{reason}; waiting for {target}", info)
+
+
+def _judge_drained(info: ConnectorInfo, *, fail_on_failed: bool, pending_timeout: float | None) -> StatusCheck:
+    """``info`` against ``Drained``: a sink Running (or Stopped) with lag 0."""
+    name, status = info.name, info.status.value
+    if info.direction != "sink":
+        return StatusCheck("failed", f"connector {name} is a source ({info.type}): only a sink can be {DRAINED} "
+                                     "(lag is how far a sink's position is behind its topic); wait for Running "
+                                     "or Stopped instead", info)
+    progress = sink_progress(info)
+    if status == "Failed" and fail_on_failed:
+        return StatusCheck("failed", f"sink {name} is Failed ({progress}): {info.reason or 'no reason reported'}", info)
+    if status in ("Running", "Stopped") and info.lag == 0:
+        return StatusCheck("reached", f"sink {name} is drained: {progress}", info)
+    if status == "Stopped":
+        return StatusCheck("failed", f"sink {name} is Stopped ({progress}): it delivers nothing more until it is "
+                                     "created again", info)
+    too_long = pending_too_long(info, pending_timeout)
+    if too_long:
+        return StatusCheck("failed", f"{too_long} ({progress})", info)
+    reason = f" ({info.reason})" if info.reason else ""
+    return StatusCheck("waiting", f"sink {name} is {status}{reason}: {progress}; waiting for {DRAINED} (lag 0)", info)
+
+
+def sink_progress(info: ConnectorInfo) -> str:
+    """How far a sink is, in words: ``delivered every record before offset 120, lag 30`` (its
+    position and lag, read together from the topics backend), with what it skipped and its last error."""
+    parts = [f"delivered every record before offset {info.position}" if info.position is not None
+             else "no position stored yet"]
+    parts.append(f"lag {info.lag}" if info.lag is not None else "lag unknown")
+    skipped = info.counters.get("skipped")
+    if skipped:
+        parts.append(f"skipped {skipped}")
+    if info.last_error and info.last_error != info.reason:
+        parts.append(f"last error: {info.last_error}")
+    return ", ".join(parts)
 
 
 def check_connector(
@@ -65,8 +105,8 @@ def check_connector(
 ) -> StatusCheck:
     """Look at ``name`` once (``status(name)``) and judge it. A missing connector is ``failed``
     when ``fail_on_missing``, else ``waiting``. A failure's message ends with the connector's last
-    ``log_tail`` log lines (read through ``logs``); one of a connector still Pending says it keeps
-    retrying."""
+    ``log_tail`` log lines (read through ``logs``; not when a source was waited for as ``Drained``:
+    nothing is wrong with it); one of a connector still Pending says it keeps retrying."""
     target = normalize_status(target_status)
     try:
         info = status(name)
@@ -75,7 +115,7 @@ def check_connector(
             return StatusCheck("failed", f"{exc}; it was never created or has been deleted")
         return StatusCheck("waiting", f"connector {name} does not exist (yet)")
     check = judge(info, target, fail_on_failed=fail_on_failed, pending_timeout=pending_timeout)
-    if check.outcome != "failed":
+    if check.outcome != "failed" or (target == DRAINED and info.direction != "sink"):
         return check
     message = check.message
     if info.status.value == "Pending":
@@ -118,4 +158,4 @@ def _log_tail(logs: Callable[[str, int], list[str]] | None, name: str, tail: int
         return [f"(log unavailable: {exc})"]
 
 
-__all__ = ["StatusCheck", "check_connector", "judge", "wait_for", "with_log_tail"]
+__all__ = ["StatusCheck", "check_connector", "judge", "sink_progress", "wait_for", "with_log_tail"]

@@ -25,7 +25,7 @@ means the embedded log and local processes, so the example DAGs run on a fresh A
 The hook is a facade: ``connection.py`` resolves the fields, ``runtimes`` builds the runtime,
 ``waiting.py`` judges a connector's status, ``topic_session.py`` does the topic operations,
 ``assets/lineage.py`` reports lineage, ``reachability.py`` is the Test button and
-``hooks/mqtt.py`` reads an MQTT connection's secrets.
+``hooks/mqtt.py`` reads an MQTT connection's secrets, ``hooks/sql.py`` a SQL connection's URL.
 """
 
 from __future__ import annotations
@@ -248,9 +248,10 @@ class FluvioHook(BaseHook):
 
         loaded = config if isinstance(config, ConnectorConfig) else self.load_config(config, secrets)
         info = self.runtime.create(loaded, replicas=replicas)
-        from airflow_provider_fluvio.assets.lineage import connector_source_uris, report
+        from airflow_provider_fluvio.assets.lineage import connector_lineage, report
 
-        report(self, inputs=connector_source_uris(loaded), outputs=[self.topic_asset_uri(loaded.topic)])
+        inputs, outputs = connector_lineage(loaded, self.topic_asset_uri(loaded.topic))
+        report(self, inputs=inputs, outputs=outputs)
         return info
 
     def delete_connector(self, name: str, *, ignore_missing: bool = False) -> bool:
@@ -411,3 +412,9 @@ class FluvioHook(BaseHook):
 
         return MqttHook(conn_id).connector_secrets()
 
+    @staticmethod
+    def sql_secrets_from_connection(conn_id: str) -> dict[str, str]:
+        """A sql-sink's ``SQL_URL`` secret from a ``postgres`` or ``sqlite`` connection: see ``hooks/sql.py``."""
+        from airflow_provider_fluvio.hooks.sql import SQL_URL_SECRET, sql_url_from_connection
+
+        return {SQL_URL_SECRET: sql_url_from_connection(conn_id)}

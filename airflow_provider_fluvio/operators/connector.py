@@ -85,7 +85,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
 
     Both config formats work (the seed's ``version/name/type/topic/parameters`` and the Connector
     Development Kit's ``apiVersion/meta``). Secrets the config names come from ``secrets``, then
-    from ``mqtt_conn_id``, then from the worker's environment; every secret value is masked in the
+    from ``mqtt_conn_id`` and ``sql_conn_id``, then from the worker's environment; every secret value is masked in the
     task log (of ``MQTT_URL`` only a password in it: the broker's address stays readable) and never
     returned.
 
@@ -99,6 +99,9 @@ class FluvioCreateConnectorOperator(BaseOperator):
     :param mqtt_conn_id: An ``mqtt`` connection (``hooks/mqtt.py``): login/password become
         ``MQTT_USERNAME``/``MQTT_PASSWORD``, host/port (and ``tls``) ``MQTT_URL`` (used when the config
         has no ``mqtt-url``), ``ca_cert``/``client_cert``/``client_key`` the TLS secrets.
+    :param sql_conn_id: A ``postgres`` or ``sqlite`` connection (the one your SQL operators use,
+        ``hooks/sql.py``): its database becomes the secret ``SQL_URL`` of a sql-sink whose config
+        says ``url: ${{ secrets.SQL_URL }}`` (templated).
     :param wait_for_running: Wait until the connector is Running (or finished) before returning;
         fail at once, with its reason and last log lines, if it is Failed.
     :param wait_timeout: Seconds to wait with ``wait_for_running``.
@@ -114,7 +117,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
         one). Running means all of them are Running.
     """
 
-    template_fields: Sequence[str] = ("config", "fluvio_conn_id", "secrets", "mqtt_conn_id")
+    template_fields: Sequence[str] = ("config", "fluvio_conn_id", "secrets", "mqtt_conn_id", "sql_conn_id")
     template_ext: Sequence[str] = (".yaml", ".yml")
     template_fields_renderers = {"config": "yaml", "secrets": "json"}
     ui_color = "#d8eef5"
@@ -127,6 +130,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
         fluvio_conn_id: str = DEFAULT_CONN_ID,
         secrets: Mapping[str, str] | None = None,
         mqtt_conn_id: str | None = None,
+        sql_conn_id: str | None = None,
         wait_for_running: bool = False,
         wait_timeout: float = 120.0,
         pending_timeout: float | timedelta | None = None,
@@ -144,6 +148,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
         self.fluvio_conn_id = fluvio_conn_id
         self.secrets = dict(secrets) if secrets else None
         self.mqtt_conn_id = mqtt_conn_id
+        self.sql_conn_id = sql_conn_id
         self.wait_for_running = wait_for_running
         self.wait_timeout = wait_timeout
         self.pending_timeout = pending_seconds(pending_timeout)
@@ -171,6 +176,10 @@ class FluvioCreateConnectorOperator(BaseOperator):
         jinja_env: jinja2.Environment | None = None,
         seen_oids: set[int] | None = None,
     ) -> Any:
+        from airflow_provider_fluvio.operators.secret_refs import keep_secret_references
+
+        # ${{ secrets.NAME }} (Fluvio's secret references) reach the config loader as written.
+        jinja_env = keep_secret_references(jinja_env or self.get_template_env())
         if isinstance(content, str) and _is_file_ref(content) and os.path.isabs(content):
             from fluvio_connectors.config_files import read_text_file
             from fluvio_connectors.errors import ConfigError
@@ -179,8 +188,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
                 text = read_text_file(content, "a YAML config file")
             except ConfigError as exc:
                 raise AirflowFailException(one_line(str(exc))) from None
-            env = jinja_env or self.get_template_env()
-            return self._render(env.from_string(text), context)
+            return self._render(jinja_env.from_string(text), context)
         return super().render_template(content, context, jinja_env, seen_oids)
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -188,8 +196,10 @@ class FluvioCreateConnectorOperator(BaseOperator):
         secrets: dict[str, str] = {}
         if self.mqtt_conn_id:
             secrets.update(type(hook).mqtt_secrets_from_connection(self.mqtt_conn_id))
-        secrets.update({str(k): str(v) for k, v in (self.secrets or {}).items()})
         try:
+            if self.sql_conn_id:
+                secrets.update(type(hook).sql_secrets_from_connection(self.sql_conn_id))
+            secrets.update({str(k): str(v) for k, v in (self.secrets or {}).items()})
             config = hook.load_config(self.config, secrets)
             self.connector_name = config.name
             from fluvio_connectors.config import config_summary

@@ -1,4 +1,4 @@
-"""``FluvioConnectorSensor``: wait until a connector is Running (or another status).
+"""``FluvioConnectorSensor``: wait until a connector is Running (or another status), or a sink is drained.
 
 Works in ``poke``, ``reschedule`` and deferrable mode. A connector that is ``Failed`` (or does not
 exist) fails the task at once, with the reason and the last lines of the connector's log, instead of
@@ -44,11 +44,15 @@ class FluvioConnectorSensor(BaseSensorOperator):
     """Wait until the connector ``connector_name`` has status ``target_status``.
 
     ``Running`` is also met by ``Stopped``: a finite connector (a test-connector with ``count``)
-    that already finished did run. Returns the connector's status (name, type, topic, status,
-    reason, restarts, records) to XCom.
+    that already finished did run. ``Drained`` waits until a sink is Running with lag 0: its target
+    (a table, an HTTP endpoint) holds every record its topic held at that look; each look logs how
+    far it is (records delivered, lag), a Failed sink fails the task at once with its reason, and
+    a source fails it (only sinks have a lag). Returns the connector's status (name, type, topic,
+    status, reason, restarts, records; a sink's direction, position and lag) to XCom.
 
     :param connector_name: The connector to wait for (templated).
-    :param target_status: ``Running`` (default), ``Stopped``, ``Pending`` or ``Failed``.
+    :param target_status: ``Running`` (default), ``Stopped``, ``Pending``, ``Failed``, or
+        ``Drained`` for a sink (templated).
     :param fluvio_conn_id: The ``fluvio`` connection (templated); default ``fluvio_default``.
     :param fail_on_failed: Fail at once when the connector is ``Failed`` (default True).
     :param fail_on_missing: Fail at once when there is no such connector (default True); with

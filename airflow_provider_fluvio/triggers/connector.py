@@ -20,7 +20,8 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
     """Poll a connector's status until it is ``target_status``, it fails, or ``deadline`` passes.
 
     :param connector_name: The connector to watch.
-    :param target_status: ``Running`` (also met by ``Stopped``: it ran and finished), ``Stopped``, ...
+    :param target_status: ``Running`` (also met by ``Stopped``: it ran and finished), ``Stopped``, ...,
+        or ``Drained`` (a sink Running with lag 0; each poll logs its records delivered and lag).
     :param fluvio_conn_id: The ``fluvio`` connection.
     :param hook_params: Explicit ``FluvioHook`` arguments (primitives), as the sensor got them.
     :param poll_interval: Seconds between looks.

@@ -16,6 +16,7 @@ from airflow_provider_fluvio.assets.fluvio import (
     fluvio_topic_asset,
     openlineage_identity,
 )
+from airflow_provider_fluvio.assets.targets import http_endpoint_uri
 from airflow_provider_fluvio.hooks.fluvio import FluvioHook
 from airflow_provider_fluvio.triggers.records import fluvio_topic_watcher
 
@@ -180,3 +181,69 @@ def test_without_a_lineage_reader_nothing_is_collected_and_nothing_fails() -> No
 
     assert FluvioHook().produce("orders", ["a"], create_topic=True) == 1
     assert not get_hook_lineage_collector().has_collected  # Airflow's no-op collector: no reader installed
+
+
+# -- sinks: the topic in, the target out ---------------------------------------------------------
+
+
+def sql_sink_config(url: str, table: str | None = "readings") -> dict[str, Any]:
+    params: dict[str, Any] = {"url": url}
+    if table:
+        params["mapping"] = {"table": table, "map-columns": {"id": {"json-key": "id", "value": {"type": "int"}}}}
+    return {"name": "lineage-sink", "type": "sql-sink", "topic": "readings", "create_topic": True, "parameters": params}
+
+
+@pytest.mark.parametrize(
+    ("url", "table", "output"),
+    [
+        ("postgresql://fluvio:pa55word@DB.example.com:5433/telemetry", "readings",
+         "postgres://db.example.com:5433/telemetry/public/readings"),
+        ("postgres://fluvio:pa55word@db.example.com/telemetry", "analytics.readings",
+         "postgres://db.example.com:5432/telemetry/analytics/readings"),
+        ("postgresql://fluvio:pa55word@[::1]:5432/telemetry?options=-csearch_path%3D%22%24user%22,ingest", "readings",
+         "postgres://[::1]:5432/telemetry/ingest/readings"),
+        ("postgresql://fluvio@/telemetry", "readings", "postgres://localhost:5432/telemetry/public/readings"),
+        ("sqlite:///var/lib/airflow/readings.db", "readings", "sqlite://localhost/var/lib/airflow/readings.db/readings"),
+    ],
+    ids=["postgres", "schema-in-table", "search-path", "unix-socket", "sqlite"],
+)
+def test_creating_a_sql_sink_reports_topic_to_table(
+    collector: HookLineageCollector, scripted_runtime: Any, url: str, table: str, output: str
+) -> None:
+    scripted_runtime()
+    FluvioHook().create_connector(sql_sink_config("${{ secrets.SQL_URL }}", table), secrets={"SQL_URL": url})
+    assert _lineage(collector) == (["fluvio+embedded://localhost/readings"], [output])
+    assert "pa55word" not in repr(collector.collected_assets)
+
+
+def test_the_table_uri_is_the_postgres_providers() -> None:
+    """The URI a sink reports is one Airflow's Postgres provider takes as it is (its handler)."""
+    from urllib.parse import urlsplit
+
+    from airflow.providers.postgres.assets.postgres import sanitize_uri as postgres_sanitize
+
+    uri = "postgres://db.example.com:5432/telemetry/public/readings"
+    assert postgres_sanitize(urlsplit(uri)).geturl() == uri
+    assert Asset(uri=uri).uri == uri  # Airflow's normalisation (the provider is installed) keeps it
+
+
+@pytest.mark.parametrize(
+    ("config", "outputs"),
+    [
+        (sql_sink_config("sqlite://relative/readings.db"), []),  # relative to wherever the sink runs
+        (sql_sink_config("sqlite:///tmp/readings.db", table=None), []),  # records name their tables
+    ],
+    ids=["sqlite-relative", "no-mapping"],
+)
+def test_sink_outputs_that_cannot_or_must_not_be_named(
+    collector: HookLineageCollector, scripted_runtime: Any, config: dict[str, Any], outputs: list[str]
+) -> None:
+    scripted_runtime()
+    FluvioHook().create_connector(config)
+    assert _lineage(collector) == (["fluvio+embedded://localhost/readings"], outputs)
+
+
+def test_an_http_sinks_endpoint_without_credentials_query_or_fragment() -> None:
+    assert http_endpoint_uri("https://user:pw@API.example.com:8443/ingest?token=t0k#x") == "https://api.example.com:8443/ingest"
+    assert http_endpoint_uri("http://[::1]/") == "http://[::1]/"
+    assert http_endpoint_uri("ftp://example.com/x") is None
