@@ -232,8 +232,11 @@ def test_the_table_uri_is_the_postgres_providers() -> None:
     [
         (sql_sink_config("sqlite://relative/readings.db"), []),  # relative to wherever the sink runs
         (sql_sink_config("sqlite:///tmp/readings.db", table=None), []),  # records name their tables
+        ({"name": "lineage-http", "type": "http-sink", "topic": "readings", "create_topic": True,
+          "parameters": {"endpoint": "https://user:pw@API.example.com:8443/ingest?token=t0k#x"}},
+         ["https://api.example.com:8443/ingest"]),
     ],
-    ids=["sqlite-relative", "no-mapping"],
+    ids=["sqlite-relative", "no-mapping", "http"],
 )
 def test_sink_outputs_that_cannot_or_must_not_be_named(
     collector: HookLineageCollector, scripted_runtime: Any, config: dict[str, Any], outputs: list[str]
@@ -241,6 +244,7 @@ def test_sink_outputs_that_cannot_or_must_not_be_named(
     scripted_runtime()
     FluvioHook().create_connector(config)
     assert _lineage(collector) == (["fluvio+embedded://localhost/readings"], outputs)
+    assert "t0k" not in repr(collector.collected_assets) and ":pw@" not in repr(collector.collected_assets)
 
 
 def test_an_http_sinks_endpoint_without_credentials_query_or_fragment() -> None:
