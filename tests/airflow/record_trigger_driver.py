@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow.triggers.shared_stream import SharedStreamManager
+from polling import async_wait_until
 
 from airflow_provider_fluvio.triggers.records import FluvioRecordTrigger
 
@@ -36,6 +36,8 @@ class Subscriber:
     events: list[Emitted] = field(default_factory=list)
     error: BaseException | None = None
     task: asyncio.Task[None] | None = None
+    # The most events out at once (emitted, not yet confirmed), counted as each one arrives.
+    most_unconfirmed: int = 0
 
     async def _run(self) -> None:
         key = self.trigger.shared_stream_key()
@@ -44,6 +46,8 @@ class Subscriber:
             async for event in self.trigger.filter_shared_stream(stream):
                 seq = self.manager.bind_pending_event(trigger_id=self.trigger_id, key=key)
                 self.events.append(Emitted(event.payload, seq))
+                unconfirmed = sum(e.seq is not None for e in self.events)
+                self.most_unconfirmed = max(self.most_unconfirmed, unconfirmed)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -74,12 +78,5 @@ class Subscriber:
 
 
 async def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``condition`` on the event loop until it is truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.01)
+    """``polling.async_wait_until`` with this module's defaults."""
+    return await async_wait_until(condition, timeout, what)

@@ -50,11 +50,42 @@ def test_connection_form_validates_against_provider_yaml_schema() -> None:
     jsonschema.validate(get_provider_info()["connection-types"], conn_type_schema)
     assert [c["connection-type"] for c in get_provider_info()["connection-types"]] == ["fluvio", "mqtt"]
     conn = _connection_type("fluvio")
-    from airflow_provider_fluvio.connection import FIELDS as _FIELDS
-
-    # Every field the hook reads is in the form (host and port are the standard fields).
-    assert set(conn["conn-fields"]) == set(_FIELDS) - {"host", "port"}
+    # The form offers exactly the extras the hook reads (host and port are the standard fields).
+    assert set(conn["conn-fields"]) == extras_the_hook_reads()
     assert conn["connection-type"] == "fluvio" and conn["hook-name"] == "Fluvio"
+
+
+class _Recorder(dict[str, Any]):
+    """A connection's extras that note every name looked up."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key.removeprefix("extra__fluvio__"))
+        return super().get(key, default)
+
+
+def extras_the_hook_reads() -> set[str]:
+    """Resolve Kubernetes connections with every extra set (as a user can set them all at once),
+    with a host and without one (the profile), through the hook's own calls, and note which
+    extras it looked up."""
+    from airflow_provider_fluvio.connection import ConnectionFields
+    from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+
+    read: set[str] = set()
+    for host in ("sc.example", None):
+        extra = _Recorder({"runtime": "kubernetes", "state_dir": "/tmp/fluvio-state", "use_fluvio_profile": "true",
+                           "namespace": "connectors", "kube_config_path": "~/.kube/config", "kube_config": "",
+                           "cluster_context": "ctx", "in_cluster": "false", "image_registry": "reg.example",
+                           "image_tag": "0.1.0", "host_network": "true"})
+        hook = FluvioHook("recorded")
+        hook._fields = ConnectionFields("recorded", host=host, port=None, extra=extra)
+        hook.describe()
+        hook.runtime_options()
+        read |= extra.read
+    return read
 
 
 def _dotted_paths(info: dict[str, Any]) -> list[str]:

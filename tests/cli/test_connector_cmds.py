@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from polling import wait_until
 
 from airflow_provider_fluvio.cli import main
 from airflow_provider_fluvio.runtimes.local import LocalRuntime
@@ -119,9 +120,8 @@ def test_console_script_create_returns_and_the_connector_runs_on(
     assert created.returncode == 0, created.stderr
     assert created.stdout.splitlines()[0] == 'connector "my-test-connector" created'
     runtime = LocalRuntime()
-    deadline = time.monotonic() + 20
-    while runtime.status("my-test-connector").status.value != "Stopped" and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: runtime.status("my-test-connector").status.value == "Stopped", 20,
+               "my-test-connector to finish (Stopped)")
     consumed = subprocess.run(
         [*command, "consume", "my-test-connector", "-B", "-d"], capture_output=True, text=True, timeout=60
     )
@@ -207,12 +207,8 @@ def test_create_with_a_secrets_file(cli: Cli, seed_config: Path, tmp_path: Path,
 def test_logs_tail_and_follow(cli: Cli, seed_config: Path) -> None:
     cli.ok("create", "--config", str(seed_config))
     cli.wait_list_status("my-test-connector", "Stopped")
-    deadline = time.monotonic() + 10
-    while (
-        "supervisor: " not in cli.ok("logs", "my-test-connector", "--tail", "1")
-        and time.monotonic() < deadline
-    ):
-        time.sleep(0.02)
+    wait_until(lambda: "supervisor: " in cli.ok("logs", "my-test-connector", "--tail", "1"), 10,
+               "the supervisor's last line in the log")
     everything = cli.ok("logs", "my-test-connector").splitlines()
     assert any("finished: 20 records" in line for line in everything)
     assert cli.ok("logs", "my-test-connector", "--tail", "2").splitlines() == everything[-2:]

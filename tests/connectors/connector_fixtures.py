@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
+from polling import wait_until
 
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.status import ProgramState, ProgramStatus, read_status
@@ -56,15 +57,8 @@ def free_port() -> int:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
+    """``polling.wait_until`` at this module's pace."""
+    return wait_until(condition, timeout, what, interval=interval)
 
 
 # --------------------------------------------------------------------------- TLS material

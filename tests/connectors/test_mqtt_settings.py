@@ -72,8 +72,21 @@ def test_tls_material_refused_when_it_is_not_pem() -> None:
         tls_context(client_cert="not a certificate", client_key="not a key")
 
 
+class _SeenWaiting(threading.Condition):
+    """A condition that says when a thread has started waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting.set()
+        return super().wait(timeout)
+
+
 def test_inbox_blocks_the_producer_side_when_full_and_never_drops() -> None:
     inbox = Inbox(capacity=3)
+    inbox._cond = seen = _SeenWaiting()
     for i in range(3):
         assert inbox.put((0, i, 1, "t", b"", False))
     done = threading.Event()
@@ -83,7 +96,8 @@ def test_inbox_blocks_the_producer_side_when_full_and_never_drops() -> None:
         done.set()
 
     threading.Thread(target=fourth, daemon=True).start()
-    assert not done.wait(0.3)  # blocked: the inbox is full
+    assert seen.waiting.wait(5)  # the fourth put waits for room (it neither dropped nor overfilled)
+    assert not done.is_set() and len(inbox) == 3
     assert [m[1] for m in inbox.take(2, 0)] == [0, 1]
     assert done.wait(5)
     assert [m[1] for m in inbox.take(10, 0)] == [2, 3]

@@ -1,4 +1,5 @@
-"""Helpers for the runtime tests: ``wait_for_status`` and ``wait_until`` (polls with a deadline),
+"""Helpers for the runtime tests: ``wait_for_status`` (a poll with a deadline; ``wait_until`` is
+``tests/polling.py``'s),
 ``live_group_members`` (what is left of a process group) and ``FakeKube``,
 a fake Kubernetes API server behind the real client classes.
 
@@ -25,22 +26,11 @@ from typing import Any
 from unittest.mock import create_autospec
 
 import pytest
+from polling import wait_until as wait_until  # re-exported
 
 from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus
 from airflow_provider_fluvio.runtimes.local import LocalRuntime
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``predicate`` until it is truthy (its value is returned); fail the test after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def state_of(runtime: LocalRuntime, name: str) -> sv.SupervisorState:

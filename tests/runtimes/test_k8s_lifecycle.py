@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from runtime_testing import FakeKube
+from runtime_testing import FakeKube, wait_until
 
 from airflow_provider_fluvio.runtimes.base import ConnectorStatus
 from airflow_provider_fluvio.runtimes.kubernetes import KubernetesRuntime
@@ -85,9 +85,7 @@ def test_a_restarted_container_continues_where_the_topic_is(
     assert container["args"] == ["--config", "/etc/fluvio-connector/config.yaml"]
 
     first = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while len(topic_values()) < 40 and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.02)
+    wait_until(lambda: len(topic_values()) >= 40 or first.poll() is not None, 60, "40 records from the first run")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     assert 0 < len(topic_values()) < 150, "the first run was killed mid-run"

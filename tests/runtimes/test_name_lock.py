@@ -6,11 +6,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from polling import wait_until
 
 from airflow_provider_fluvio.runtimes.name_lock import name_lock
 from fluvio_connectors.errors import BackendError, ConfigError
@@ -50,13 +49,6 @@ def file_id(path: Path) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)  # polling an event, with a deadline
-
-
 def test_a_waiter_on_a_removed_lock_file_does_not_get_in_beside_the_new_holder(tmp_path: Path) -> None:
     """A holds the lock; B waits on A's file; A releases and removes the file; C takes the lock on
     a new file. B, which then locks A's removed file, must notice and queue behind C."""
@@ -76,12 +68,12 @@ def test_a_waiter_on_a_removed_lock_file_does_not_get_in_beside_the_new_holder(t
         a_file = file_id(path)
         b = threading.Thread(target=waiter)
         b.start()
-        wait_until(lambda: open_count(a_file) == 2)  # B has opened A's file and waits on it
+        wait_until(lambda: open_count(a_file) == 2, 30, "B to open A's lock file")  # and wait on it
     with name_lock(locks, "contended", 60, keep=lambda: False):
         c_holds.set()
         c_file = file_id(path)
         # B queues on C's file (fixed code), or gets in beside C (the bug), or got in before C.
-        wait_until(lambda: open_count(c_file) == 2 or b_got_in.is_set())
+        wait_until(lambda: open_count(c_file) == 2 or b_got_in.is_set(), 30, "B to open C's lock file, or get in")
         c_holds.clear()
     b.join(timeout=60)
     assert b_got_in.is_set()

@@ -9,6 +9,7 @@ import importlib.metadata
 import time
 from typing import TYPE_CHECKING, Any
 
+import polling
 import pytest
 
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorStatus
@@ -55,9 +56,5 @@ def pods_of(ns: KubeNamespace, name: str) -> list[V1Pod]:
 
 
 def wait_until(condition: Any, what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.2)
-    return result
+    """``polling.wait_until`` with this module's argument order and pace."""
+    return polling.wait_until(condition, timeout, what, interval=0.2)

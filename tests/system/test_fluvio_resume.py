@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fluvio_cluster import FluvioCluster
+from polling import wait_until
 
 from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorStatus
@@ -40,14 +40,6 @@ def runtime(fluvio_home: Path, endpoint: str) -> Iterator[LocalRuntime]:
     yield rt
     for info in rt.list():
         rt.delete(info.name)
-
-
-def wait_until(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_a_killed_connector_resumes_on_a_fluvio_cluster(runtime: LocalRuntime, endpoint: str) -> None:

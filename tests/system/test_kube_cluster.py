@@ -5,11 +5,11 @@ and ImagePullBackOff simulation, Job completion and ownerReference garbage colle
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
+import polling
 import pytest
 
 try:  # tests/system as a package, or as a rootdir-relative plain directory
@@ -31,22 +31,8 @@ READY_TIMEOUT = 60.0
 def wait_for(
     what: str, fn: Callable[[], T | None], timeout: float = READY_TIMEOUT, interval: float = 0.25
 ) -> T:
-    """Poll fn until it returns a truthy value, or fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    last_exc: BaseException | None = None
-    while True:
-        try:
-            value = fn()
-            if value:
-                return value
-        except kubernetes.client.ApiException as exc:  # transient API errors are retried
-            last_exc = exc
-        if time.monotonic() >= deadline:
-            pytest.fail(
-                f"timed out after {timeout:.0f}s waiting for {what}"
-                + (f" (last error: {last_exc})" if last_exc else "")
-            )
-        time.sleep(interval)
+    """``polling.wait_until``; an API error counts as "not yet" (the last one is named at the deadline)."""
+    return polling.wait_until(fn, timeout, what, interval=interval, retry_on=(kubernetes.client.ApiException,))  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from polling import wait_until
 
 from fluvio_connectors.topics import Topics
 from fluvio_connectors.topics.embedded import EmbeddedTopics
@@ -72,21 +72,6 @@ def backend_address(topics_backend: str, log_path: Path) -> str:
     return f"fluvio:{os.environ['FLUVIO_ENDPOINT']}" if topics_backend == "fluvio" else str(log_path)
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
-
-
-@pytest.fixture
-def wait_until() -> Callable[..., bool]:
-    """``wait_until(condition, timeout=10)``: poll until true or the deadline; returns the last result."""
-    return _wait_until
-
-
 @pytest.fixture
 def start_producers(log_path: Path, tmp_path: Path) -> Iterator[Callable[..., list[subprocess.Popen[str]]]]:
     """Start producer processes that begin writing together once all have opened the log
@@ -107,7 +92,7 @@ def start_producers(log_path: Path, tmp_path: Path) -> Iterator[Callable[..., li
         ]
         started.extend(procs)
         ready = [Path(f"{start_file}.{tag}") for tag in tags]
-        _wait_until(lambda: all(path.exists() for path in ready), timeout=30)
+        wait_until(lambda: all(path.exists() for path in ready), 30, f"producers {', '.join(tags)} ready")
         start_file.touch()
         return procs
 

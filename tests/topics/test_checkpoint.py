@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from polling import wait_until
 
 from fluvio_connectors.topics import checkpoint
 from fluvio_connectors.topics.embedded import EmbeddedTopics
@@ -55,24 +55,23 @@ def test_records_written_while_checkpoints_run_are_all_there_for_another_reader(
         other.close()
 
 
-def test_closing_the_log_ends_its_checkpoint_thread(topics: EmbeddedTopics, wait_until: Callable[..., bool]) -> None:
+def test_closing_the_log_ends_its_checkpoint_thread(topics: EmbeddedTopics) -> None:
     topics.create_topic("t")
     with topics.producer("t") as producer:
         producer.send(None, b"x")
-    assert wait_until(lambda: topics._checkpointer.passes >= 1)
+    wait_until(lambda: topics._checkpointer.passes >= 1, 10, "a checkpoint pass")
     topics.close()
-    assert wait_until(lambda: not checkpoint_threads())
+    wait_until(lambda: not checkpoint_threads(), 10, "the checkpoint thread to end")
 
 
-def test_an_idle_log_keeps_no_thread(monkeypatch: pytest.MonkeyPatch, topics: EmbeddedTopics,
-                                     wait_until: Callable[..., bool]) -> None:
+def test_an_idle_log_keeps_no_thread(monkeypatch: pytest.MonkeyPatch, topics: EmbeddedTopics) -> None:
     monkeypatch.setattr(checkpoint, "IDLE_EXIT", 0.05)
     topics.create_topic("t")
     with topics.producer("t") as producer:
         producer.send(None, b"x")
         producer.flush()
-        assert wait_until(lambda: not checkpoint_threads())
+        wait_until(lambda: not checkpoint_threads(), 10, "the checkpoint thread to end")
         producer.send(None, b"y")  # a write after the thread ended starts it again
         producer.flush()
-        assert wait_until(lambda: topics._checkpointer.passes >= 2)
+        wait_until(lambda: topics._checkpointer.passes >= 2, 10, "a second checkpoint pass")
     assert [r.value for r in topics.read("t")] == [b"x", b"y"]

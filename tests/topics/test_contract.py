@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from polling import wait_until
 
 from fluvio_connectors.errors import BackendError, ConfigError, TopicMissingError, TopicNotFoundError
 from fluvio_connectors.topics import Producer, Record, Topics, apply_topic_rule
@@ -183,27 +184,27 @@ def test_flush_stores_everything_sent(backend: Topics, topic_name: Name) -> None
 
 
 def test_with_linger_records_are_stored_without_flush(
-    backend: Topics, topic_name: Name, wait_until: Callable[..., bool]
+    backend: Topics, topic_name: Name
 ) -> None:
     topic = topic_name("t1")
     backend.create_topic(topic)
     producer = backend.producer(topic, linger_ms=50)
     producer.send(None, b"lingered")
-    assert wait_until(lambda: len(backend.read(topic)) == 1, timeout=10)
+    wait_until(lambda: len(backend.read(topic)) == 1, 10, "the first record, stored by the linger")
     producer.send(None, b"second")
-    assert wait_until(lambda: len(backend.read(topic)) == 2, timeout=10)
+    wait_until(lambda: len(backend.read(topic)) == 2, 10, "the second record, stored by the linger")
     producer.close()
     assert values(backend.read(topic)) == ["lingered", "second"]
 
 
 def test_with_linger_a_full_batch_is_stored_without_flush_too(
-    backend: Topics, topic_name: Name, wait_until: Callable[..., bool]
+    backend: Topics, topic_name: Name
 ) -> None:
     topic = topic_name("t1")
     backend.create_topic(topic)
     producer = backend.producer(topic, batch_size=2, linger_ms=50)
     producer.send_many([(None, b"a"), (None, b"b")])  # a full batch: on its way at once
-    assert wait_until(lambda: values(backend.read(topic)) == ["a", "b"], timeout=10)
+    wait_until(lambda: values(backend.read(topic)) == ["a", "b"], 10, "records a and b")
     producer.close()
 
 

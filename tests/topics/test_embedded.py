@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from polling import wait_until
 
 from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
 from fluvio_connectors.settings import Settings
@@ -316,7 +317,7 @@ def test_a_directory_in_the_way(tmp_path: Path) -> None:
 
 
 def test_a_lingering_producer_retries_a_failed_write_by_itself(
-    log_path: Path, monkeypatch: pytest.MonkeyPatch, wait_until: Callable[..., bool]
+    log_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(embedded_module, "BUSY_TIMEOUT_MS", 50)
     monkeypatch.setattr(embedded_module, "RETRY_DEADLINE_S", 0.2)
@@ -329,7 +330,7 @@ def test_a_lingering_producer_retries_a_failed_write_by_itself(
     release.start()
     try:
         producer.send(None, b"eventually")
-        assert wait_until(lambda: topics.end_offset("t1") == 1, timeout=15)
+        wait_until(lambda: topics.end_offset("t1") == 1, 15, "the record stored")
     finally:
         release.join()
         other.close()

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from collections.abc import Callable
 from typing import Any
 from unittest.mock import create_autospec
 
 import fluvio
 import pytest
 from fluvio_fakes import STAMP_MS, FakeCluster, FakePartition, fake_cluster, in_thread_helper
+from polling import wait_until
 
 from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
 from fluvio_connectors.settings import Settings
@@ -377,15 +377,14 @@ def test_keys_values_and_their_order_reach_the_client_as_sent(served: FakeCluste
                     (b"k2", b"e")]
 
 
-def test_a_producer_sends_once_a_batch_is_full_and_the_rest_at_flush(served: FakeCluster,
-                                                                      wait_until: Callable[..., bool]) -> None:
+def test_a_producer_sends_once_a_batch_is_full_and_the_rest_at_flush(served: FakeCluster) -> None:
     served.topics["t1"] = FakePartition()
     with FluvioTopics(ENDPOINT) as topics:
         producer = topics.producer("t1", batch_size=3)
         producer.send_many((None, b"x") for _ in range(2))
         producer.send_many((None, b"y") for _ in range(2))
         [inner] = served.producers
-        assert wait_until(lambda: inner.send_all.call_count == 1)
+        wait_until(lambda: inner.send_all.call_count == 1, 10, "the lingered send")
         producer.send(None, b"z")
         producer.flush()
         assert [c.args[0] for c in inner.send_all.call_args_list] == [[(b"", b"x")] * 2 + [(b"", b"y")] * 2,
