@@ -1,7 +1,9 @@
 """The hook's topic operations: topics, records and named consumers over one topics backend.
 
-Each operation opens the backend the settings name and closes it when done. No Airflow:
-``FluvioHook`` delegates its topic methods here and reports their lineage itself.
+Each operation opens the backend the settings name and closes it when done, unless a ``hold()`` is
+open: then every operation shares the one backend it opened (on a Fluvio cluster, one client
+process instead of one per call), closed when the hold ends. No Airflow: ``FluvioHook`` delegates
+its topic methods here and reports their lineage itself.
 """
 
 from __future__ import annotations
@@ -25,17 +27,40 @@ class TopicSession:
 
     def __init__(self, settings: Callable[[], Settings]) -> None:
         self._settings = settings
+        self._held: _Lazy | None = None
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Every operation inside shares one backend (opened on first use), closed on exit; a hold
+        inside a hold is the outer one."""
+        if self._held is not None:
+            yield
+            return
+        opened: list[Topics] = []
+        self._held = _Lazy(self._open, opened)
+        try:
+            yield
+        finally:
+            self._held = None
+            for backend in opened:
+                backend.close()
 
     @contextmanager
     def backend(self) -> Iterator[Topics]:
-        """The topics backend, closed on exit."""
-        from fluvio_connectors.topics import open_topics
-
-        backend = open_topics(self._settings())
+        """The topics backend: the held one, else one opened now and closed on exit."""
+        if self._held is not None:
+            yield self._held.get()
+            return
+        backend = self._open()
         try:
             yield backend
         finally:
             backend.close()
+
+    def _open(self) -> Topics:
+        from fluvio_connectors.topics import open_topics
+
+        return open_topics(self._settings())
 
     def create_topic(self, name: str, partitions: int = 1, retention: Retention | None = None) -> bool:
         with self.backend() as topics:
@@ -105,6 +130,19 @@ class TopicSession:
     def commit_consumer(self, topic: str, consumer: str, position: int) -> None:
         with self.backend() as topics:
             topics.commit(consumer, topic, position)
+
+
+class _Lazy:
+    """A backend opened on first ``get()``, noted in ``opened`` for whoever closes it."""
+
+    def __init__(self, open_backend: Callable[[], Topics], opened: list[Topics]) -> None:
+        self._open = open_backend
+        self._opened = opened
+
+    def get(self) -> Topics:
+        if not self._opened:
+            self._opened.append(self._open())
+        return self._opened[0]
 
 
 def as_pair(record: Any) -> tuple[bytes | None, bytes]:

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
@@ -49,6 +50,17 @@ def _hook(conn_id: str, params: Mapping[str, Any]) -> FluvioHook:
     return FluvioHook(conn_id, **params)
 
 
+class _TaskHook:
+    """``hook``: the task's one ``FluvioHook`` (one runtime client, one topics backend per session)."""
+
+    fluvio_conn_id: str
+    hook_params: dict[str, Any]
+
+    @cached_property
+    def hook(self) -> FluvioHook:
+        return _hook(self.fluvio_conn_id, self.hook_params)
+
+
 def dns_label(text: Any, max_length: int = 63) -> str:
     """``text`` made a valid connector name (a DNS-1123 label): lowercase letters, digits and
     ``-``. When anything had to change, a short hash of the original keeps distinct inputs distinct,
@@ -72,7 +84,7 @@ def record_to_dict(record: Record) -> dict[str, Any]:
     }
 
 
-class FluvioCreateConnectorOperator(BaseOperator):
+class FluvioCreateConnectorOperator(_TaskHook, BaseOperator):
     """Create a Fluvio connector, optionally waiting until it is Running.
 
     ``config`` is one of:
@@ -192,7 +204,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
         return super().render_template(content, context, jinja_env, seen_oids)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook = _hook(self.fluvio_conn_id, self.hook_params)
+        hook = self.hook
         secrets: dict[str, str] = {}
         if self.mqtt_conn_id:
             secrets.update(type(hook).mqtt_secrets_from_connection(self.mqtt_conn_id))
@@ -233,7 +245,7 @@ class FluvioCreateConnectorOperator(BaseOperator):
                                f"or `fluvio-connector delete {name}`)")
 
 
-class FluvioDeleteConnectorOperator(BaseOperator):
+class FluvioDeleteConnectorOperator(_TaskHook, BaseOperator):
     """Delete a connector: stop it and remove its runtime objects. Its topic and records stay.
 
     Use ``trigger_rule="all_done"`` so the connector is removed also when an upstream task failed.
@@ -264,7 +276,7 @@ class FluvioDeleteConnectorOperator(BaseOperator):
         self.hook_params = dict(hook_params or {})
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook = _hook(self.fluvio_conn_id, self.hook_params)
+        hook = self.hook
         try:
             deleted = hook.delete_connector(self.connector_name, ignore_missing=self.ignore_missing)
         except FluvioConnectorError as exc:
@@ -275,7 +287,7 @@ class FluvioDeleteConnectorOperator(BaseOperator):
         return {"name": self.connector_name, "deleted": deleted}
 
 
-class FluvioProduceOperator(BaseOperator):
+class FluvioProduceOperator(_TaskHook, BaseOperator):
     """Produce records to a topic (flushed before the task ends).
 
     :param topic: The topic (templated).
@@ -308,7 +320,7 @@ class FluvioProduceOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         records = self.records.splitlines() if isinstance(self.records, str) else list(self.records)
-        hook = _hook(self.fluvio_conn_id, self.hook_params)
+        hook = self.hook
         try:
             count = hook.produce(self.topic, records, create_topic=self.create_topic)
         except FluvioConnectorError as exc:
@@ -317,7 +329,7 @@ class FluvioProduceOperator(BaseOperator):
         return {"topic": self.topic, "records": count}
 
 
-class FluvioConsumeOperator(BaseOperator):
+class FluvioConsumeOperator(_TaskHook, BaseOperator):
     """Read records from a topic; with ``count``, wait for that many to arrive.
 
     Returns the records to XCom: their values as text (``output_format="values"``, default) or dicts
@@ -381,7 +393,11 @@ class FluvioConsumeOperator(BaseOperator):
     def execute(self, context: Context) -> list[Any]:
         count = None if self.count in (None, "") else _whole(self.count, "count", 1)
         offset = _whole(self.offset, "offset", 0)
-        hook = _hook(self.fluvio_conn_id, self.hook_params)
+        hook = self.hook
+        with hook.session():  # one topics backend for the task's reads and commits
+            return self._consume(context, hook, count, offset)
+
+    def _consume(self, context: Context, hook: FluvioHook, count: int | None, offset: int) -> list[Any]:
         consumer = self.consumer or None
         try:
             if consumer is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -97,14 +98,16 @@ class FluvioConnectorSensor(BaseSensorOperator):
         self.hook_params = dict(hook_params or {})
         self.deferrable = deferrable
 
-    def _hook(self) -> FluvioHook:
+    @cached_property
+    def hook(self) -> FluvioHook:
+        """The task's one hook: every poke asks the same runtime client."""
         from airflow_provider_fluvio.hooks.fluvio import FluvioHook  # not at DAG-parse time
 
         return FluvioHook(self.fluvio_conn_id, **self.hook_params)
 
     def _check(self) -> StatusCheck:
         try:
-            return self._hook().check_connector(
+            return self.hook.check_connector(
                 self.connector_name,
                 normalize_status(self.target_status),
                 fail_on_failed=self.fail_on_failed,
@@ -138,7 +141,7 @@ class FluvioConnectorSensor(BaseSensorOperator):
             return result.xcom_value
         from airflow_provider_fluvio.triggers.connector import FluvioConnectorStatusTrigger
 
-        hook = self._hook()
+        hook = self.hook
         if "kube_config" in hook.hook_params:
             # Trigger arguments are stored in the metadata database; a kubeconfig belongs in the connection.
             raise AirflowFailException(

@@ -42,6 +42,28 @@ def test_each_run_gets_the_next_records_exactly_once(run_dag: Any, topics_backen
     assert run_dag(dag, register=False).xcom("next_records") == ["r6", "r7", "r8"]
 
 
+def test_a_consume_task_opens_one_topics_backend(
+    run_dag: Any, topics_backend: str, topic_name: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its consumer's position, the first commit, the reads and the last commit share one backend:
+    on a Fluvio cluster, one client process for the task."""
+    from fluvio_connectors import topics as topics_module
+    from fluvio_connectors.topics.fluvio_client.process import HelperProcess
+
+    daily = topic_name("daily")
+    FluvioHook().produce(daily, [f"r{i}" for i in range(3)], create_topic=True)
+    opened: list[str] = []
+    started: list[str | None] = []
+    real_open, real_start = topics_module.open_topics, HelperProcess.start.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(topics_module, "open_topics", lambda *a, **k: opened.append("open") or real_open(*a, **k))
+    monkeypatch.setattr(HelperProcess, "start",
+                        classmethod(lambda cls, endpoint: started.append(endpoint) or real_start(cls, endpoint)))
+    result = run_dag(consume_dag("fluvio_test_resume_one_backend", daily, count=3, timeout=5))
+    assert result.xcom("next_records") == ["r0", "r1", "r2"]
+    assert len(opened) == 1
+    assert len(started) == (1 if topics_backend == "fluvio" else 0)
+
+
 def test_without_count_a_run_takes_what_is_there_and_a_new_consumer_starts_at_offset(run_dag: Any) -> None:
     hook = FluvioHook()
     hook.produce("daily", ["a", "b", "c"], create_topic=True)
