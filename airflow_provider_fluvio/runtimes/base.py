@@ -17,6 +17,7 @@ from fluvio_connectors.names import check_connector_name
 from fluvio_connectors.replicas import check_replicas
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics import Topics, apply_topic_rule, open_topics
+from fluvio_connectors.topics.base import uncompressed_log
 
 
 class ConnectorStatus(StrEnum):
@@ -110,6 +111,10 @@ class ConnectorRuntime(ABC):
     def topics(self) -> Topics:
         return open_topics(self.settings)
 
+    def topics_backend(self) -> str:
+        """Where the connectors' programs keep topics: ``fluvio`` or ``embedded``."""
+        return self.settings.topics_backend
+
     def create(self, config: ConnectorConfig, replicas: int = 1) -> ConnectorInfo:
         """Start ``config``'s connector as ``replicas`` instances. ``ConnectorExistsError`` if the
         name is taken, ``TopicMissingError`` (and nothing created) if the topic is missing and
@@ -129,6 +134,8 @@ class ConnectorRuntime(ABC):
                 "exact sequence: each would produce it again); expected 1"
             )
         self._check_runnable(config)
+        if config.producer.compression != "none" and self.topics_backend() != "fluvio":
+            raise uncompressed_log(config.producer.compression)
         with self._name_lock(config.name):
             self._check_absent(config.name)
             topics = self.topics()

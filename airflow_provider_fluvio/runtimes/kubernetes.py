@@ -177,6 +177,10 @@ class KubernetesRuntime(ConnectorRuntime):
             self._core = BoundedApi(client.CoreV1Api(self.apps.api_client), self.request_timeout)
         return self._core  # type: ignore[no-any-return]
 
+    def topics_backend(self) -> str:
+        """The pods' topics: a Fluvio cluster when they are given its endpoint."""
+        return "fluvio" if self.fluvio_endpoint else "embedded"
+
     # ---- manifests
 
     def image_for(self, config: ConnectorConfig) -> tuple[str, str]:

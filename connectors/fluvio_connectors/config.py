@@ -18,6 +18,7 @@ values the config uses, so a secret cannot leak even through a message nobody fo
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -27,7 +28,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from fluvio_connectors.catalog import (
     ConnectorType,
@@ -77,6 +88,11 @@ MAX_BATCH_BYTES = 1024**3  # producer.batch-size: 1 byte to 1 GiB
 MAX_ENV_ENTRY_BYTES = 128 * 1024
 
 __all__ = ["DNS_LABEL", "TOPIC_NAME", "ConnectorConfig", "config_summary", "load_config", "read_secrets_file"]
+
+
+@functools.cache
+def _byte_size() -> TypeAdapter[ByteSize]:
+    return TypeAdapter(ByteSize)
 
 
 class ProducerSettings(BaseModel):
@@ -594,18 +610,21 @@ class _Loader:
         return mapping
 
     def _bytes(self, value: Any, path: str) -> int:
-        expected = "expected a size from 1 byte to 1gb, such as 16384, 64kb or 1mb"
-        size: float | None = None
+        """A whole number of bytes, or a size with a unit (pydantic's ``ByteSize``: ``kb``, ``mb``,
+        ``gb`` count thousands, ``kib``, ``mib``, ``gib`` 1024s), from 1 byte to 1 GiB."""
+        expected = ("expected a size from 1 byte to 1gib, such as 16384, 64kib or 1mb "
+                    "(kb, mb, gb are powers of 1000; kib, mib, gib of 1024)")
+        size: int | None = None
         if isinstance(value, int) and not isinstance(value, bool):
             size = value
-        elif isinstance(value, str) and len(value) <= 32:
-            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*", value.lower())
-            if match:
-                unit = (match.group(2) or "b").replace("i", "")
-                size = float(match.group(1)) * {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}[unit]
+        elif isinstance(value, str) and len(value) <= 32 and "bit" not in value.lower():
+            try:
+                size = int(_byte_size().validate_python(value))
+            except ValidationError:
+                size = None
         if size is None or not 1 <= size <= MAX_BATCH_BYTES:
             raise self.error(path, f"{expected}, got {excerpt(value)}")
-        return int(size)
+        return size
 
     def _secrets_section(self, value: Any) -> tuple[dict[str, str], list[str]]:
         """Seed format: a ``NAME: value`` mapping. Stored/CDK form: a list of names."""

@@ -290,8 +290,11 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
         if apply_topic_rule(topics, config.topic, config.create_topic):
             log.info("created topic %s", config.topic)
         keeper.beat()
-        producer: Producer = (topics.producer(config.topic, batch_size=program.batch_size)
-                              if config.direction == "source" else _NoProducer(config.name))
+        producer: Producer = (
+            topics.producer(config.topic, batch_size=program.batch_size, batch_bytes=config.producer.batch_size,
+                            compression=config.producer.compression)
+            if config.direction == "source" else _NoProducer(config.name)
+        )
         resumed = _resume(program, topics, config.topic, env, keeper, stopping, replicas)
         ctx = ConnectorContext(config, producer, keeper, stopping, resumed, replicas, replica, topics)
         if not stopping.is_set():

@@ -162,7 +162,38 @@ def test_special_numbers_written_in_yaml(text: str, field: str) -> None:
 def test_producer_batch_size_bounds(number: Any) -> None:
     config = test_connector()
     config["producer"] = {"batch-size": number}
-    refused(config, "producer.batch-size: expected a size from 1 byte to 1gb")
+    refused(config, "producer.batch-size: expected a size from 1 byte to 1gib")
+
+
+@pytest.mark.parametrize(
+    ("written", "size"),
+    [
+        (16384, 16384),
+        ("16384", 16384),
+        ("100b", 100),
+        ("64kb", 64_000),
+        ("64kib", 65_536),
+        ("64KiB", 65_536),
+        ("1mb", 1_000_000),
+        ("1mib", 1_048_576),
+        ("1.5 MiB", 1_572_864),
+        ("1gb", 1_000_000_000),
+        ("1gib", 1_073_741_824),
+    ],
+)
+def test_producer_batch_size_units(written: Any, size: int) -> None:
+    """kb, mb, gb count powers of 1000; kib, mib, gib powers of 1024 (as Fluvio's own configs)."""
+    config = test_connector()
+    config["producer"] = {"batch-size": written}
+    assert load_config(config, secrets={}).producer.batch_size == size
+
+
+@pytest.mark.parametrize("written", ["1.5gib", "8kbit", "1 fortnight", "mib"])
+def test_producer_batch_size_refused(written: str) -> None:
+    config = test_connector()
+    config["producer"] = {"batch-size": written}
+    refused(config, f"producer.batch-size: expected a size from 1 byte to 1gib, such as 16384, 64kib or 1mb "
+                    f"(kb, mb, gb are powers of 1000; kib, mib, gib of 1024), got '{written}'")
 
 
 @pytest.mark.parametrize("number", [float("inf"), float("nan"), 10**400, "400 days"], ids=repr)

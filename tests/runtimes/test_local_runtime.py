@@ -444,3 +444,16 @@ def test_ten_concurrent_creates_and_deletes_leave_a_consistent_state(
 def test_get_runtime_local_passes_options() -> None:
     runtime = get_runtime("local", backoff_initial=0.2)
     assert isinstance(runtime, LocalRuntime) and runtime.policy.backoff_initial == 0.2
+
+
+def test_compression_on_the_embedded_log_is_refused_at_create_and_nothing_is_made(runtime: LocalRuntime) -> None:
+    config = load_config({"name": "squeezed", "type": "test-connector", "topic": "squeezed", "create_topic": True,
+                          "producer": {"compression": "gzip", "batch-size": "16kib"}}, secrets={})
+    with pytest.raises(ConfigError, match=r"^producer\.compression gzip: the embedded log stores records uncompressed"):
+        runtime.create(config)
+    assert runtime.list() == []
+    topics = open_topics()
+    try:
+        assert not topics.topic_exists("squeezed")
+    finally:
+        topics.close()

@@ -99,6 +99,30 @@ def test_without_linger_records_wait_for_flush_or_a_full_batch(topics: EmbeddedT
     assert topics.end_offset("t1") == 1_201
 
 
+def test_a_batch_holds_at_most_batch_bytes(topics: EmbeddedTopics) -> None:
+    """``producer.batch-size``: a batch is stored once it holds that many bytes of keys and values,
+    without waiting for a flush; three records of 300 B fit in 1000 B, a fourth would not."""
+    topics.create_topic("t1")
+    producer = topics.producer("t1", batch_size=500, batch_bytes=1000)
+    producer.send_many([(None, b"%0300d" % i) for i in range(10)])
+    assert len(topics.read("t1")) == 9  # three batches of three; the tenth waits for more
+    producer.send(b"k" * 200, b"v" * 500)  # 300 + 700 B: a whole batch again
+    assert len(topics.read("t1")) == 11
+    producer.send(None, b"x" * 5000)  # larger than a batch: a batch of its own
+    assert len(topics.read("t1")) == 12
+    producer.close()
+
+
+def test_the_embedded_log_refuses_compression_in_one_line(topics: EmbeddedTopics) -> None:
+    topics.create_topic("t1")
+    with pytest.raises(ConfigError) as error:
+        topics.producer("t1", compression="gzip")
+    assert str(error.value) == (
+        "producer.compression gzip: the embedded log stores records uncompressed; compression applies to a "
+        "Fluvio cluster (FLUVIO_ENDPOINT, or the fluvio connection's host): remove it, or use one"
+    )
+
+
 def test_batches_of_every_size_are_stored_whole_and_in_order(topics: EmbeddedTopics) -> None:
     # A batch is inserted in statements of a few fixed sizes (128 rows, then powers of two):
     # whatever the batch size, each record lands once, at the next offset, with its own key.

@@ -424,3 +424,52 @@ def test_the_autospec_catches_a_wrong_call() -> None:
     client = create_autospec(fluvio.Fluvio, instance=True)
     with pytest.raises(TypeError):
         client.partition_consumer("t1")  # the real method needs the partition too
+
+
+# -- producer.batch-size and producer.compression -------------------------------------------------
+
+
+class _Builder:
+    """The client's ``TopicProducerConfigBuilder``, noting what it is told."""
+
+    told: list[tuple[str, Any]]
+
+    def __init__(self) -> None:
+        self.told = []
+        _Builder.last = self
+
+    def __getattr__(self, name: str) -> Any:
+        def tell(*args: Any) -> Any:
+            self.told.append((name, *args))
+            return self
+
+        return tell
+
+
+@pytest.mark.parametrize(
+    ("batch_bytes", "compression", "told"),
+    [
+        (None, "none", [("batch_size", producing.CLIENT_BATCH_BYTES), ("linger", producing.CLIENT_LINGER_MS)]),
+        (16_384, "gzip", [("batch_size", 16_384), ("linger", producing.CLIENT_LINGER_MS),
+                          ("compression", fluvio.Compression.Gzip)]),
+        (1_048_576, "zstd", [("batch_size", 1_048_576), ("linger", producing.CLIENT_LINGER_MS),
+                             ("compression", fluvio.Compression.Zstd)]),
+    ],
+)
+def test_the_configs_batch_size_and_compression_reach_the_client(batch_bytes: int | None, compression: str,
+                                                                  told: list[tuple[Any, ...]]) -> None:
+    module = type("Client", (), {"TopicProducerConfigBuilder": _Builder, "Compression": fluvio.Compression})
+    producing.producer_config(module, one_partition=True, batch_bytes=batch_bytes, compression=compression)
+    assert _Builder.last.told == [*told, ("set_specific_partitioner", 0), ("build",)]
+
+
+def test_calls_are_cut_to_the_configured_batch() -> None:
+    values = [bytes(100 - producing.RECORD_OVERHEAD)] * 100  # 100 encoded bytes each
+    ends = [end for frame in frames.frames(None, values, producing.call_bytes(2_048)) for end in frame[2]]
+    assert ends == list(range(10, 101, 10))  # 1024 bytes a call: ten records
+    assert producing.call_bytes(100) == 1  # below the margin: a record a call
+
+
+def test_a_compression_the_client_lacks_is_refused() -> None:
+    with FluvioTopics("127.0.0.1:9003") as topics, pytest.raises(ConfigError, match="compression must be none or one of"):
+        topics.producer("t1", compression="brotli")

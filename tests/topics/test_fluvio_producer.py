@@ -135,3 +135,35 @@ def _capture(call: object, into: list[BaseException]) -> None:
         call()  # type: ignore[operator]
     except FluvioConnectorError as exc:
         into.append(exc)
+
+
+def _segmented_topic(cluster: FluvioCluster, prefix: str, segment: int) -> str:
+    topic = _name(prefix)
+    subprocess.run([sys.executable, "-c", CREATE_WITH_SEGMENT_SIZE, cluster.endpoint, topic, str(segment)],
+                   check=True, timeout=120, stdin=subprocess.DEVNULL)
+    return topic
+
+
+def test_producer_batch_size_makes_the_clients_batches(fluvio_cluster: FluvioCluster) -> None:
+    """Segments of 32 KB refuse the default 64 KB batches (above); with ``producer.batch-size``
+    16 KiB every batch fits, and every record is stored once."""
+    topic = _segmented_topic(fluvio_cluster, "batch-size", producing.CLIENT_BATCH_BYTES // 2)
+    sent = [b"%0100d" % i for i in range(1_500)]  # about 160 KB encoded
+    with FluvioTopics(fluvio_cluster.endpoint) as topics:
+        with topics.producer(topic, batch_bytes=16_384) as producer:
+            producer.send_many((None, value) for value in sent)
+            producer.flush()
+        assert [r.value for r in topics.read(topic)] == sent
+
+
+@pytest.mark.parametrize("compression", ["gzip", "snappy", "lz4", "zstd"])
+def test_producer_compression_compresses_each_batch(fluvio_cluster: FluvioCluster, compression: str) -> None:
+    """64 KB batches of zeros stored in segments of 8 KB: only compressed do they fit; readers get
+    the records as sent."""
+    topic = _segmented_topic(fluvio_cluster, f"compressed-{compression}", 8_192)
+    sent = [bytes(100) for _ in range(1_500)]
+    with FluvioTopics(fluvio_cluster.endpoint) as topics:
+        with topics.producer(topic, compression=compression) as producer:
+            producer.send_many((None, value) for value in sent)
+            producer.flush()
+        assert [r.value for r in topics.read(topic)] == sent

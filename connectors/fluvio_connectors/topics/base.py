@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from fluvio_connectors.errors import TopicMissingError
+from fluvio_connectors.errors import ConfigError, TopicMissingError
 from fluvio_connectors.topics.consumers import ConsumerPosition
 from fluvio_connectors.topics.retention import Retention
 
@@ -73,8 +73,12 @@ class Topics(Protocol):
 
     def list_topics(self) -> list[str]: ...
 
-    def producer(self, topic: str, *, linger_ms: float = 0.0, batch_size: int = 500) -> Producer:
-        """A producer for an existing topic (``TopicNotFoundError`` otherwise)."""
+    def producer(self, topic: str, *, linger_ms: float = 0.0, batch_size: int = 500, batch_bytes: int | None = None,
+                 compression: str = "none") -> Producer:
+        """A producer for an existing topic (``TopicNotFoundError`` otherwise). A batch holds at
+        most ``batch_size`` records and ``batch_bytes`` bytes of keys and values (the config's
+        ``producer.batch-size``); ``compression`` (``producer.compression``) needs a backend that
+        compresses (``ConfigError`` otherwise)."""
 
     def read(
         self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None
@@ -118,6 +122,14 @@ class Topics(Protocol):
     def close(self) -> None: ...
 
 
+def uncompressed_log(compression: str) -> ConfigError:
+    """Why ``producer.compression`` cannot apply where topics live in the embedded log."""
+    return ConfigError(
+        f"producer.compression {compression}: the embedded log stores records uncompressed; compression "
+        "applies to a Fluvio cluster (FLUVIO_ENDPOINT, or the fluvio connection's host): remove it, or use one"
+    )
+
+
 def apply_topic_rule(topics: Topics, topic: str, create_topic: bool) -> bool:
     """The seed's rule: ``create_topic`` creates a missing topic (an existing one is fine);
     without it a missing topic is an error. Returns True if the topic was created."""
@@ -128,4 +140,4 @@ def apply_topic_rule(topics: Topics, topic: str, create_topic: bool) -> bool:
     return False
 
 
-__all__ = ["ConsumerPosition", "Producer", "Record", "Topics", "apply_topic_rule"]
+__all__ = ["ConsumerPosition", "Producer", "Record", "Topics", "apply_topic_rule", "uncompressed_log"]

@@ -45,7 +45,7 @@ from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFound
 from fluvio_connectors.names import validate_consumer_name, validate_topic_name
 from fluvio_connectors.settings import SYNC_MODES
 from fluvio_connectors.state_dir import PRIVATE_FILE, private_dir, private_file
-from fluvio_connectors.topics.base import ConsumerPosition, Record, TopicInfo
+from fluvio_connectors.topics.base import ConsumerPosition, Record, TopicInfo, uncompressed_log
 from fluvio_connectors.topics.checkpoint import WRITER_AUTOCHECKPOINT, Checkpointer
 from fluvio_connectors.topics.retention import (
     PURGE_CHUNK,
@@ -115,6 +115,12 @@ _ADDED_COLUMNS = (
     ("topics", "segment_bytes", "INTEGER"),
     ("partitions", "size_bytes", "INTEGER NOT NULL DEFAULT 0"),
 )
+
+
+def _size(record: tuple[bytes | None, bytes]) -> int:
+    """A record's bytes as ``producer.batch-size`` counts them: key and value."""
+    key, value = record
+    return len(value) + (len(key) if key is not None else 0)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -385,9 +391,14 @@ class EmbeddedTopics:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def producer(self, topic: str, *, linger_ms: float = 0.0, batch_size: int = 500) -> EmbeddedProducer:
+    def producer(self, topic: str, *, linger_ms: float = 0.0, batch_size: int = 500, batch_bytes: int | None = None,
+                 compression: str = "none") -> EmbeddedProducer:
+        """The log stores records as they are: ``compression`` other than ``none`` is a ``ConfigError``."""
+        if compression != "none":
+            raise uncompressed_log(compression)
         topic_id, _ = self._topic(topic)
-        return EmbeddedProducer(self, topic, topic_id, linger_ms=linger_ms, batch_size=batch_size)
+        return EmbeddedProducer(self, topic, topic_id, linger_ms=linger_ms, batch_size=batch_size,
+                                batch_bytes=batch_bytes)
 
     def _append(self, topic: str, topic_id: int, partition: int, batch: Batch) -> int:
         """Store ``batch`` in one transaction; returns the offset of its first record."""
@@ -554,7 +565,8 @@ class EmbeddedTopics:
 class EmbeddedProducer:
     """Buffers records and stores them in batches, one transaction a batch.
 
-    A batch is written when ``batch_size`` records are queued, when ``flush()`` (or ``close()``) is
+    A batch holds at most ``batch_size`` records and ``batch_bytes`` bytes of keys and values (one
+    record at least). It is written when it is full, when ``flush()`` (or ``close()``) is
     called, and, with ``linger_ms > 0``, at the latest ``linger_ms`` after its first record was
     queued (a background thread). With ``linger_ms == 0`` there is no timer: records wait for
     ``flush()`` or a full batch, so a caller that needs a record stored calls ``flush()``.
@@ -571,17 +583,22 @@ class EmbeddedProducer:
         *,
         linger_ms: float = 0.0,
         batch_size: int = 500,
+        batch_bytes: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if batch_bytes is not None and batch_bytes < 1:
+            raise ConfigError(f"batch_bytes must be at least 1, got {batch_bytes}")
         if linger_ms < 0:
             raise ConfigError(f"linger_ms must not be negative, got {linger_ms}")
         self.topic = topic
         self._topics = topics
         self._topic_id = topic_id
         self._batch_size = batch_size
+        self._batch_bytes = batch_bytes
         self._linger = linger_ms / 1000.0
         self._buffer: Batch = []
+        self._buffer_bytes = 0
         self._first_queued: float | None = None
         self._cond = threading.Condition()  # guards _buffer, _first_queued, _closed
         self._write_lock = threading.Lock()  # one batch at a time, in order
@@ -610,7 +627,9 @@ class EmbeddedProducer:
             if not self._buffer:
                 self._first_queued = time.monotonic()
             self._buffer.extend(items)
-            full = len(self._buffer) >= self._batch_size
+            if self._batch_bytes is not None:  # counted only where a batch has a size in bytes
+                self._buffer_bytes += sum(map(_size, items))
+            full = self._full()
             self._cond.notify_all()
         if full:
             self._write(only_full=True)
@@ -632,10 +651,12 @@ class EmbeddedProducer:
         with self._write_lock:
             while True:
                 with self._cond:
-                    if not self._buffer or (only_full and len(self._buffer) < self._batch_size):
+                    if not self._buffer or (only_full and not self._full()):
                         return
-                    batch = self._buffer[: self._batch_size]
-                    del self._buffer[: self._batch_size]
+                    count, size = self._next_batch()
+                    batch = self._buffer[:count]
+                    del self._buffer[:count]
+                    self._buffer_bytes -= size
                     self._first_queued = time.monotonic() if self._buffer else None
                 try:
                     self._topics._append(self.topic, self._topic_id, 0, batch)
@@ -643,8 +664,27 @@ class EmbeddedProducer:
                     # Put the batch back in front so a later flush() retries it: at-least-once.
                     with self._cond:
                         self._buffer[:0] = batch
+                        self._buffer_bytes += size
                         self._first_queued = self._first_queued or time.monotonic()
                     raise
+
+    def _full(self) -> bool:
+        """Whether the buffer holds a whole batch (under the lock)."""
+        if len(self._buffer) >= self._batch_size:
+            return True
+        return self._batch_bytes is not None and self._buffer_bytes >= self._batch_bytes
+
+    def _next_batch(self) -> tuple[int, int]:
+        """How many records of the buffer the next batch takes, and their bytes (under the lock)."""
+        if self._batch_bytes is None:
+            return min(self._batch_size, len(self._buffer)), 0
+        count = size = 0
+        for record in self._buffer[: self._batch_size]:
+            record_size = _size(record)
+            if count and size + record_size > self._batch_bytes:
+                break
+            count, size = count + 1, size + record_size
+        return count, size
 
     def _linger_loop(self) -> None:
         backoff = 0.0  # after a failed write, wait longer before the next attempt

@@ -17,7 +17,8 @@ Mapping to the port:
   started reading; ``stream(follow=True)`` reads again every ``poll_interval`` when it is at the
   end, like the embedded log;
 - a producer sends records to the client process as ``batch_size`` fill, and the client sends
-  them to the cluster as its 16 KB batches fill and at ``flush``; ``flush`` returns once the
+  them to the cluster as its batches fill (``batch_bytes``, 64 KB by default; compressed with
+  ``compression``) and at ``flush``; ``flush`` returns once the
   cluster stored every record sent since the last flush and fails when it refused any
   (``fluvio_client/producing.py`` says what confirms a record); with ``linger_ms`` a background
   thread flushes at the latest ``linger_ms`` after a record was queued. A failed flush keeps
@@ -47,6 +48,7 @@ from fluvio_connectors.topics.fluvio_client import (
     ClientError,
     FluvioClient,
 )
+from fluvio_connectors.topics.fluvio_client.producing import COMPRESSIONS
 from fluvio_connectors.topics.fluvio_producer import FluvioProducer
 from fluvio_connectors.topics.retention import Retention
 
@@ -158,13 +160,21 @@ class FluvioTopics:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def producer(self, topic: str, *, linger_ms: float = 0.0, batch_size: int = 500) -> FluvioProducer:
+    def producer(self, topic: str, *, linger_ms: float = 0.0, batch_size: int = 500, batch_bytes: int | None = None,
+                 compression: str = "none") -> FluvioProducer:
+        """``batch_bytes`` is the client's batch size (64 KB without it); ``compression`` (gzip,
+        snappy, lz4, zstd) is the client's, applied to each batch on its way to the SPU."""
         validate_topic_name(topic)
         if not _is_int(batch_size) or batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if batch_bytes is not None and (not _is_int(batch_bytes) or batch_bytes < 1):
+            raise ConfigError(f"batch_bytes must be at least 1, got {batch_bytes!r}")
+        if compression != "none" and compression not in COMPRESSIONS:
+            raise ConfigError(f"compression must be none or one of {', '.join(COMPRESSIONS)}, got {compression!r}")
         if linger_ms < 0:
             raise ConfigError(f"linger_ms must not be negative, got {linger_ms}")
-        return FluvioProducer(self._client, self.request, topic, linger_ms=linger_ms, batch_size=batch_size)
+        return FluvioProducer(self._client, self.request, topic, linger_ms=linger_ms, batch_size=batch_size,
+                              batch_bytes=batch_bytes, compression=compression)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from itertools import repeat
 from typing import Any, Protocol
 
 from fluvio_connectors.errors import BackendError, FluvioConnectorError
-from fluvio_connectors.topics.fluvio_client import FluvioClient, frames
+from fluvio_connectors.topics.fluvio_client import FluvioClient, frames, producing
 from fluvio_connectors.topics.fluvio_client.frames import Frame
 
 MAX_UNCONFIRMED = 200_000  # sent records a producer keeps for a retry before it flushes by itself
@@ -32,11 +32,14 @@ class FluvioProducer:
     latest ``linger_ms`` after a record was queued. Thread-safe; each sender's order is kept."""
 
     def __init__(self, client: FluvioClient, request: Request, topic: str, *, linger_ms: float,
-                 batch_size: int) -> None:
+                 batch_size: int, batch_bytes: int | None = None, compression: str = "none") -> None:
         self.topic = topic
         self._request = request
         self._client = client
         self._batch_size = batch_size
+        self._batch_bytes = batch_bytes  # the client's batches (None: its default here, 64 KB)
+        self._compression = compression
+        self._call_bytes = producing.call_bytes(batch_bytes)
         self._linger = linger_ms / 1000.0
         self._keys: list[bytes] | None = None  # the buffer: keys (None while no record has one)
         self._values: list[bytes] = []  # and values
@@ -61,7 +64,7 @@ class FluvioProducer:
 
     def _open(self) -> None:
         producer_id = self._request(f"opening a producer for {self.topic}", "producer_open", self.topic,
-                                         topic=self.topic)
+                                    self._batch_bytes, self._compression, topic=self.topic)
         self._handle = (self._client.generation, producer_id)
 
     def send(self, key: bytes | None, value: bytes) -> None:
@@ -98,7 +101,7 @@ class FluvioProducer:
             handle, self._handle = self._handle, None
         if handle is not None and handle[0] == self._client.generation:
             self._request(f"closing the producer for {self.topic}", "producer_close", handle[1],
-                               topic=self.topic)
+                          topic=self.topic)
 
     # -- under the lock
 
@@ -113,7 +116,7 @@ class FluvioProducer:
         """Send the buffer to the client process (no acknowledgement yet)."""
         keys, values = self._keys, self._values
         self._keys, self._values = None, []
-        for frame in frames.frames(keys, values):
+        for frame in frames.frames(keys, values, self._call_bytes):
             self._unconfirmed.append(frame)
             self._unconfirmed_count += len(frame[1])
             self._post(frame)
@@ -151,7 +154,7 @@ class FluvioProducer:
             generation, producer_id = self._handle
             try:
                 self._request(f"storing records in {self.topic}", "producer_flush", producer_id,
-                                   topic=self.topic)
+                              topic=self.topic)
             except FluvioConnectorError:
                 if self._client.generation == generation:  # not a restart: the cluster refused
                     self._resend = True

@@ -48,8 +48,8 @@ def columns(records: Iterable[tuple[bytes | None, bytes]]) -> Columns:
     return keys, values  # type: ignore[return-value]
 
 
-def frames(keys: list[bytes] | None, values: list[bytes]) -> list[Frame]:
-    """The columns cut into client calls (each of at most ``CALL_BYTES`` encoded, or a single
+def frames(keys: list[bytes] | None, values: list[bytes], call_bytes: int = CALL_BYTES) -> list[Frame]:
+    """The columns cut into client calls (each of at most ``call_bytes`` encoded, or a single
     record), and the calls grouped into frames of at most ``FRAME_RECORDS`` and ``FRAME_BYTES``
     (or a single call). A frame's call ends count from its first record."""
     sizes = map(len, values) if keys is None else map(operator.add, map(len, keys), map(len, values))
@@ -60,7 +60,7 @@ def frames(keys: list[bytes] | None, values: list[bytes]) -> list[Frame]:
     call_start = 0
     while call_start < len(totals):
         before = totals[call_start - 1] if call_start else 0
-        end = max(bisect_right(totals, before + CALL_BYTES, call_start), call_start + 1)
+        end = max(bisect_right(totals, before + call_bytes, call_start), call_start + 1)
         frame_before = totals[start - 1] if start else 0
         if calls and (end - start > FRAME_RECORDS or totals[end - 1] - frame_before > FRAME_BYTES):
             out.append(_frame(keys, values, start, calls))

@@ -33,12 +33,29 @@ CLIENT_LINGER_MS = 86_400_000  # a day: a batch is never sent because of its age
 # Bytes the client's encoding adds to a record's key and value: at most 41 (length, attributes,
 # timestamp and offset deltas as varints, key and value lengths, header count), rounded up.
 RECORD_OVERHEAD = 64
-CALL_BYTES = CLIENT_BATCH_BYTES - 1_024  # one send_all call at most (the batch header needs < 100)
+CALL_MARGIN = 1_024  # a call fills its batch up to this much less (the batch header needs < 100)
+# The client's compressions by the names a config gives them (producer.compression).
+COMPRESSIONS = {"gzip": "Gzip", "snappy": "Snappy", "lz4": "Lz4", "zstd": "Zstd"}
 
 
-def producer_config(client_module: Any, *, one_partition: bool) -> Any:
-    """The client's producer config for the reasoning above."""
-    builder = client_module.TopicProducerConfigBuilder().batch_size(CLIENT_BATCH_BYTES).linger(CLIENT_LINGER_MS)
+def call_bytes(batch_bytes: int | None = None) -> int:
+    """The most one ``send_all`` call carries for batches of ``batch_bytes`` (the config's
+    ``producer.batch-size``; ``CLIENT_BATCH_BYTES`` without one): a call holds records that fit in
+    one batch, or a single record."""
+    return max(1, (batch_bytes or CLIENT_BATCH_BYTES) - CALL_MARGIN)
+
+
+CALL_BYTES = call_bytes()
+
+
+def producer_config(client_module: Any, *, one_partition: bool, batch_bytes: int | None = None,
+                    compression: str = "none") -> Any:
+    """The client's producer config for the reasoning above: batches of ``batch_bytes`` (the
+    client compresses a whole batch with ``compression`` on its way to the SPU)."""
+    builder = client_module.TopicProducerConfigBuilder().batch_size(batch_bytes or CLIENT_BATCH_BYTES)
+    builder = builder.linger(CLIENT_LINGER_MS)
+    if compression != "none":
+        builder = builder.compression(getattr(client_module.Compression, COMPRESSIONS[compression]))
     if one_partition:
         builder = builder.set_specific_partitioner(0)
     return builder.build()

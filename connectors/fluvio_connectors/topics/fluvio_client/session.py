@@ -111,10 +111,11 @@ class Session(ConsumerOffsets):
 
     # -- producing
 
-    def op_producer_open(self, topic: str) -> int:
+    def op_producer_open(self, topic: str, batch_bytes: int | None = None, compression: str = "none") -> int:
         self._require_topic(topic)
         one_partition = self._partitions_above_zero(topic) == 0
-        config = producer_config(self.fluvio, one_partition=one_partition)
+        config = producer_config(self.fluvio, one_partition=one_partition, batch_bytes=batch_bytes,
+                                 compression=compression)
         producer = self.client.topic_producer_with_config(topic, config)
         self._next_id += 1
         self.producers[self._next_id] = ClientProducer(producer, getattr(self.fluvio, "_ProducerBatchRecord", None),
