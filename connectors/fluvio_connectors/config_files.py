@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import io
 import os
+from typing import Any
 
 from fluvio_connectors.catalog import is_secret_name
-from fluvio_connectors.errors import ConfigError
+from fluvio_connectors.errors import ConfigError, DependencyError
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_FILE_TEXT = "1 MiB"
@@ -42,10 +43,28 @@ def read_text_file(path: str | os.PathLike[str], what: str) -> str:
         raise ConfigError(f"{origin}: not UTF-8 text; expected {what}") from None
 
 
+# What read_secrets_file uses of python-dotenv's parser (not its public API).
+_DOTENV_WANTED = ">=1.0,<2"
+
+
+def _dotenv_parser() -> Any:
+    """``dotenv.parser.parse_stream``; ``DependencyError`` in one line when python-dotenv lacks it
+    or the fields its bindings are read by."""
+    try:
+        from dotenv.parser import Binding, Original, parse_stream
+    except ImportError:
+        raise DependencyError.missing("python-dotenv", ["dotenv.parser.parse_stream"], "reading a secrets file",
+                                      _DOTENV_WANTED) from None
+    lacking = [f"Binding.{f}" for f in ("key", "value", "original", "error") if f not in Binding._fields]
+    lacking += [f"Original.{f}" for f in ("string", "line") if f not in Original._fields]
+    if lacking:
+        raise DependencyError.missing("python-dotenv", lacking, "reading a secrets file", _DOTENV_WANTED)
+    return parse_stream
+
+
 def read_secrets_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """Parse a dotenv-style ``NAME=VALUE`` secrets file (see the module docstring)."""
-    from dotenv.parser import parse_stream
-
+    parse_stream = _dotenv_parser()
     text = read_text_file(path, "a NAME=VALUE secrets file")
     origin = str(path) if len(str(path)) <= MAX_ORIGIN_CHARS else "..." + str(path)[-MAX_ORIGIN_CHARS:]
     expected = "expected NAME=VALUE with NAME made of letters, digits and _ (a value may be quoted)"

@@ -52,6 +52,23 @@ class BackendError(FluvioConnectorError):
     """The topics backend or the connector runtime could not be reached or refused a call."""
 
 
+class DependencyError(FluvioConnectorError):
+    """An installed library lacks what the project relies on (a private name of a pinned version)."""
+
+    @classmethod
+    def missing(cls, package: str, names: list[str], purpose: str, wanted: str) -> DependencyError:
+        """``paho-mqtt 2.3.0 lacks Client._packet_read, which the MQTT source relies on; install
+        paho-mqtt>=2.2,<2.3 (as connectors/requirements.txt pins)``."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = f"{package} {version(package)}"
+        except PackageNotFoundError:
+            installed = package
+        return cls(f"{installed} lacks {', '.join(names)}, which {purpose} relies on; install "
+                   f"{package}{wanted} (as connectors/requirements.txt pins)")
+
+
 class ConsumerNotFoundError(FluvioConnectorError):
     """No committed position for this named consumer (on this topic)."""
 

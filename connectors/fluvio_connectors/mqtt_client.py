@@ -25,11 +25,10 @@ Reconnecting. paho waits twice before its second connection attempt when the fir
 that no attempt preceded, so the waits are exactly the backoff ``reconnect_delay_set`` describes,
 and ``next_reconnect_delay`` says what the next one will be (for a log line that tells the truth).
 
-This leans on paho internals (``_packet_read``, ``_packet_handle``, ``_handle_publish``,
-``_handle_pubrel``, ``_in_packet``, ``_packet_queue``, ``_send_pubrec``, ``_send_pubcomp``,
-``_create_socket``, ``_msgtime_mutex``, ``_last_bytes_received``, ``_reconnect_wait``,
-``_reconnect_delay`` and its mutex and bounds), stable through paho 2.x; the connector image pins
-paho, and the tests with a real broker guard an upgrade.
+This leans on paho internals (``PAHO_METHODS``, ``PAHO_ATTRIBUTES``, ``PAHO_NAMES``) of paho 2.2:
+the project pins ``paho-mqtt>=2.2,<2.3`` (the image pins 2.2.0), the tests with a real broker
+guard an upgrade, and a paho without one of them stops the program at its start with one line
+(``DependencyError``) rather than failing later inside the network thread.
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from fluvio_connectors.errors import ConfigError
+from fluvio_connectors.errors import ConfigError, DependencyError
 
 
 @contextlib.contextmanager
@@ -68,6 +67,25 @@ def _hidden(*names: str) -> Iterator[None]:
 with _hidden("dns"):
     import paho.mqtt.client as paho
 
+# The paho internals this module uses; checked when it is imported (names) and when a client is made
+# (attributes paho's constructor sets).
+PAHO_WANTED = ">=2.2,<2.3"
+PAHO_NAMES = ("MalformedPacket", "MQTTErrorCode", "MQTT_LOG_ERR", "MQTT_LOG_DEBUG", "PUBLISH")
+PAHO_METHODS = ("_packet_read", "_packet_handle", "_handle_publish", "_handle_pubrel", "_send_pubrec",
+                "_send_pubcomp", "_create_socket", "_reconnect_wait", "_call_socket_register_write", "_easy_log")
+PAHO_ATTRIBUTES = ("_sock", "_in_packet", "_packet_queue", "_msgtime_mutex", "_last_bytes_received", "_protocol",
+                   "_reconnect_delay", "_reconnect_delay_mutex", "_reconnect_min_delay", "_reconnect_max_delay")
+
+
+def _require(owner: object, names: tuple[str, ...], prefix: str) -> None:
+    lacking = [f"{prefix}{name}" for name in names if not hasattr(owner, name)]
+    if lacking:
+        raise DependencyError.missing("paho-mqtt", lacking, "the MQTT source", PAHO_WANTED)
+
+
+_require(paho, PAHO_NAMES, "paho.mqtt.client.")
+_require(paho.Client, PAHO_METHODS, "Client.")
+
 READ_CHUNK = 65536
 READ_BURST = 256  # packets taken from the read buffer per network-loop turn
 TOPIC_NAMES_KEPT = 4096
@@ -86,6 +104,7 @@ class StoreFirstClient(paho.Client):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **{**kwargs, "manual_ack": True})
+        _require(self, PAHO_ATTRIBUTES, "Client.")
         # Why the last connection attempt failed (paho swallows the exception).
         self.last_connect_error: OSError | None = None
         # When the current connection's socket opened (monotonic), until the owner clears it.
