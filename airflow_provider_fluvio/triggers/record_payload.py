@@ -29,10 +29,12 @@ import inspect
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fluvio_connectors.errors import ConfigError
-from fluvio_connectors.topics import Record
+
+if TYPE_CHECKING:
+    from fluvio_connectors.topics import Record
 
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
 _IDENTIFIER_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"

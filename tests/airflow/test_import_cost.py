@@ -2,8 +2,9 @@
 
 A fresh interpreter imports ``airflow.sdk`` and the base classes (what any DAG file with operators
 loads anyway), then what a DAG file imports from the provider: the operators and the sensor; then
-the hook (DAG files that use it directly); then the plugin, which every Airflow component imports.
-Each step's newly imported modules are checked.
+a topic's asset with a record watcher, built as an event-driven DAG file builds it; then the hook
+(DAG files that use it directly); then the plugin, which every Airflow component imports. Each
+step's newly imported modules are checked.
 """
 
 from __future__ import annotations
@@ -26,10 +27,18 @@ def new_modules(step):
 
 dag = new_modules(lambda: (__import__("airflow_provider_fluvio.operators.connector"),
                            __import__("airflow_provider_fluvio.sensors.connector")))
+
+def watched_topic():  # an event-driven DAG file: a topic's asset with a record watcher
+    from airflow_provider_fluvio.assets.fluvio import fluvio_topic_asset
+    from airflow_provider_fluvio.triggers.records import fluvio_topic_watcher
+
+    fluvio_topic_asset("orders", watchers=[fluvio_topic_watcher("orders")])
+
+watched = new_modules(watched_topic)
 hook = new_modules(lambda: __import__("airflow_provider_fluvio.hooks.fluvio"))
 import airflow.plugins_manager  # what a component has loaded when it loads plugins
 plugin = new_modules(lambda: __import__("airflow_provider_fluvio.ui.plugin"))
-print(json.dumps({"dag": dag, "hook": hook, "plugin": plugin}))
+print(json.dumps({"dag": dag, "watched": watched, "hook": hook, "plugin": plugin}))
 """
 
 # Third-party packages the provider uses only when a task runs (or never at all in a worker).
@@ -82,6 +91,25 @@ def test_dag_files_importing_operators_and_the_sensor_load_nothing_heavy() -> No
         "fluvio_connectors.messages",  # one-line error messages: the standard library only
     ]
     assert all(m.split(".")[0] in ("airflow", "airflow_provider_fluvio", "fluvio_connectors") for m in dag)
+
+
+def test_a_watched_topic_asset_loads_no_backend_config_model_or_settings() -> None:
+    """Building the asset and its watcher checks the topic and consumer names (``names.py``) and
+    nothing else of ours: no topics backend, no sqlite3, no config models, not even the settings."""
+    watched = probe()["watched"]
+    assert offenders(watched, HEAVY) == []
+    assert offenders(watched, tuple(m for m in TASK_TIME if m != "airflow_provider_fluvio.triggers")) == []
+    ours = sorted(m for m in watched if m.split(".")[0] in ("airflow_provider_fluvio", "fluvio_connectors"))
+    assert ours == [
+        "airflow_provider_fluvio.assets",
+        "airflow_provider_fluvio.assets.fluvio",
+        "airflow_provider_fluvio.assets.uris",
+        "airflow_provider_fluvio.triggers",
+        "airflow_provider_fluvio.triggers.record_payload",
+        "airflow_provider_fluvio.triggers.records",
+        "fluvio_connectors.endpoints",
+        "fluvio_connectors.names",
+    ]
 
 
 def test_the_hook_module_loads_no_runtime_backend_or_client_library() -> None:
