@@ -156,14 +156,19 @@ def test_producer_batch_size_makes_the_clients_batches(fluvio_cluster: FluvioClu
         assert [r.value for r in topics.read(topic)] == sent
 
 
-@pytest.mark.parametrize("compression", ["gzip", "snappy", "lz4", "zstd"])
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
 def test_producer_compression_compresses_each_batch(fluvio_cluster: FluvioCluster, compression: str) -> None:
-    """64 KB batches of zeros stored in segments of 8 KB: only compressed do they fit; readers get
-    the records as sent."""
+    """64 KB batches of zeros into segments of 8 KB: refused as they are, stored compressed; readers
+    get the records as sent."""
     topic = _segmented_topic(fluvio_cluster, f"compressed-{compression}", 8_192)
     sent = [bytes(100) for _ in range(1_500)]
     with FluvioTopics(fluvio_cluster.endpoint) as topics:
-        with topics.producer(topic, compression=compression) as producer:
-            producer.send_many((None, value) for value in sent)
-            producer.flush()
+        producer = topics.producer(topic, compression=compression)
+        producer.send_many((None, value) for value in sent)
+        if compression == "none":
+            with pytest.raises(BackendError, match="the message is too large"):
+                producer.flush()
+            return
+        producer.flush()
+        producer.close()
         assert [r.value for r in topics.read(topic)] == sent
