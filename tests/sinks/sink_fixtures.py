@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polling
 import pytest
 from postgres_server import PostgresServer
 
@@ -26,15 +26,8 @@ FAST_RESTARTS = {"backoff_initial": 0.05, "backoff_max": 0.2, "max_crashes": 100
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it is truthy (its value is returned); fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
+    """``polling.wait_until`` at this module's pace."""
+    return polling.wait_until(predicate, timeout, what, interval=interval)
 
 
 @dataclass
