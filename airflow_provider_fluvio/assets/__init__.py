@@ -1,1 +1,1 @@
-"""Fluvio topics as Airflow assets: URIs, the asset helper, lineage reporting."""
+"""Fluvio topics as Airflow assets: URIs, the asset helper and watcher, lineage, records out of asset events."""

@@ -793,13 +793,9 @@ def _file_sizes(path: Path) -> int:
 
 
 def _insert(conn: sqlite3.Connection, topic_id: int, partition: int, first: int, batch: Batch, now: float) -> None:
-    """Insert ``batch`` at offsets ``first``, ``first + 1``, ...: up to ``INSERT_ROWS`` records per
-    statement. One statement per record costs a third more, and sqlite3 lets go of the GIL for
-    each one: another busy thread (the MQTT network thread) then holds the writer up every time.
-
-    The statements have few shapes (``_chunk_sizes``): each connection keeps every statement it
-    prepared, and one shape per batch size (1 to 100 rows, each a few dozen KB prepared) made up
-    4-5 MB of the MQTT connector's memory after a flood."""
+    """Insert ``batch`` at offsets ``first``, ``first + 1``, ...: up to ``INSERT_ROWS`` (128) records
+    per statement, in statements of at most 8 shapes (``_chunk_sizes``; docs/architecture.md,
+    *Delivery*, and performance.md say why)."""
     start = 0
     for rows in _chunk_sizes(len(batch)):
         params: list[object] = []

@@ -1,21 +1,11 @@
-"""The boundary around the ``fluvio`` client: the only code that calls it, and where every wait on
-it is bounded.
+"""The boundary around the ``fluvio`` client: the only code that calls it, in a helper process
+(``python -m fluvio_connectors.topics.fluvio_client``), and where every wait on it is bounded.
 
-Why a helper process: the client (fluvio 0.21, PyO3) holds the GIL while many of its calls
-block (every admin call, ``FluvioAdmin.connect*``, a sync stream's ``next``, ``ProduceOutput.wait``),
-so a call that waits for a silent or stopped server freezes every thread of the calling process,
-timers and watchdogs included; ``FluvioAdmin.connect`` to a peer that accepts and never answers
-waits forever. So the calling process never runs client code. ``FluvioClient`` starts one helper
-process (``python -m fluvio_connectors.topics.fluvio_client``) on first use, and every call is a
-request on a socket that the caller waits for with a deadline it chose. A request that misses its
-deadline kills the helper (SIGKILL: it may be stuck inside the client holding its own GIL) and
-raises ``BackendError``; the next call starts a fresh one (``generation`` counts them).
-
-- ``__init__``: ``FluvioClient``, the caller's side: turns, deadlines, restarts;
-- ``process``: the helper process and the socket frames, seen from the caller;
-- ``session``: what the helper holds and every call into the client (``Session.op_*``);
-- ``__main__``: the helper program: it answers requests one at a time, with the client's sync API
-  only (nothing in it waits for the GIL while another call holds it), and dies with its parent.
+``FluvioClient.call(op, *args)`` waits at most its timeout (``connect_timeout`` for the helper's
+start and the connections); a request that misses its deadline kills the helper and raises
+``BackendError`` in one line, and the next call starts a fresh one (``generation`` counts them).
+Why a process, and what each module of this package does: docs/architecture.md, *The Fluvio
+client boundary*.
 
 Requests are ``(op, args, reply)`` tuples, replies ``("ok", value)`` or ``("error", kind,
 message)``; ``produce`` is posted without a reply: its errors come back at the producer's next
