@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fluvio_connectors.endpoints import join_host_port, split_host_port
 from fluvio_connectors.errors import ConfigError
+from fluvio_connectors.flags import parse_flag
 
 if TYPE_CHECKING:
     from fluvio_connectors.settings import Settings
 
 DEFAULT_SC_PORT = 9003
-RUNTIME_KINDS = ("local", "kubernetes")
 
 # Every field the hook reads, in the form's order; ``field()`` refuses any other name.
 FIELDS = (
@@ -41,8 +41,6 @@ FIELDS = (
     "host_network",
 )
 FLAG_FIELDS = ("use_fluvio_profile", "in_cluster", "host_network")
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off", "")
 
 
 # NamedTuples, not dataclasses: a frozen dataclass costs about 0.6 ms to define, and this module is
@@ -82,14 +80,12 @@ class ConnectionResolver:
 
     def flag(self, name: str) -> bool | None:
         value = self.field(name)
-        if value is None or isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ConfigError(f"{self.where()}: {name} must be true or false, got {value!r}")
+        if value is None:
+            return None
+        flag = parse_flag(value)
+        if flag is None:
+            raise ConfigError(f"{self.where()}: {name} must be true or false, got {value!r}")
+        return flag
 
     def where(self) -> str:
         conn_id = self._fields().conn_id
@@ -122,7 +118,7 @@ class ConnectionResolver:
     def settings(self) -> Settings:
         """Where topics live and connector state is kept: the worker's environment, changed by
         what the connection and the hook's arguments say."""
-        from fluvio_connectors.settings import Settings
+        from fluvio_connectors.settings import Settings, runtime_kind
 
         base = Settings.from_env()
         changes: dict[str, Any] = {}
@@ -136,37 +132,20 @@ class ConnectionResolver:
             changes["home"] = Path(str(state_dir)).expanduser()
         runtime = self.field("runtime")
         if runtime:
-            kind = str(runtime).strip().lower()
-            if kind == "k8s":
-                kind = "kubernetes"
-            if kind not in RUNTIME_KINDS:
-                raise ConfigError(
-                    f"{self.where()}: unknown runtime {runtime!r}; expected one of: {', '.join(RUNTIME_KINDS)}"
-                )
-            changes["runtime"] = kind
+            changes["runtime"] = runtime_kind(runtime, f"{self.where()}: ")
         return base.with_(**changes) if changes else base
 
     def runtime_options(self, runtime: str) -> dict[str, Any]:
         """Keyword arguments for the ``runtime`` adapter (only Kubernetes takes any)."""
         if runtime != "kubernetes":
             return {}
+        from airflow_provider_fluvio.runtimes.k8s_client import check_one_source
+
         in_cluster = self.flag("in_cluster")
         kube_config_path = self.field("kube_config_path")
         kube_config = self.field("kube_config")
-        sources = [
-            name
-            for name, value in (
-                ("in_cluster", in_cluster),
-                ("kube_config_path", kube_config_path),
-                ("kube_config", kube_config),
-            )
-            if value
-        ]
-        if len(sources) > 1:
-            raise ConfigError(
-                f"{self.where()}: {' and '.join(sources)} exclude each other; set only one of "
-                "in_cluster, kube_config_path, kube_config"
-            )
+        check_one_source(in_cluster=in_cluster, kube_config_path=kube_config_path, kube_config=kube_config,
+                         where=self.where())
         options = {
             "namespace": self.field("namespace"),
             "kube_config_path": kube_config_path,
@@ -191,5 +170,5 @@ def describe(settings: Settings) -> str:
     return f"topics: {topics}; connectors: {settings.runtime} runtime"
 
 
-__all__ = ["DEFAULT_SC_PORT", "FIELDS", "FLAG_FIELDS", "RUNTIME_KINDS", "ConnectionFields", "ConnectionResolver",
+__all__ = ["DEFAULT_SC_PORT", "FIELDS", "FLAG_FIELDS", "ConnectionFields", "ConnectionResolver",
            "describe"]

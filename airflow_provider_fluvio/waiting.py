@@ -17,12 +17,29 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from airflow_provider_fluvio.pending import pending_too_long
+from airflow_provider_fluvio.pending import pending_seconds, pending_too_long
 from airflow_provider_fluvio.statuses import DRAINED, normalize_status
 from fluvio_connectors.errors import ConnectorNotFoundError
 
 if TYPE_CHECKING:
     from airflow_provider_fluvio.runtimes.base import ConnectorInfo
+
+
+class WaitParams(NamedTuple):
+    """What a wait for a connector is for, as the sensor, its trigger and the hook pass it on:
+    the status waited for and when to give up before any deadline."""
+
+    target_status: str = "Running"
+    fail_on_failed: bool = True  # a Failed connector ends the wait
+    fail_on_missing: bool = True  # a missing connector ends the wait (else: wait for it)
+    log_tail: int = 20  # last log lines in the message of a failure
+    pending_timeout: float | None = None  # Pending this many seconds without a break ends the wait
+
+    def checked(self) -> WaitParams:
+        """The same, the status name normalised and ``pending_timeout`` in seconds
+        (``ConfigError`` / ``ValueError`` for values that are none)."""
+        return self._replace(target_status=normalize_status(self.target_status),
+                             pending_timeout=pending_seconds(self.pending_timeout))
 
 
 class StatusCheck(NamedTuple):
@@ -92,35 +109,27 @@ def sink_progress(info: ConnectorInfo) -> str:
     return ", ".join(parts)
 
 
-def check_connector(
-    status: Callable[[str], ConnectorInfo],
-    name: str,
-    target_status: str = "Running",
-    *,
-    fail_on_failed: bool = True,
-    fail_on_missing: bool = True,
-    log_tail: int = 20,
-    pending_timeout: float | None = None,
-    logs: Callable[[str, int], list[str]] | None = None,
-) -> StatusCheck:
-    """Look at ``name`` once (``status(name)``) and judge it. A missing connector is ``failed``
-    when ``fail_on_missing``, else ``waiting``. A failure's message ends with the connector's last
-    ``log_tail`` log lines (read through ``logs``; not when a source was waited for as ``Drained``:
-    nothing is wrong with it); one of a connector still Pending says it keeps retrying."""
-    target = normalize_status(target_status)
+def check_connector(status: Callable[[str], ConnectorInfo], name: str, wait: WaitParams,
+                    logs: Callable[[str, int], list[str]] | None = None) -> StatusCheck:
+    """Look at ``name`` once (``status(name)``) and judge it for ``wait``. A missing connector is
+    ``failed`` when ``fail_on_missing``, else ``waiting``. A failure's message ends with the
+    connector's last ``log_tail`` log lines (read through ``logs``; not when a source was waited
+    for as ``Drained``: nothing is wrong with it); one of a connector still Pending says it keeps
+    retrying."""
+    wait = wait.checked()
     try:
         info = status(name)
     except ConnectorNotFoundError as exc:
-        if fail_on_missing:
+        if wait.fail_on_missing:
             return StatusCheck("failed", f"{exc}; it was never created or has been deleted")
         return StatusCheck("waiting", f"connector {name} does not exist (yet)")
-    check = judge(info, target, fail_on_failed=fail_on_failed, pending_timeout=pending_timeout)
-    if check.outcome != "failed" or (target == DRAINED and info.direction != "sink"):
+    check = judge(info, wait.target_status, fail_on_failed=wait.fail_on_failed, pending_timeout=wait.pending_timeout)
+    if check.outcome != "failed" or (wait.target_status == DRAINED and info.direction != "sink"):
         return check
     message = check.message
     if info.status.value == "Pending":
         message += "; it keeps retrying until deleted"
-    return check._replace(message=with_log_tail(message, _log_tail(logs, name, log_tail), name))
+    return check._replace(message=with_log_tail(message, _log_tail(logs, name, wait.log_tail), name))
 
 
 def wait_for(look: Callable[[], StatusCheck], timeout: float, poll_interval: float,
@@ -158,4 +167,4 @@ def _log_tail(logs: Callable[[str, int], list[str]] | None, name: str, tail: int
         return [f"(log unavailable: {exc})"]
 
 
-__all__ = ["StatusCheck", "check_connector", "judge", "sink_progress", "wait_for", "with_log_tail"]
+__all__ = ["StatusCheck", "WaitParams", "check_connector", "judge", "sink_progress", "wait_for", "with_log_tail"]

@@ -34,9 +34,9 @@ def connector_source_uris(config: ConnectorConfig) -> list[str]:
     """Asset URIs of what a connector reads: an MQTT broker's topic filters (no credentials)."""
     if config.type != "mqtt":
         return []
-    from fluvio_connectors.catalog import parse_mqtt_url
+    from fluvio_connectors.catalog import mqtt_url_source, parse_mqtt_url
 
-    url = config.secret_values().get("MQTT_URL") or getattr(config.parameters, "mqtt_url", None)
+    url, _ = mqtt_url_source(config.parameters, config.secret_values())
     if not url:
         return []
     broker = parse_mqtt_url(url)

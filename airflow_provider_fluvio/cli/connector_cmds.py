@@ -29,7 +29,7 @@ from airflow_provider_fluvio.waiting import judge, wait_for
 from fluvio_connectors.config import load_config, read_secrets_file
 from fluvio_connectors.errors import FluvioConnectorError
 from fluvio_connectors.replicas import MAX_REPLICAS, check_replicas
-from fluvio_connectors.settings import Settings
+from fluvio_connectors.settings import RUNTIME_ENV, Settings, runtime_kind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,7 +71,7 @@ def open_runtime(params: dict[str, Any]) -> Iterator[ConnectorRuntime]:
     """The runtime the options name; Kubernetes options given on the command line with the local
     runtime are a usage error rather than silently ignored."""
     ctx = click.get_current_context()
-    kind = params.pop("runtime", None) or Settings.from_env().runtime
+    kind = runtime_kind(params.pop("runtime", None) or Settings.from_env().runtime, f"{RUNTIME_ENV}: ")
     kube = {KUBERNETES_OPTIONS[k]: params.pop(k) for k in KUBERNETES_OPTIONS}
     if kind == "kubernetes":
         options = {k: v for k, v in kube.items() if v}

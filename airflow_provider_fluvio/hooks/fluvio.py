@@ -40,11 +40,10 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHo
 
 from airflow_provider_fluvio import DEFAULT_CONN_ID
 from airflow_provider_fluvio.connection import DEFAULT_SC_PORT as DEFAULT_SC_PORT  # re-exported
-from airflow_provider_fluvio.connection import RUNTIME_KINDS as RUNTIME_KINDS  # re-exported
 from airflow_provider_fluvio.connection import ConnectionFields, ConnectionResolver, describe
 from airflow_provider_fluvio.statuses import STATUSES as STATUSES  # re-exported
 from airflow_provider_fluvio.topic_session import TopicSession
-from airflow_provider_fluvio.waiting import StatusCheck, check_connector
+from airflow_provider_fluvio.waiting import StatusCheck, WaitParams, check_connector
 from fluvio_connectors.errors import ConnectorNotFoundError
 from fluvio_connectors.names import check_connector_name
 
@@ -302,11 +301,8 @@ class FluvioHook(BaseHook):
         log lines). A finished connector (Stopped) has reached ``Running``: it ran and is done.
         ``ConfigError`` for a name that is not a valid connector name."""
         check_connector_name(name)
-        return check_connector(
-            self.connector_status, name, target_status, fail_on_failed=fail_on_failed,
-            fail_on_missing=fail_on_missing, log_tail=log_tail, pending_timeout=pending_timeout,
-            logs=self.connector_logs,
-        )
+        wait = WaitParams(target_status, fail_on_failed, fail_on_missing, log_tail, pending_timeout)
+        return check_connector(self.connector_status, name, wait, logs=self.connector_logs)
 
     # ------------------------------------------------------------------ topics and records
 

@@ -25,11 +25,11 @@ from typing import Any
 from airflow.providers.common.compat.sdk import BaseHook
 
 from fluvio_connectors.endpoints import join_host_port, split_host_port
+from fluvio_connectors.flags import is_true
 
 DEFAULT_MQTT_CONN_ID = "mqtt_default"
 # The Test button runs in the API server: connecting (name resolution, TCP, TLS, CONNACK) is bounded.
 TEST_CONNECTION_TIMEOUT = 10.0
-_TRUE = ("1", "true", "yes", "on")
 _PEM_BLOCK = re.compile(r"(-----BEGIN [A-Z0-9 ]+-----)\s*(.*?)\s*(-----END [A-Z0-9 ]+-----)", re.S)
 _TLS_EXTRAS = (("MQTT_CA_CERT", "ca_cert"), ("MQTT_CLIENT_CERT", "client_cert"), ("MQTT_CLIENT_KEY", "client_key"))
 
@@ -147,7 +147,7 @@ def _broker_url(conn: Any) -> str:
         raise ValueError(f"connection {conn.conn_id}: no host; expected the MQTT broker's address")
     host = str(conn.host).strip()
     tls = (conn.conn_type or "").lower() in ("mqtts", "ssl")
-    tls = tls or str(conn.extra_dejson.get("tls", "")).strip().lower() in _TRUE
+    tls = tls or is_true(conn.extra_dejson.get("tls", ""))
     if "://" in host:
         scheme, host = host.split("://", 1)
         tls = tls or scheme.lower() in ("mqtts", "ssl")

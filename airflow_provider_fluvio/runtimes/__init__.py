@@ -8,26 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus
-from fluvio_connectors.errors import ConfigError
-from fluvio_connectors.settings import Settings
-
-RUNTIMES = ("local", "kubernetes")
+from fluvio_connectors.settings import RUNTIMES, Settings, runtime_kind
 
 
 def get_runtime(kind: str | None = None, settings: Settings | None = None, **options: Any) -> ConnectorRuntime:
     """The runtime named ``kind`` (settings' default when None). ``options`` go to the adapter
     (for Kubernetes: namespace, kube_config_path, cluster_context, in_cluster, registry, ...)."""
     settings = settings or Settings.from_env()
-    kind = (kind or settings.runtime or "local").lower()
-    if kind == "local":
+    if runtime_kind(kind or settings.runtime or "local") == "local":
         from airflow_provider_fluvio.runtimes.local import LocalRuntime
 
         return LocalRuntime(settings, **options)
-    if kind in ("kubernetes", "k8s"):
-        from airflow_provider_fluvio.runtimes.kubernetes import KubernetesRuntime
+    from airflow_provider_fluvio.runtimes.kubernetes import KubernetesRuntime
 
-        return KubernetesRuntime(settings, **options)
-    raise ConfigError(f"unknown runtime {kind!r}; expected one of: {', '.join(RUNTIMES)}")
+    return KubernetesRuntime(settings, **options)
 
 
 __all__ = ["RUNTIMES", "ConnectorInfo", "ConnectorRuntime", "ConnectorStatus", "get_runtime"]

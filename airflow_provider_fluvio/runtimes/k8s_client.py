@@ -41,15 +41,18 @@ class ApiTimeout(BackendError):
     """The API server did not answer within the call's timeout."""
 
 
+CONFIG_SOURCES = ("in_cluster", "kube_config_path", "kube_config")
+
+
 def check_one_source(*, in_cluster: bool | None, kube_config_path: str | None,
-                     kube_config: dict[str, Any] | str | None) -> None:
-    """Two config sources are a usage mistake, not a precedence to guess."""
-    explicit = [k for k, v in (("in_cluster", in_cluster), ("kube_config_path", kube_config_path),
-                               ("kube_config", kube_config)) if v]
+                     kube_config: dict[str, Any] | str | None, where: str = "kubernetes runtime") -> None:
+    """At most one config source: two are a usage mistake, not a precedence to guess (the hook,
+    the CLI and the runtime all ask here; ``where`` names the caller's input)."""
+    given = dict(zip(CONFIG_SOURCES, (in_cluster, kube_config_path, kube_config), strict=True))
+    explicit = [name for name, value in given.items() if value]
     if len(explicit) > 1:
         raise ConfigError(
-            f"kubernetes runtime: {' and '.join(explicit)} were both given; use only one of "
-            "in_cluster, kube_config_path, kube_config"
+            f"{where}: {' and '.join(explicit)} exclude each other; set only one of {', '.join(CONFIG_SOURCES)}"
         )
 
 

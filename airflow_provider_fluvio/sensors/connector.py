@@ -31,6 +31,7 @@ from airflow_provider_fluvio import DEFAULT_CONN_ID
 from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT, pending_seconds
 from airflow_provider_fluvio.statuses import normalize_status
 from airflow_provider_fluvio.ui.links import FluvioConnectorLink
+from airflow_provider_fluvio.waiting import StatusCheck, WaitParams
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
 from fluvio_connectors.messages import one_line
 
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_fluvio.hooks.fluvio import FluvioHook
-    from airflow_provider_fluvio.waiting import StatusCheck
 
 
 class FluvioConnectorSensor(BaseSensorOperator):
@@ -105,16 +105,15 @@ class FluvioConnectorSensor(BaseSensorOperator):
 
         return FluvioHook(self.fluvio_conn_id, **self.hook_params)
 
+    def wait_params(self) -> WaitParams:
+        """What this sensor waits for (its templated ``target_status`` rendered), as the hook and
+        the trigger take it."""
+        return WaitParams(normalize_status(self.target_status), self.fail_on_failed, self.fail_on_missing,
+                          self.log_tail, self.pending_timeout)
+
     def _check(self) -> StatusCheck:
         try:
-            return self.hook.check_connector(
-                self.connector_name,
-                normalize_status(self.target_status),
-                fail_on_failed=self.fail_on_failed,
-                fail_on_missing=self.fail_on_missing,
-                log_tail=self.log_tail,
-                pending_timeout=self.pending_timeout,
-            )
+            return self.hook.check_connector(self.connector_name, **self.wait_params()._asdict())
         except ConfigError as exc:  # a bad name or connection: no retry helps
             raise AirflowFailException(one_line(str(exc))) from None
         except FluvioConnectorError as exc:
@@ -151,15 +150,11 @@ class FluvioConnectorSensor(BaseSensorOperator):
         self.defer(
             trigger=FluvioConnectorStatusTrigger(
                 connector_name=self.connector_name,
-                target_status=normalize_status(self.target_status),
                 fluvio_conn_id=self.fluvio_conn_id,
                 hook_params=hook.hook_params,
                 poll_interval=self.poke_interval,
                 deadline=time.time() + self.timeout,
-                fail_on_failed=self.fail_on_failed,
-                fail_on_missing=self.fail_on_missing,
-                log_tail=self.log_tail,
-                pending_timeout=self.pending_timeout,
+                **self.wait_params()._asdict(),
             ),
             method_name="execute_complete",
             # Airflow's own deadline, a little after the trigger's: the trigger's message is better.

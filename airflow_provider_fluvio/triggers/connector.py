@@ -15,6 +15,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_fluvio.waiting import WaitParams
+
 
 class FluvioConnectorStatusTrigger(BaseTrigger):
     """Poll a connector's status until it is ``target_status``, it fails, or ``deadline`` passes.
@@ -49,30 +51,24 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.connector_name = connector_name
-        self.target_status = target_status
         self.fluvio_conn_id = fluvio_conn_id
         self.hook_params = dict(hook_params or {})
         self.poll_interval = float(poll_interval)
         self.deadline = float(deadline) if deadline is not None else time.time() + 7 * 24 * 3600
-        self.fail_on_failed = fail_on_failed
-        self.fail_on_missing = fail_on_missing
-        self.log_tail = log_tail
-        self.pending_timeout = None if pending_timeout is None else float(pending_timeout)
+        # What it waits for, as the sensor gave it (waiting.py judges each look with it).
+        self.wait = WaitParams(target_status, fail_on_failed, fail_on_missing, log_tail,
+                               None if pending_timeout is None else float(pending_timeout))
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "connector_name": self.connector_name,
-                "target_status": self.target_status,
                 "fluvio_conn_id": self.fluvio_conn_id,
                 "hook_params": dict(self.hook_params),
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
-                "fail_on_failed": self.fail_on_failed,
-                "fail_on_missing": self.fail_on_missing,
-                "log_tail": self.log_tail,
-                "pending_timeout": self.pending_timeout,
+                **self.wait._asdict(),
             },
         )
 
@@ -97,15 +93,7 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
         while True:
             polls += 1
             try:
-                check = await asyncio.to_thread(
-                    hook.check_connector,
-                    name,
-                    self.target_status,
-                    fail_on_failed=self.fail_on_failed,
-                    fail_on_missing=self.fail_on_missing,
-                    log_tail=self.log_tail,
-                    pending_timeout=self.pending_timeout,
-                )
+                check = await asyncio.to_thread(hook.check_connector, name, **self.wait._asdict())
             except Exception as exc:
                 # The backend could not be asked (unlike a Failed connector, a retry may help).
                 yield _event("error", name, str(exc), polls=polls, retryable=True)

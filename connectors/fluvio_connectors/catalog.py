@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal
@@ -104,6 +104,15 @@ class MqttEndpoint:
         scheme = "mqtts" if self.tls else "mqtt"
         user = f"{self.username}@" if self.username else ""
         return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+def mqtt_url_source(parameters: object, secrets: Mapping[str, str]) -> tuple[str | None, str]:
+    """Where an MQTT connector's broker URL comes from: the secret ``MQTT_URL`` when it is set,
+    else ``parameters.mqtt-url``. ``(url or None, where)``, ``where`` naming it in a message."""
+    secret = secrets.get("MQTT_URL")
+    if secret:
+        return secret, "secret MQTT_URL"
+    return getattr(parameters, "mqtt_url", None), "parameters.mqtt-url"
 
 
 def parse_mqtt_url(url: str) -> MqttEndpoint:

@@ -46,6 +46,7 @@ from fluvio_connectors.catalog import (
     get_type,
     is_secret_name,
     kebab,
+    mqtt_url_source,
     secret_parts_to_hide,
     suggest,
 )
@@ -720,7 +721,7 @@ class _Loader:
             raise self.error("", problem) from None
 
     def _check_required(self, ctype: ConnectorType, params: Parameters, secrets: Mapping[str, str]) -> None:
-        if ctype.name == "mqtt" and getattr(params, "mqtt_url", None) is None and "MQTT_URL" not in secrets:
+        if ctype.name == "mqtt" and mqtt_url_source(params, secrets)[0] is None:
             raise self.error("parameters.mqtt-url", "missing; expected the broker URL (or the secret MQTT_URL)")
 
 

@@ -56,7 +56,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from fluvio_connectors.catalog import MQTT, MqttEndpoint, MqttParameters, parse_mqtt_url
+from fluvio_connectors.catalog import MQTT, MqttEndpoint, MqttParameters, mqtt_url_source, parse_mqtt_url
 from fluvio_connectors.config import ConnectorConfig
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
 from fluvio_connectors.mqtt_records import RECORD_PREFIX, InvalidJsonPayload, OutputType, RecordFormatter
@@ -122,8 +122,7 @@ class MqttSettings:
     def from_config(cls, config: ConnectorConfig, replicas: int = 1, replica: int | None = None) -> MqttSettings:
         params = cast(MqttParameters, config.parameters)
         secrets = config.secret_values()
-        url = secrets.get("MQTT_URL") or params.mqtt_url
-        where = "secret MQTT_URL" if secrets.get("MQTT_URL") else "parameters.mqtt-url"
+        url, where = mqtt_url_source(params, secrets)
         if not url:
             raise ConfigError(f"{config.origin}: parameters.mqtt-url: missing; expected the broker URL "
                               "(or the secret MQTT_URL)")

@@ -76,6 +76,7 @@ from typing import NoReturn
 from fluvio_connectors.catalog import ConnectorType
 from fluvio_connectors.config import ConnectorConfig, config_summary, load_config, read_secrets_file
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
+from fluvio_connectors.flags import is_true
 from fluvio_connectors.messages import Redactor
 from fluvio_connectors.replicas import REPLICAS_ENV
 from fluvio_connectors.replicas import from_env as replica_settings
@@ -307,7 +308,7 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
         keeper.watch_progress(False)  # done: idling after a finish is no hang
         if final is ProgramState.FINISHED:
             log.info("finished: %d records in topic %s", keeper.snapshot().records, config.topic)
-            if env.get(STAY_AFTER_FINISH_ENV, "").lower() in ("1", "true", "yes"):
+            if is_true(env.get(STAY_AFTER_FINISH_ENV, "")):
                 log.info("staying alive until stopped (%s)", STAY_AFTER_FINISH_ENV)
                 stopping.wait()
         else:

@@ -17,12 +17,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from fluvio_connectors.flags import is_true
+
 HOME_ENV = "FLUVIO_CONNECTORS_HOME"
 ENDPOINT_ENV = "FLUVIO_ENDPOINT"
 PROFILE_ENV = "FLUVIO_PROFILE"
 RUNTIME_ENV = "FLUVIO_CONNECTORS_RUNTIME"
 SYNC_ENV = "FLUVIO_EMBEDDED_SYNC"
 SYNC_MODES = ("normal", "full")
+# Where connectors run, and the other names users give them (the CLI's --runtime, the connection's
+# runtime field, FLUVIO_CONNECTORS_RUNTIME).
+RUNTIMES = ("local", "kubernetes")
+RUNTIME_ALIASES = {"k8s": "kubernetes"}
+
+
+def runtime_kind(value: object, where: str = "") -> str:
+    """``local`` or ``kubernetes`` for ``value`` (any case, an alias); ``ConfigError`` naming the
+    kinds otherwise, after ``where`` (e.g. ``connection fluvio_default: ``)."""
+    text = str(value).strip().lower()
+    kind = RUNTIME_ALIASES.get(text, text)
+    if kind not in RUNTIMES:
+        from fluvio_connectors.errors import ConfigError
+
+        raise ConfigError(f"{where}unknown runtime {value!r}; expected one of: {', '.join(RUNTIMES)}")
+    return kind
 
 
 @dataclass(frozen=True)
@@ -40,7 +58,7 @@ class Settings:
         return cls(
             home=Path(home).expanduser(),
             fluvio_endpoint=env.get(ENDPOINT_ENV) or None,
-            use_fluvio_profile=(env.get(PROFILE_ENV, "").lower() in ("1", "true", "yes")),
+            use_fluvio_profile=is_true(env.get(PROFILE_ENV, "")),
             runtime=env.get(RUNTIME_ENV) or "local",
             embedded_sync=(env.get(SYNC_ENV) or "normal").lower(),
         )

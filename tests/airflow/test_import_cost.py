@@ -86,6 +86,7 @@ def test_dag_files_importing_operators_and_the_sensor_load_nothing_heavy() -> No
         "airflow_provider_fluvio.statuses",
         "airflow_provider_fluvio.ui",
         "airflow_provider_fluvio.ui.links",  # the tasks' extra link: the standard library only
+        "airflow_provider_fluvio.waiting",  # the sensor's wait parameters: the standard library only
         "fluvio_connectors",
         "fluvio_connectors.errors",
         "fluvio_connectors.messages",  # one-line error messages: the standard library only

@@ -145,7 +145,9 @@ def test_connection_form_as_airflow_loads_it() -> None:
     assert behaviour["relabeling"] == {"host": "Fluvio SC host", "port": "Fluvio SC port"}
     widgets = manager.connection_form_widgets
     runtime = widgets["extra__fluvio__runtime"]
-    assert runtime.field["schema"]["enum"][:2] == ["local", "kubernetes"]
+    from fluvio_connectors.settings import RUNTIMES
+
+    assert runtime.field["schema"]["enum"] == [*RUNTIMES, None]  # the kinds the hook accepts, or unset
     assert runtime.field["schema"]["title"] == "Connector runtime"
     assert widgets["extra__fluvio__in_cluster"].field["schema"]["type"] == ["boolean", "null"]
     mqtt = manager.field_behaviours["mqtt"]

@@ -222,6 +222,20 @@ def test_kubernetes_options_need_the_kubernetes_runtime(cli: Cli) -> None:
     assert code == 2 and "--host-network only applies to --runtime kubernetes" in err
 
 
+def test_the_runtime_from_the_environment_takes_its_alias_and_names_a_bad_one(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUVIO_CONNECTORS_RUNTIME", "K8s")  # kubernetes: its options apply
+    missing = tmp_path / "missing"
+    code, _, err = cli("list", "--kubeconfig", str(missing))
+    assert (code, err) == (2, f"error: kubernetes runtime: kube config file {missing} does not exist; "
+                              "expected a kubeconfig file\n")
+    monkeypatch.setenv("FLUVIO_CONNECTORS_RUNTIME", "docker")
+    code, _, err = cli("list")
+    assert (code, err) == (2, "error: FLUVIO_CONNECTORS_RUNTIME: unknown runtime 'docker'; expected one of: "
+                              "local, kubernetes\n")
+
+
 def test_kubernetes_runtime_with_an_unreadable_kube_config(cli: Cli, tmp_path: Path) -> None:
     missing = tmp_path / "missing"
     code, _, err = cli("list", "--runtime", "kubernetes", "--kubeconfig", str(missing))
