@@ -48,7 +48,7 @@ def trigger_events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str,
 
     async def recording_run(self: FluvioConnectorStatusTrigger) -> Any:
         async for event in original(self):
-            events.append((self.target_status, dict(event.payload)))
+            events.append((self.wait.target_status, dict(event.payload)))
             yield event
 
     monkeypatch.setattr(FluvioConnectorStatusTrigger, "run", recording_run)
