@@ -166,7 +166,7 @@ class Scripted(BaseHTTPRequestHandler):
 def scripted() -> Iterator[int]:
     Scripted.failures, Scripted.requests = [], []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server.server_address[1]
     server.shutdown()
