@@ -131,7 +131,7 @@ def test_the_deferrable_sensor_hands_drained_to_its_trigger(monkeypatch: pytest.
     with pytest.raises(TaskDeferred) as deferred:
         sensor(deferrable=True).execute({})
     trigger = deferred.value.trigger
-    assert isinstance(trigger, FluvioConnectorStatusTrigger) and trigger.target_status == "Drained"
+    assert isinstance(trigger, FluvioConnectorStatusTrigger) and trigger.wait.target_status == "Drained"
 
 
 async def test_the_trigger_logs_progress_and_fires_when_drained(
