@@ -121,8 +121,8 @@ def test_replicas_show_as_one_connector_in_list_status_logs_and_delete(
 
     assert cli_main(["list"]) == 0
     header, row = capsys.readouterr().out.splitlines()
-    assert header.split()[:5] == ["NAME", "STATUS", "TYPE", "TOPIC", "REPLICAS"]
-    assert row.split()[:5] == ["shown", "Running", "mqtt", "shown", "3/3"]
+    assert header.split()[:6] == ["NAME", "STATUS", "TYPE", "DIRECTION", "TOPIC", "REPLICAS"]
+    assert row.split()[:6] == ["shown", "Running", "mqtt", "source", "shown", "3/3"]
     assert cli_main(["status", "shown"]) == 0
     text = capsys.readouterr().out
     assert "replicas:   3/3 running" in text
