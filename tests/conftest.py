@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,10 @@ import pytest
 from fluvio_cluster import FluvioCluster, cluster_fixture
 
 ROOT = Path(__file__).resolve().parent.parent
+# tests/sinks' PostgreSQL server and HTTP receiver, for the sink tests of every directory
+sys.path.insert(0, str(ROOT / "tests" / "sinks"))
+from postgres_server import PostgresServer, postgres_server  # noqa: E402
+
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="fluvio-airflow-home-")
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
@@ -49,6 +54,19 @@ def fluvio_cluster() -> Iterator[FluvioCluster]:
     """A real Fluvio cluster for the whole session (tests/fluvio_cluster.py says where it comes
     from); the tests that ask for it skip with the reason when there is none."""
     yield from cluster_fixture()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole session (Debian's, started with initdb/pg_ctl on a
+    free 127.0.0.1 port; stopped and removed after). Without it the tests that need it skip with
+    the reason, unless ``FLUVIO_POSTGRES_REQUIRED=1`` (CI) makes that a failure."""
+    with postgres_server() as server:
+        if server is None:
+            if os.environ.get("FLUVIO_POSTGRES_REQUIRED") == "1":
+                pytest.fail("FLUVIO_POSTGRES_REQUIRED=1 but PostgreSQL is not installed (apt-get install postgresql)")
+            pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+        yield server
 
 
 @pytest.fixture(params=["embedded", pytest.param("fluvio", marks=pytest.mark.fluvio)])

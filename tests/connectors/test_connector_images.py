@@ -72,7 +72,7 @@ def test_requirements_cover_every_third_party_import() -> None:
     pins = requirements()
     distributions = importlib.metadata.packages_distributions()
     imports = third_party_imports()
-    assert {"pydantic", "yaml", "paho", "fluvio"} <= set(imports)  # the scan sees lazy imports too
+    assert {"pydantic", "yaml", "paho", "fluvio", "psycopg", "httpx"} <= set(imports)  # lazy imports too
     for module, files in sorted(imports.items()):
         owners = {canonical(d) for d in distributions.get(module, [])}
         assert owners, f"{module} (imported in {sorted(files)}) is not installed"
@@ -189,7 +189,9 @@ def test_the_image_environment_has_no_airflow(image_venv: Path) -> None:
     assert probe.returncode != 0 and "No module named 'airflow'" in probe.stderr
     imports = subprocess.run(
         [python, "-c", "import fluvio_connectors.mqtt, fluvio_connectors.mqtt_client, "
-         "fluvio_connectors.test_connector, fluvio_connectors.probe, fluvio_connectors.topics.fluvio"],
+         "fluvio_connectors.test_connector, fluvio_connectors.probe, fluvio_connectors.topics.fluvio, "
+         "fluvio_connectors.sql_sink, fluvio_connectors.sql_postgres, fluvio_connectors.http_sink, psycopg; "
+         "psycopg.pq.version()"],
         capture_output=True, text=True,
     )
     assert imports.returncode == 0, imports.stderr

@@ -1,20 +1,16 @@
-"""Fixtures for the sink tests: one real PostgreSQL for the session, a schema of it per test, and
-a SQLite file per test (``sink_fixtures.py`` has the helpers tests import).
-
-PostgreSQL is Debian's (``apt-get install postgresql``, which ``.ci/run`` does). Without it the
-tests that need it skip with the reason, unless ``FLUVIO_POSTGRES_REQUIRED=1`` (CI) makes that a
-failure.
+"""Fixtures for the sink tests: a schema per test of the session's real PostgreSQL (the
+``postgres`` fixture of tests/conftest.py), and a SQLite file per test (``sink_fixtures.py`` has
+the helpers tests import).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from postgres_server import PostgresServer, postgres_server
+from postgres_server import PostgresServer
 from sink_fixtures import FAST_RESTARTS, SqlDatabase
 
 from airflow_provider_fluvio.runtimes.local import LocalRuntime
@@ -31,17 +27,6 @@ def runtime(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     yield local
     for info in local.list():
         local.delete(info.name)
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    """A real PostgreSQL server for the whole session (stopped and removed after)."""
-    with postgres_server() as server:
-        if server is None:
-            if os.environ.get("FLUVIO_POSTGRES_REQUIRED") == "1":
-                pytest.fail("FLUVIO_POSTGRES_REQUIRED=1 but PostgreSQL is not installed (apt-get install postgresql)")
-            pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-        yield server
 
 
 @pytest.fixture
