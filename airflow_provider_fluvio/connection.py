@@ -130,6 +130,10 @@ class ConnectionResolver:
         state_dir = self.field("state_dir")
         if state_dir:
             changes["home"] = Path(str(state_dir)).expanduser()
+            from fluvio_connectors.state_dir import name_source
+
+            given = "state_dir" in self.given
+            name_source(changes["home"], "the hook's state_dir" if given else f"the state_dir field of {self.where()}")
         runtime = self.field("runtime")
         if runtime:
             changes["runtime"] = runtime_kind(runtime, f"{self.where()}: ")

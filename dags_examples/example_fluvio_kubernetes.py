@@ -86,6 +86,7 @@ with DAG(
         connector_name=CONNECTOR,
         fluvio_conn_id=FLUVIO_CONN_ID,
         poke_interval=5,  # pulling an image and starting a pod takes seconds to minutes
+        pending_timeout=300,  # below timeout: a pod that never gets ready fails the wait with its reason
         timeout=600,
     )
 

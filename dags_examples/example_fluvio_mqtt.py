@@ -71,8 +71,10 @@ with DAG(
         mqtt_conn_id=MQTT_CONN_ID,
     )
 
+    # pending_timeout below timeout: a broker that never answers fails the wait with the reason
+    # (e.g. "cannot connect to mqtt://HOST:PORT: Connection refused"), not a bare timeout.
     wait_running = FluvioConnectorSensor(
-        task_id="wait_running", connector_name=CONNECTOR, poke_interval=1, timeout=120
+        task_id="wait_running", connector_name=CONNECTOR, poke_interval=1, pending_timeout=60, timeout=180
     )
 
     @task

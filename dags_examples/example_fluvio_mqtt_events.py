@@ -106,7 +106,9 @@ with DAG(
     create_connector = FluvioCreateConnectorOperator(
         task_id="create_connector", config=CONFIG, mqtt_conn_id=MQTT_CONN_ID, outlets=[READINGS]
     )
-    wait_running = FluvioConnectorSensor(task_id="wait_running", connector_name=CONNECTOR, poke_interval=1, timeout=120)
+    # pending_timeout below timeout: a broker that never answers fails the wait with the reason.
+    wait_running = FluvioConnectorSensor(task_id="wait_running", connector_name=CONNECTOR, poke_interval=1,
+                                         pending_timeout=60, timeout=180)
 
     @task
     def publish(run_id: str | None = None, params: dict[str, Any] | None = None) -> int:

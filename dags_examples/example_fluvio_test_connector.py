@@ -48,10 +48,12 @@ with DAG(
         config="configs/test_connector.yaml",  # relative to this file's folder (or template_searchpath)
     )
 
+    # pending_timeout below timeout: a connector stuck Pending fails the wait with its reason.
     wait_running = FluvioConnectorSensor(
         task_id="wait_running",
         connector_name=CONNECTOR,
         poke_interval=1,
+        pending_timeout=60,
         timeout=120,
     )
 
@@ -60,6 +62,7 @@ with DAG(
         connector_name=CONNECTOR,
         target_status="Stopped",
         poke_interval=1,
+        pending_timeout=120,
         timeout=300,
     )
 

@@ -177,6 +177,13 @@ def list_connectors(runtime: ConnectorRuntime, output: str) -> None:
         click.echo((" " + "  ".join([*cells, row[-1]])).rstrip())
 
 
+
+def _records(info: ConnectorInfo) -> str | None:
+    """``20``, or ``12 of 20`` for a connector that produces a known number of records."""
+    if info.records is None:
+        return None
+    return f"{info.records} of {info.records_target}" if info.records_target else str(info.records)
+
 @click.command()
 @click.argument("name", callback=connector_names)
 @click.option("-O", "--output", type=OUTPUT_FORMATS, default="table", help="Output format.")
@@ -200,7 +207,7 @@ def status(runtime: ConnectorRuntime, name: str, output: str) -> None:
         ("started at", info.started_at.isoformat(timespec="seconds") if info.started_at else None),
         ("replicas", _replicas(info) + " running" if info.replicas > 1 else None),
         ("restarts", str(info.restarts)),
-        ("delivered" if info.direction == "sink" else "records", None if info.records is None else str(info.records)),
+        ("delivered" if info.direction == "sink" else "records", _records(info)),
         ("position", None if info.position is None else str(info.position)),
         ("lag", None if info.lag is None else str(info.lag)),
         ("last error", info.last_error if info.direction == "sink" else None),

@@ -68,6 +68,8 @@ def mask_secrets(values: Iterable[str | None]) -> None:
             mask_secret(value)
 
 
+_SAID_NO_CONNECTION: set[str | None] = set()
+
 class FluvioHook(BaseHook):
     """Create, watch and delete Fluvio connectors; manage and read topics.
 
@@ -151,7 +153,9 @@ class FluvioHook(BaseHook):
         # Only the default id may be absent (fresh Airflow); a misspelt id must fail loudly.
         if self.fluvio_conn_id != self.default_conn_name:
             raise exc
-        self.log.info("No %s connection defined; using the worker's environment.", self.fluvio_conn_id)
+        if self.fluvio_conn_id not in _SAID_NO_CONNECTION:  # once a process: a sensor asks at every poke
+            _SAID_NO_CONNECTION.add(self.fluvio_conn_id)
+            self.log.info("No %s connection defined; using the worker's environment.", self.fluvio_conn_id)
         return ConnectionFields(conn_id=None)
 
     @property

@@ -213,6 +213,8 @@ class FluvioCreateConnectorOperator(_TaskHook, BaseOperator):
                 secrets.update(type(hook).sql_secrets_from_connection(self.sql_conn_id))
             secrets.update({str(k): str(v) for k, v in (self.secrets or {}).items()})
             config = hook.load_config(self.config, secrets)
+            if self.config_origin and config.origin == "<string>":  # a rendered template file: its name
+                config = config.model_copy(update={"origin": self.config_origin})
             self.connector_name = config.name
             from fluvio_connectors.config import config_summary
 
@@ -231,8 +233,17 @@ class FluvioCreateConnectorOperator(_TaskHook, BaseOperator):
         def look() -> StatusCheck:
             return hook.check_connector(name, "Running", pending_timeout=self.pending_timeout)
 
+        from airflow_provider_fluvio.progress import ProgressLog
+
+        progress = ProgressLog()
+
+        def log_progress(check: StatusCheck) -> None:
+            line = progress.line(check)  # on a change, else at most every 30 s
+            if line:
+                self.log.info("%s", line)
+
         try:
-            check = wait_for(look, self.wait_timeout, self.poll_interval, lambda c: self.log.info("%s", c.message))
+            check = wait_for(look, self.wait_timeout, self.poll_interval, log_progress)
         except FluvioConnectorError as exc:
             raise task_error(exc) from None
         if check.outcome == "reached":

@@ -57,6 +57,9 @@ class ConnectorInfo:
     # The connector's records in its topic since it was created (earlier runs' included); None
     # when the runtime cannot tell (e.g. Kubernetes, or while a restarted program counts them).
     records: int | None = None
+    # How many records the connector produces in all, where its config says (a test-connector's
+    # ``count``); None for a connector without an end, or where the runtime does not tell.
+    records_target: int | None = None
     # Counters of the program's current run (since its last start or restart).
     counters: dict[str, int] = field(default_factory=dict)
     # While Pending: since when, without a break (the runtime's knowledge; None when it has none).
@@ -88,6 +91,7 @@ class ConnectorInfo:
             "started_at": self.started_at.astimezone(UTC).isoformat() if self.started_at else None,
             "restarts": self.restarts,
             "records": self.records,
+            "records_target": self.records_target,
             "counters": dict(self.counters),
             "pending_since": self.pending_since.astimezone(UTC).isoformat() if self.pending_since else None,
             "replicas": self.replicas,

@@ -57,7 +57,7 @@ from fluvio_connectors.names import check_connector_name, is_connector_name
 from fluvio_connectors.replicas import REPLICA_ENV, REPLICAS_ENV
 from fluvio_connectors.resume import START_OFFSET_ENV
 from fluvio_connectors.settings import Settings
-from fluvio_connectors.state_dir import existing_dir, private_dir
+from fluvio_connectors.state_dir import PRIVATE_DIR, existing_dir, private_dir, private_file
 from fluvio_connectors.status import HEARTBEAT_SECONDS
 
 # The environment a connector inherits from its creator: what a Python program needs to run and the
@@ -148,10 +148,15 @@ class LocalRuntime(ConnectorRuntime):
         try:
             for index in range(replicas):
                 where = replica_dir(staging, index)
-                where.mkdir(exist_ok=True)
-                (where / sv.CONFIG_FILE).write_text(config.to_yaml())
-                (where / sv.LOG_FILE).touch()
+                where.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+                # Private like the rest of the state directory (0600): the config names the
+                # connector's secrets, the log says what it connects to.
+                private_file(where / sv.CONFIG_FILE).write_text(config.to_yaml())
+                private_file(where / sv.LOG_FILE)
             staging.rename(final)
+        except (ConfigError, BackendError):  # a file private_file could not make
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise BackendError(f"cannot create the state of connector {config.name} in {self.root}: "
@@ -330,6 +335,7 @@ class LocalRuntime(ConnectorRuntime):
             restarts=sum(s.restarts for s in statuses),
             # Several replicas' records cannot be told apart in their topic (fluvio_connectors.replicas).
             records=views[0].records if len(views) == 1 else None,
+            records_target=_records_target(document),
             counters=counters,
             pending_since=pending_since if status == ConnectorStatus.PENDING else None,
             replicas=len(views),
@@ -431,6 +437,14 @@ class LocalRuntime(ConnectorRuntime):
         if not chosen:
             raise ConfigError(f"connector {name} has replicas 0 to {len(paths) - 1}, not {replica!r}")
         return chosen
+
+
+def _records_target(document: dict[str, Any]) -> int | None:
+    """A test-connector's ``count`` from its stored config (the seed's format), else None."""
+    count = (document.get("parameters") or {}).get("count") if document.get("type") == "test-connector" else None
+    if isinstance(count, str) and count.strip().isdigit():  # kept as written: the config was validated
+        return int(count)
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 @dataclass(frozen=True)

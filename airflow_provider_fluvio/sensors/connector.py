@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_fluvio.hooks.fluvio import FluvioHook
+    from airflow_provider_fluvio.progress import ProgressLog
 
 
 class FluvioConnectorSensor(BaseSensorOperator):
@@ -119,16 +120,42 @@ class FluvioConnectorSensor(BaseSensorOperator):
         except FluvioConnectorError as exc:
             raise AirflowException(one_line(str(exc))) from None
 
+    def _progress_log(self) -> ProgressLog:
+        progress = self.__dict__.get("_progress")
+        if progress is None:
+            from airflow_provider_fluvio.progress import ProgressLog
+
+            progress = self.__dict__["_progress"] = ProgressLog()
+        return progress
+
     def poke(self, context: Context) -> PokeReturnValue:
         check = self._check()
-        self.log.info("%s", check.message)
+        line = self._progress_log().line(check)  # on a change, else at most every 30 s
+        if line:
+            self.log.info("%s", line)
         if check.outcome == "failed":
             raise AirflowFailException(check.message)
         return PokeReturnValue(is_done=check.outcome == "reached", xcom_value=check.xcom())
 
+    def _timed_out(self, message: str) -> str:
+        """Airflow's timeout message, and what the last look at the connector saw."""
+        last = self._progress_log().last
+        if last is None:
+            return message
+        from airflow_provider_fluvio.progress import describe_progress
+
+        return f"{message} At the last look: {last.message}{describe_progress(last.info)}"
+
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as exc:
+                raise AirflowSensorTimeout(self._timed_out(str(exc))) from None
+            except AirflowSkipException as exc:  # soft_fail turned the timeout into a skip
+                if not str(exc).startswith("Sensor has timed out"):
+                    raise
+                raise AirflowSkipException(self._timed_out(str(exc))) from None
         # Poke once in the worker: a connector already Running (or Failed) needs no triggerer.
         try:
             result = self.poke(context)

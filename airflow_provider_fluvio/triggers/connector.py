@@ -89,6 +89,9 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
         except Exception as exc:
             yield _event("error", name, str(exc), retryable=True)
             return
+        from airflow_provider_fluvio.progress import ProgressLog
+
+        progress = ProgressLog()
         polls = 0
         while True:
             polls += 1
@@ -106,7 +109,9 @@ class FluvioConnectorStatusTrigger(BaseTrigger):
             if remaining <= 0:
                 yield _event("timeout", name, check.message, polls=polls)
                 return
-            self.log.info("%s (poll %d)", check.message, polls)
+            line = progress.line(check)  # on a change, else at most every 30 s
+            if line:
+                self.log.info("%s (poll %d)", line, polls)
             await asyncio.sleep(min(self.poll_interval, remaining))
 
 

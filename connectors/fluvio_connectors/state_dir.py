@@ -25,11 +25,29 @@ _BAD_PATH = {errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS
              errno.ELOOP, errno.ENAMETOOLONG, errno.EEXIST, errno.EINVAL}
 
 
+# Where a state directory was set, when not FLUVIO_CONNECTORS_HOME (an Airflow connection's field):
+# the hint of its errors names that place.
+_SOURCES: dict[str, str] = {}
+
+
+def name_source(directory: Path, source: str) -> None:
+    """Say where ``directory`` was set (``the state_dir field of connection X``), for the hint of
+    the errors about it and anything under it; by default they name ``FLUVIO_CONNECTORS_HOME``."""
+    _SOURCES[str(directory)] = source
+
+
+def _hint(path: Path) -> str:
+    for candidate in (path, *path.parents):
+        if str(candidate) in _SOURCES:
+            return f"set {_SOURCES[str(candidate)]} to a directory"
+    return f"set {HOME_ENV} to a directory"
+
+
 def unusable(path: Path, exc: OSError, action: str) -> ConfigError | BackendError:
     """The error for ``action`` on ``path`` failing with ``exc``: a ConfigError (exit 2) when the
     path is wrong, a BackendError (exit 1) when the machine is (disk full, too many files)."""
     reason = exc.strerror or type(exc).__name__
-    message = f"state directory {path}: cannot {action} ({reason}); set {HOME_ENV} to a directory you can write"
+    message = f"state directory {path}: cannot {action} ({reason}); {_hint(path)} you can write"
     return ConfigError(message) if exc.errno in _BAD_PATH else BackendError(message)
 
 
@@ -43,7 +61,7 @@ def existing_dir(path: Path) -> bool:
     except OSError as exc:  # ENOTDIR: a parent is a file; EACCES: a parent cannot be searched
         raise unusable(path, exc, "use it") from None
     if not stat.S_ISDIR(mode):
-        raise ConfigError(f"state directory {path}: is not a directory; set {HOME_ENV} to a directory")
+        raise ConfigError(f"state directory {path}: is not a directory; {_hint(path)}")
     return True
 
 

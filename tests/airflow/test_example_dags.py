@@ -76,6 +76,19 @@ def test_examples_parse_cleanly_without_io(monkeypatch: pytest.MonkeyPatch, fluv
     assert list(fluvio_home.iterdir()) == []
 
 
+def test_every_example_sensor_gives_up_on_pending_before_its_timeout() -> None:
+    """A connector that cannot reach its source must fail the wait with the reason
+    (``pending_timeout``), not with a bare ``AirflowSensorTimeout``."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(EXAMPLES))
+    sensors = [(dag.dag_id, task) for dag in bag.dags.values() for task in dag.tasks
+               if isinstance(task, FluvioConnectorSensor)]
+    assert len(sensors) >= 4
+    for dag_id, task in sensors:
+        assert task.pending_timeout is not None and task.pending_timeout < task.timeout, (dag_id, task.task_id)
+
+
 @pytest.mark.slow
 def test_demo_runs_the_example_in_poke_mode(fluvio_home: Path) -> None:
     """The README's main job: the example DAG (sensors in their default poke mode) in a fresh

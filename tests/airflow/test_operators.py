@@ -44,7 +44,7 @@ def make_dag(dag_id: str, **kwargs: Any) -> DAG:
     )
 
 
-def test_config_as_file_absolute_path_string_and_dict(run_dag: Any, tmp_path: Path) -> None:
+def test_config_as_file_absolute_path_string_and_dict(run_dag: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     searched = tmp_path / "templates"
     searched.mkdir()
     (searched / "connector.yaml").write_text(TEMPLATE)
@@ -72,6 +72,11 @@ def test_config_as_file_absolute_path_string_and_dict(run_dag: Any, tmp_path: Pa
         )
     result = run_dag(dag)
     assert result.state == "success", result.task_states
+    logged = capfd.readouterr().out
+    # The create log names the file a config came from, not the "<string>" it was rendered into.
+    assert "Creating connector.yaml: connector ops-file (" in logged
+    assert f"Creating {elsewhere}: connector ops-abs (" in logged
+    assert "Creating <string>: connector ops-string (" in logged  # an inline YAML string is one
     for task_id, kind in (
         ("from_file", "file"),
         ("from_absolute_path", "abs"),

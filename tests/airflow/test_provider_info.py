@@ -190,3 +190,6 @@ def test_airflow_cli_shows_the_provider(airflow_db: None, fluvio_home: Path, tmp
     failed = out["bad"]
     assert "Connection failed!" in failed.stdout, failed.stdout + failed.stderr
     assert str(blocker) in failed.stdout
+    # The hint names the field to change, not the environment variable the connection overrides.
+    assert "set the state_dir field of connection fluvio_default to a directory" in failed.stdout
+    assert "FLUVIO_CONNECTORS_HOME" not in failed.stdout

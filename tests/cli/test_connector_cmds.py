@@ -148,9 +148,9 @@ def test_status_text_and_json(cli: Cli, seed_config: Path) -> None:
     cli.ok("create", "--config", str(seed_config))
     cli.wait_list_status("my-test-connector", "Stopped")
     text = cli.ok("status", "my-test-connector")
-    assert "status:     Stopped" in text and "records:    20" in text
+    assert "status:     Stopped" in text and "records:    20 of 20" in text
     data = json.loads(cli.ok("status", "my-test-connector", "-O", "json"))
-    assert (data["status"], data["records"], data["restarts"]) == ("Stopped", 20, 0)
+    assert (data["status"], data["records"], data["records_target"], data["restarts"]) == ("Stopped", 20, 20, 0)
 
 
 def test_missing_connector_is_exit_1_with_one_line(cli: Cli) -> None:

@@ -457,3 +457,22 @@ def test_compression_on_the_embedded_log_is_refused_at_create_and_nothing_is_mad
         assert not topics.topic_exists("squeezed")
     finally:
         topics.close()
+
+
+def test_what_a_connector_leaves_in_the_state_directory_is_private(runtime: LocalRuntime) -> None:
+    """The README's promise: files 0600, directories 0700 (config.yaml and connector.log were
+    0644), for every replica; the umask of whoever creates the connector does not matter."""
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        runtime.create(connector("private-files", topic="private-files", count=3, timeout="10ms"))
+    finally:
+        os.umask(previous)
+    finished = wait_for_status(runtime, "private-files", ConnectorStatus.STOPPED, forbidden=NOT_FAILED)
+    assert finished.records == 3 and finished.records_target == 3
+    state_dir = runtime.root / "private-files"
+    modes = {str(p.relative_to(runtime.root)): stat.S_IMODE(p.stat().st_mode) for p in [state_dir, *state_dir.rglob("*")]}
+    assert {"private-files/config.yaml", "private-files/connector.log", "private-files/status.json"} <= set(modes)
+    assert {path: mode for path, mode in modes.items() if mode not in (0o600, 0o700)} == {}
