@@ -1,6 +1,7 @@
 """What a waiter logs while it waits for a connector (the sensor, its trigger, the create
-operator's ``wait_for_running``): a line when the connector's status or reason changes, otherwise
-at most one every ``QUIET_SECONDS``; each with the progress: records stored, of how many where the
+operator's ``wait_for_running``): a line when the connector's status or reason changes (for a sink
+also its position or lag: a ``Drained`` wait shows how far it is at each look), otherwise at most
+one every ``QUIET_SECONDS``; each with the progress: records stored, of how many where the
 connector's config says (a test-connector's ``count``), their rate since the previous line, and how
 long it has been Pending.
 
@@ -38,7 +39,9 @@ class ProgressLog:
         self.last = check
         info = check.info
         now = self._clock()
-        state = (check.outcome, info.status if info else None, info.reason if info else check.message)
+        state: tuple[Any, ...] = (check.outcome, info.status if info else None, info.reason if info else check.message)
+        if info is not None and info.direction == "sink":  # a sink's progress is its message: how far it is
+            state += (info.position, info.lag)
         quiet = self._logged_at is not None and now - self._logged_at < self.quiet_seconds
         if state == self._state and quiet:
             return None
@@ -60,7 +63,7 @@ def describe_progress(info: ConnectorInfo | None, rate: float | None = None) -> 
     if info is None:
         return ""
     parts = []
-    if info.records is not None:
+    if info.records is not None and info.direction != "sink":  # a sink's message says what it delivered
         target = getattr(info, "records_target", None)
         stored = f"{info.records} of {target} records stored" if target else f"{info.records} records stored"
         parts.append(stored + (f" ({rate:.1f}/s)" if rate is not None else ""))
