@@ -139,6 +139,7 @@ with DAG(
         target_status="Drained",
         fluvio_conn_id=FLUVIO_CONN_ID,
         poke_interval=1,
+        pending_timeout=60,  # below timeout: a sink stuck Pending fails the wait with its reason
         timeout=120,
     )
 
