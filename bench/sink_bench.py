@@ -3,7 +3,8 @@
     .venv/bin/python bench/sink_bench.py [--records 100000] [--repeat 3] [--latency-seconds 10] [--requests 5000]
 
 All on the embedded log (a fresh state directory), one real PostgreSQL (Debian's, started by the
-bench with ``initdb``/``pg_ctl`` on a free port, as the tests do) and SQLite files.
+bench with ``initdb``/``pg_ctl`` on a free port, as the tests do) and SQLite files (in WAL mode: what a
+file read while a sink writes it needs, or a reader holds the writer back).
 
 1. Throughput into PostgreSQL and into SQLite: ``--records`` JSON records of about 100 bytes
    (``{"id", "device", "temp", "payload"}``) already in a topic. The connector (``python -m
@@ -113,6 +114,10 @@ class Bench:
             return url, position_pg
         path = self.home / f"run{self.runs}.db"
         with sqlite3.connect(path) as db:
+            # WAL, as a database read while a sink writes would be set up: a reader (the position
+            # polls) then never holds the writer back (in rollback-journal mode it can, for up to
+            # SQLite's busy-handler sleeps of 100 ms)
+            db.execute("PRAGMA journal_mode=WAL")
             db.execute(TABLE_SQL.format(t="events"))
         reader = sqlite3.connect(path, timeout=30, check_same_thread=False)
 
@@ -139,72 +144,94 @@ class Bench:
                                 env=self.env(status), stdout=subprocess.DEVNULL, stderr=open(workdir / "log", "wb"))  # noqa: SIM115
         return proc, status
 
-    def sink_run(self, kind: str, topic: str, count: int) -> float:
+    def sink_run(self, kind: str, topic: str, count: int) -> tuple[float, float]:
+        """(wall seconds, CPU seconds of the connector process) from ready to every row in."""
         url, position = self.target(kind)
         name = f"sink-{kind}"
         proc, status = self.start_sink(name, topic, url)
         try:
             wait(lambda: is_ready(status), 60, "ready")
+            cpu = process_cpu(proc.pid)
             started = time.perf_counter()
             wait(lambda: position(name) >= count, 600, f"{count} rows", interval=0.005)
-            return time.perf_counter() - started
+            return time.perf_counter() - started, process_cpu(proc.pid) - cpu
         finally:
             stop(proc)
 
     # ---- the bare loops (same batches, rows and position in one transaction)
 
-    def bare_run(self, kind: str, topic: str, count: int) -> float:
-        url, _ = self.target(kind)
-        if kind == "postgresql":
-            import psycopg
+    def bare_run(self, kind: str, topic: str, count: int) -> tuple[float, float]:
+        """The bare loop, while its position is polled every 5 ms as the connector's is (a reader
+        of a SQLite file holds the writer back a little: both sides get the same)."""
+        url, position = self.target(kind)
+        done = threading.Event()
 
-            schema = f"run{self.runs}"
-            conn = psycopg.connect(self.pg.url(), options=f"-csearch_path={schema}")
-            conn.execute("CREATE TABLE offsets (connector TEXT PRIMARY KEY, next_offset BIGINT)")
-            conn.execute("INSERT INTO offsets VALUES ('bare', 0)")
-            conn.commit()
-            started = time.perf_counter()
-            position = 0
-            while position < count:
-                batch = self.topics.read(topic, position, max_records=BATCH)
-                rows = [_row(r.value) for r in batch]
-                with conn.transaction():
-                    conn.execute("UPDATE offsets SET next_offset = %s WHERE connector = 'bare' AND next_offset = %s",
-                                 (batch[-1].offset + 1, position))
-                    with conn.cursor().copy("COPY events (id, device, temp, payload) FROM STDIN") as copy:
-                        for row in rows:
-                            copy.write_row(row)
-                position = batch[-1].offset + 1
-            elapsed = time.perf_counter() - started
-            conn.close()
-            return elapsed
-        path = url.removeprefix("sqlite://")
-        db = sqlite3.connect(path, isolation_level=None)
-        db.execute("CREATE TABLE offsets (connector TEXT PRIMARY KEY, next_offset INTEGER)")
-        db.execute("INSERT INTO offsets VALUES ('bare', 0)")
-        started = time.perf_counter()
+        def poll() -> None:
+            while not done.is_set():
+                position("bare")
+                time.sleep(0.005)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        try:
+            if kind == "postgresql":
+                return self._bare_postgresql(topic, count, poller)
+            return self._bare_sqlite(url.removeprefix("sqlite://"), topic, count, poller)
+        finally:
+            done.set()
+            poller.join()
+
+    def _bare_postgresql(self, topic: str, count: int, poller: threading.Thread) -> tuple[float, float]:
+        import psycopg
+
+        conn = psycopg.connect(self.pg.url(), options=f"-csearch_path=run{self.runs}")
+        conn.execute("CREATE TABLE fluvio_sink_offsets (connector TEXT PRIMARY KEY, next_offset BIGINT)")
+        conn.execute("INSERT INTO fluvio_sink_offsets VALUES ('bare', 0)")
+        conn.commit()
+        poller.start()
+        started, cpu = time.perf_counter(), time.thread_time()
+        position = 0
+        while position < count:
+            batch = self.topics.read(topic, position, max_records=BATCH)
+            rows = [_row(r.value) for r in batch]
+            with conn.transaction():
+                conn.execute("UPDATE fluvio_sink_offsets SET next_offset = %s WHERE connector = 'bare' AND "
+                             "next_offset = %s", (batch[-1].offset + 1, position))
+                with conn.cursor().copy("COPY events (id, device, temp, payload) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            position = batch[-1].offset + 1
+        elapsed = time.perf_counter() - started, time.thread_time() - cpu
+        conn.close()
+        return elapsed
+
+    def _bare_sqlite(self, path: str, topic: str, count: int, poller: threading.Thread) -> tuple[float, float]:
+        db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        db.execute("CREATE TABLE fluvio_sink_offsets (connector TEXT PRIMARY KEY, next_offset INTEGER)")
+        db.execute("INSERT INTO fluvio_sink_offsets VALUES ('bare', 0)")
+        poller.start()
+        started, cpu = time.perf_counter(), time.thread_time()
         position = 0
         while position < count:
             batch = self.topics.read(topic, position, max_records=BATCH)
             rows = [_row(r.value) for r in batch]
             db.execute("BEGIN IMMEDIATE")
-            db.execute("UPDATE offsets SET next_offset = ? WHERE connector = 'bare' AND next_offset = ?",
+            db.execute("UPDATE fluvio_sink_offsets SET next_offset = ? WHERE connector = 'bare' AND next_offset = ?",
                        (batch[-1].offset + 1, position))
             db.executemany("INSERT INTO events (id, device, temp, payload) VALUES (?, ?, ?, ?)", rows)
             db.execute("COMMIT")
             position = batch[-1].offset + 1
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started, time.thread_time() - cpu
         db.close()
         return elapsed
 
     # ---- latency
 
-    def latency(self, kind: str, seconds: float, rate: float = 1000.0) -> list[float]:
+    def latency(self, kind: str, seconds: float, rate: float = 1000.0, linger: str | None = None) -> list[float]:
         topic = f"latency-{kind}"
         self.topics.create_topic(topic)
         url, position = self.target(kind)
         name = f"latency-{kind}"
-        proc, status = self.start_sink(name, topic, url)
+        proc, status = self.start_sink(name, topic, url, **({"linger": linger} if linger is not None else {}))
         produced: list[float] = []
         seen: dict[int, float] = {}
         done = threading.Event()
@@ -212,8 +239,8 @@ class Bench:
         def watch() -> None:
             last = 0
             while not done.is_set():
-                now = time.perf_counter()
                 current = position(name)
+                now = time.perf_counter()  # after the answer: it holds what was committed by now
                 for offset in range(last, max(last, current)):
                     seen[offset] = now
                 last = max(last, current)
@@ -246,6 +273,12 @@ class Bench:
 def _row(value: bytes) -> tuple[Any, ...]:
     data = json.loads(value)
     return (int(data["id"]), str(data["device"]), float(data["temp"]), str(data["payload"]))
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def is_ready(status: Path) -> bool:
@@ -302,14 +335,16 @@ def http_bench(home: Path, topics: EmbeddedTopics, requests: int, repeat: int) -
             return at if at is not None and at > started else None
 
         for in_flight in (1, 8):
-            best_sink, best_bare = float("inf"), float("inf")
+            sinks, bares = [], []
             for run in range(repeat):
-                best_bare = min(best_bare, bare_http(topics, topic, url, requests, in_flight, f"bare-{in_flight}-{run}",
-                                                     arrived_after))
-                best_sink = min(best_sink, sink_http(home, topic, url, requests, in_flight, f"http-{in_flight}-{run}",
-                                                     arrived_after))
+                bares.append(bare_http(topics, topic, url, requests, in_flight, f"bare-{in_flight}-{run}", arrived_after))
+                sinks.append(sink_http(home, topic, url, requests, in_flight, f"http-{in_flight}-{run}", arrived_after))
+            best_sink, best_bare = min(w for w, _ in sinks), min(w for w, _ in bares)
+            sink_cpu, bare_cpu = statistics.median(c for _, c in sinks), statistics.median(c for _, c in bares)
             print(f"http-sink, {requests} requests, {in_flight} in flight: connector {requests / best_sink:,.0f} req/s, "
-                  f"bare httpx loop {requests / best_bare:,.0f} req/s, ratio {best_bare / best_sink:.2f} ({load()})")
+                  f"bare httpx loop {requests / best_bare:,.0f} req/s, ratio {best_bare / best_sink:.2f} (best of "
+                  f"{repeat}); CPU s (median): connector {sink_cpu:.2f}, bare {bare_cpu:.2f}, ratio "
+                  f"{bare_cpu / sink_cpu:.2f} ({load()})")
         probe.close()
     finally:
         receiver.terminate()
@@ -317,7 +352,7 @@ def http_bench(home: Path, topics: EmbeddedTopics, requests: int, repeat: int) -
 
 
 def bare_http(topics: EmbeddedTopics, topic: str, url: str, requests: int, in_flight: int, consumer: str,
-              arrived_after: Callable[[float], float | None]) -> float:
+              arrived_after: Callable[[float], float | None]) -> tuple[float, float]:
     """The bare loop: read, POST each record with its key from ``in_flight`` threads, store the
     position every 250 ms; timed from its start to the last record's arrival."""
     import httpx
@@ -328,7 +363,15 @@ def bare_http(topics: EmbeddedTopics, topic: str, url: str, requests: int, in_fl
         client.post(url, content=item.value, headers={
             "Idempotency-Key": f'"{topic}:0:{item.offset}"', "Content-Type": "application/json"}).raise_for_status()
 
-    started = time.monotonic()
+    done = threading.Event()
+
+    def poll() -> None:  # as the connector's run is watched: the same load on the receiver
+        while not done.wait(0.005):
+            arrived_after(float("inf"))
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    started, cpu = time.monotonic(), time.process_time()
     position, stored = 0, 0.0
     with ThreadPoolExecutor(in_flight) as pool:
         while position < requests:
@@ -339,14 +382,17 @@ def bare_http(topics: EmbeddedTopics, topic: str, url: str, requests: int, in_fl
                 topics.commit(consumer, topic, position)
                 stored = time.monotonic()
     topics.commit(consumer, topic, position)
+    used = time.process_time() - cpu  # this process: the loop's threads and the watcher's polls
+    done.set()
+    poller.join()
     client.close()
     end = arrived_after(started)
     assert end is not None
-    return end - started
+    return end - started, used
 
 
 def sink_http(home: Path, topic: str, url: str, requests: int, in_flight: int, name: str,
-              arrived_after: Callable[[float], float | None]) -> float:
+              arrived_after: Callable[[float], float | None]) -> tuple[float, float]:
     """The connector (a consumer of its own, from the beginning), timed from its ready status to
     the last record's arrival."""
     workdir = home / "http" / name
@@ -362,11 +408,11 @@ def sink_http(home: Path, topic: str, url: str, requests: int, in_flight: int, n
                             stderr=open(workdir / "log", "wb"))  # noqa: SIM115
     try:
         wait(lambda: is_ready(status), 60, "ready")
-        started = time.monotonic()
+        started, cpu = time.monotonic(), process_cpu(proc.pid)
         wait(lambda: arrived_after(started) is not None, 600, "every request", interval=0.005)
         end = arrived_after(started)
         assert end is not None
-        return end - started
+        return end - started, process_cpu(proc.pid) - cpu
     finally:
         stop(proc)
 
@@ -374,10 +420,13 @@ def sink_http(home: Path, topic: str, url: str, requests: int, in_flight: int, n
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--parts", default="sql,latency,http", help="which of sql, latency, http to run")
+    parser.add_argument("--linger", default=None, help="the sinks' linger in the latency runs (default: theirs)")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     home = Path(tempfile.mkdtemp(prefix="sink-bench-"))
     os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
     try:
@@ -387,22 +436,26 @@ def main() -> None:
             bench = Bench(home, pg)
             bench.fill("events", args.records)
             print(f"{args.records:,} records of about {len(record(0))} bytes in the embedded log; {load()}")
-            for kind in ("postgresql", "sqlite"):
-                sink_times, bare_times = [], []
+            for kind in ("postgresql", "sqlite") if "sql" in parts else ():
+                sinks, bares = [], []
                 for _ in range(args.repeat):
-                    bare_times.append(bench.bare_run(kind, "events", args.records))
-                    sink_times.append(bench.sink_run(kind, "events", args.records))
-                sink, bare = min(sink_times), min(bare_times)
+                    bares.append(bench.bare_run(kind, "events", args.records))
+                    sinks.append(bench.sink_run(kind, "events", args.records))
+                sink, bare = min(w for w, _ in sinks), min(w for w, _ in bares)
+                sink_cpu, bare_cpu = statistics.median(c for _, c in sinks), statistics.median(c for _, c in bares)
                 print(f"sql-sink into {kind}: connector {args.records / sink:,.0f} rec/s, bare loop "
-                      f"{args.records / bare:,.0f} rec/s, ratio {bare / sink:.2f} (best of {args.repeat}; "
-                      f"connector runs {', '.join(f'{t:.2f}' for t in sink_times)} s, bare "
-                      f"{', '.join(f'{t:.2f}' for t in bare_times)} s; {load()})")
-            for kind in ("postgresql", "sqlite"):
-                latencies = bench.latency(kind, args.latency_seconds)
+                      f"{args.records / bare:,.0f} rec/s, ratio {bare / sink:.2f} (best of {args.repeat}; wall s: "
+                      f"connector {', '.join(f'{w:.2f}' for w, _ in sinks)}, bare {', '.join(f'{w:.2f}' for w, _ in bares)}); "
+                      f"CPU s (median): connector {sink_cpu:.2f}, bare {bare_cpu:.2f}, ratio {bare_cpu / sink_cpu:.2f} "
+                      f"({load()})")
+            for kind in ("postgresql", "sqlite") if "latency" in parts else ():
+                latencies = bench.latency(kind, args.latency_seconds, linger=args.linger)
                 ms = [x * 1000 for x in latencies]
-                print(f"produced -> row visible in {kind} at 1,000 rec/s for {args.latency_seconds:g} s: p50 "
+                print(f"produced -> row visible in {kind} at 1,000 rec/s for {args.latency_seconds:g} s"
+                      f"{'' if args.linger is None else f' (linger {args.linger})'}: p50 "
                       f"{statistics.median(ms):.1f} ms, p99 {percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms ({load()})")
-            http_bench(home, bench.topics, args.requests, args.repeat)
+            if "http" in parts:
+                http_bench(home, bench.topics, args.requests, args.repeat)
             bench.topics.close()
     finally:
         shutil.rmtree(home, ignore_errors=True)

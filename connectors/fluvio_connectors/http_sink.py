@@ -58,6 +58,7 @@ log = logging.getLogger("fluvio_connectors.http_sink")
 MAX_RETRY_AFTER = 600.0  # seconds: a longer Retry-After is capped (and said so in the log)
 FAILURES_BEFORE_PENDING = 3  # a record failing this often in a row makes the connector Pending
 BODY_EXCERPT = 200  # characters of a refusal's body shown in the reason
+DRAIN_BYTES = 64 * 1024  # of an accepted answer's body read so that its connection is kept
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ class HttpSink:
                                         headers=headers) as response:
                     status = response.status_code
                     if 200 <= status < 300:
+                        _drain(response)
                         self._succeeded()
                         return Outcome(True)
                     reason, asked = _answer(response), retry_after(response)
@@ -270,12 +272,22 @@ class HttpSink:
                 self.ctx.error(text)
 
 
+def _drain(response: httpx.Response) -> None:
+    """Read the answer's body (up to ``DRAIN_BYTES``) so that the connection can carry the next
+    request; a longer body is left unread and the connection closed with the response."""
+    read = 0
+    for chunk in response.iter_bytes():
+        read += len(chunk)
+        if read > DRAIN_BYTES:
+            return
+
+
 def _answer(response: httpx.Response) -> str:
     """``HTTP 404 Not Found: <start of the body>`` (only the start is read: a body may be huge)."""
     head = b""
     for chunk in response.iter_bytes():
         head += chunk
-        if len(head) >= 4 * BODY_EXCERPT:
+        if len(head) >= DRAIN_BYTES:
             break
     body = " ".join(head.decode("utf-8", "replace").split())[:BODY_EXCERPT]
     return one_line(f"HTTP {response.status_code} {response.reason_phrase}" + (f": {body}" if body else ""), 300)

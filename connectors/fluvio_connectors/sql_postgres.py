@@ -16,6 +16,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,9 @@ class PostgresWriter:
         self.application = application[:63]
         self._conn: psycopg.Connection[Any] | None = None
         self._statements: dict[Shape, Any] = {}
+        self._copies: dict[Shape, Any] = {}
+        self._move: Any = None
+        self._watchdog = _Watchdog()
 
     # ---- connection
 
@@ -76,7 +80,7 @@ class PostgresWriter:
                 raise TargetRefused(text) from None
             raise TargetUnreachable(text) from None
         self._conn = conn
-        self._statements.clear()
+        self._watchdog.watch(conn)
         offsets = self.offsets
         with self._failures("cannot create the offsets table " + self.offsets_name):
             exists = conn.execute("SELECT to_regclass(%s)", (offsets.as_string(conn),)).fetchone()
@@ -111,6 +115,7 @@ class PostgresWriter:
         return self._conn
 
     def close(self) -> None:
+        self._watchdog.watch(None)
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
@@ -139,14 +144,15 @@ class PostgresWriter:
         from psycopg import sql
 
         conn = self.conn
-        with self._failures(f"cannot write to {self.target.redacted}"), _Watchdog(conn, WRITE_TIMEOUT):
+        if self._move is None:
+            self._move = sql.SQL(
+                "UPDATE {} SET next_offset = %s, delivered = delivered + %s, skipped = skipped + %s, updated_at = now() "
+                "WHERE connector = %s AND topic = %s AND partition = %s AND next_offset = %s").format(self.offsets)
+        with self._failures(f"cannot write to {self.target.redacted}"), self._watchdog.armed(WRITE_TIMEOUT):
             try:
                 with conn.transaction():
                     moved = conn.execute(
-                        sql.SQL("UPDATE {} SET next_offset = %s, delivered = delivered + %s, skipped = skipped + %s, "
-                                "updated_at = now() WHERE connector = %s AND topic = %s AND partition = %s AND "
-                                "next_offset = %s").format(self.offsets),
-                        (position, len(rows), skipped, key.connector, key.topic, key.partition, expected),
+                        self._move, (position, len(rows), skipped, key.connector, key.topic, key.partition, expected),
                     ).rowcount
                     if moved != 1:
                         raise PositionMoved(f"the position in {self.offsets_name} is no longer {expected}")
@@ -160,10 +166,13 @@ class PostgresWriter:
     def _insert(self, conn: psycopg.Connection[Any], shape: Shape, rows: list[Row]) -> None:
         from psycopg import sql
 
-        table = sql.Identifier(*shape.table)
-        columns = sql.SQL(", ").join(sql.Identifier(c) for c in shape.columns)
         if shape.operation == "insert":
-            with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, columns)) as copy:
+            statement = self._copies.get(shape)
+            if statement is None:
+                columns = sql.SQL(", ").join(sql.Identifier(c) for c in shape.columns)
+                statement = self._copies[shape] = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                    sql.Identifier(*shape.table), columns)
+            with conn.cursor().copy(statement) as copy:
                 for row in rows:
                     copy.write_row(row.values)
             return
@@ -258,23 +267,46 @@ def _message(exc: Exception) -> str:
 
 
 class _Watchdog:
-    """Shuts the connection's socket down if the block takes longer than ``seconds``: a call
-    waiting for a server that no longer answers then fails at once instead of never returning."""
+    """Shuts the watched connection's socket down when an armed block takes longer than its
+    seconds: a call waiting for a server that no longer answers then fails at once instead of
+    never returning. One thread for the writer's life (arming costs no thread)."""
 
-    def __init__(self, conn: psycopg.Connection[Any], seconds: float) -> None:
-        self.conn = conn
-        self.timer = threading.Timer(seconds, self._fire)
-        self.timer.daemon = True
+    def __init__(self) -> None:
+        self._conn: psycopg.Connection[Any] | None = None
+        self._deadline: float | None = None
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> _Watchdog:
-        self.timer.start()
-        return self
+    def watch(self, conn: psycopg.Connection[Any] | None) -> None:
+        with self._changed:
+            self._conn, self._deadline = conn, None
+            self._changed.notify()
+        if conn is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="sql-watchdog", daemon=True)
+            self._thread.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.timer.cancel()
+    @contextlib.contextmanager
+    def armed(self, seconds: float) -> Iterator[None]:
+        with self._changed:
+            self._deadline = time.monotonic() + seconds
+            self._changed.notify()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._deadline = None
 
-    def _fire(self) -> None:
-        with contextlib.suppress(Exception):
-            fd = os.dup(self.conn.pgconn.socket)
-            with socket.socket(fileno=fd) as sock:
-                sock.shutdown(socket.SHUT_RDWR)
+    def _loop(self) -> None:
+        while True:
+            with self._changed:
+                while self._deadline is None or self._conn is None:
+                    self._changed.wait()
+                left = self._deadline - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                conn, self._deadline = self._conn, None
+            with contextlib.suppress(Exception):
+                fd = os.dup(conn.pgconn.socket)
+                with socket.socket(fileno=fd) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)

@@ -117,6 +117,14 @@ class SqlSink:
             self.ctx.delivered_before(stored.delivered)
             self.counted = True
         position = stored.next_offset
+        end = self.ctx.topics.end_offset(self.config.topic, self.key.partition)
+        if position > end and stored.delivered:
+            raise _Halt(
+                f"the position stored in {self.params.offsets_table} ({position}) is past the end of topic "
+                f"{self.config.topic} ({end}): the topic was deleted and created again since this sink delivered "
+                f"from it, and its new records would be skipped. To deliver them, delete the row of consumer "
+                f"{self.key.connector} from {self.params.offsets_table} (or set another consumer.id), then delete "
+                "and create the connector again")
         log.info("connected to %s; delivering topic %s from offset %d", self.target.redacted, self.config.topic, position)
         self.mirror.set(position)
         self.ctx.delivered(0, position)

@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from itertools import groupby
 from typing import Any, Protocol
 
 from fluvio_connectors.errors import FluvioConnectorError
@@ -92,12 +91,16 @@ class SqlWriter(Protocol):
 
 
 def runs(rows: Sequence[Row]) -> Iterator[tuple[Shape, int, list[Row]]]:
-    """Consecutive rows of one shape (one statement each): ``(shape, index of the first, rows)``."""
+    """Consecutive rows of one shape (one statement each): ``(shape, index of the first, rows)``.
+    Rows of one mapping share one shape object, which is checked first (the cheap case)."""
     start = 0
-    for shape, group in groupby(rows, key=lambda row: row.shape):
-        chunk = list(group)
-        yield shape, start, chunk
-        start += len(chunk)
+    while start < len(rows):
+        shape = rows[start].shape
+        end = start + 1
+        while end < len(rows) and (rows[end].shape is shape or rows[end].shape == shape):
+            end += 1
+        yield shape, start, list(rows[start:end])
+        start = end
 
 
 def upsert_rows(shape: Shape, rows: list[Row]) -> list[Row]:
@@ -138,8 +141,11 @@ _SQLITE_ADAPT: dict[type, Callable[[Any], Any]] = {
 }
 
 
+_SQLITE_ADAPTED = frozenset(_SQLITE_ADAPT)
+
+
 def _sqlite_values(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    if not any(type(v) in _SQLITE_ADAPT for v in values):
+    if _SQLITE_ADAPTED.isdisjoint(map(type, values)):  # the usual row: nothing to adapt
         return values
     return tuple(_SQLITE_ADAPT[type(v)](v) if type(v) in _SQLITE_ADAPT else v for v in values)
 

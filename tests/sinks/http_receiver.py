@@ -61,6 +61,7 @@ class Receiver:
     def __init__(self, plan: Plan | None = None) -> None:
         self.plan: Plan = plan or (lambda number, request: Answer())
         self.requests: list[Received] = []
+        self.last_delivery: dict[str | None, float] = {}  # key -> when it was last answered 2xx
         self._lock = threading.Lock()
         self._count = 0
         receiver = self
@@ -82,6 +83,8 @@ class Receiver:
                 answer = receiver.plan(number, request)
                 with receiver._lock:
                     receiver.requests.append(Received(**{**request.__dict__, "answer": answer.label}))
+                    if 200 <= answer.status < 300 and not (answer.close or answer.hang):
+                        receiver.last_delivery[request.key] = request.at
                 if answer.close:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -105,7 +108,8 @@ class Receiver:
                 from urllib.parse import parse_qs, urlsplit
 
                 wanted = parse_qs(urlsplit(self.path).query).get("key", [""])[0]
-                found = max((r.at for r in receiver.snapshot() if r.key == wanted and r.delivered), default=None)
+                with receiver._lock:
+                    found = receiver.last_delivery.get(wanted)
                 body = b"" if found is None else repr(found).encode()
                 self.send_response(404 if found is None else 200)
                 self.send_header("Content-Length", str(len(body)))

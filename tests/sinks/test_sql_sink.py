@@ -271,3 +271,25 @@ def test_a_sink_runs_as_one_instance_only(runtime: LocalRuntime, sqlite_database
     with pytest.raises(ConfigError, match=r"a sql-sink connector cannot be split between 2 instances .* expected 1"):
         runtime.create(config, replicas=2)
     assert runtime.list() == []
+
+
+def test_a_topic_created_again_is_never_skipped_in_silence(runtime: LocalRuntime, sqlite_database: SqlDatabase) -> None:
+    from fluvio_connectors.topics import open_topics
+
+    sqlite_database.execute(READINGS)
+    produce("again", [reading(i) for i in range(5)])
+    config = sql_sink_config("again", "again", sqlite_database.url, MAPPING)
+    create_sink(runtime, config)
+    wait_until(lambda: sqlite_database.count("readings") == 5, 60, "5 rows")
+    runtime.delete("again")
+    topics = open_topics()
+    try:
+        topics.delete_topic("again")
+    finally:
+        topics.close()
+    produce("again", [reading(i) for i in range(10, 12)])  # a new topic: offsets from 0 again
+    create_sink(runtime, config)
+    info = wait_status(runtime, "again", "Failed")
+    assert info.reason is not None and "is past the end of topic again (2)" in info.reason
+    assert "delete the row of consumer again from fluvio_sink_offsets" in info.reason
+    assert sqlite_database.count("readings") == 5
