@@ -31,6 +31,9 @@ POSTGRES_SCHEMES = ("postgresql", "postgres")
 POSTGRES_MAX_IDENTIFIER_BYTES = 63
 DEFAULT_OFFSETS_TABLE = "fluvio_sink_offsets"
 MAX_BATCH_RECORDS = 100_000
+# Longest a sink may wait on one call: a connector program that shows no progress for 30 s is
+# taken for hung and restarted (runner, status.STALE_AFTER_SECONDS).
+MAX_CALL = timedelta(seconds=25)
 
 
 def _duration(value: Any, unit: str, *, at_least: timedelta = timedelta(0),
@@ -233,7 +236,8 @@ class HttpSinkParameters(Parameters):
     user_agent: str = Field(default=DEFAULT_USER_AGENT, min_length=1, max_length=256,
                             description="The User-Agent header.")
     http_timeout: timedelta = Field(default=timedelta(seconds=15), json_schema_extra={"default": "15s"},
-                                    description="Longest wait for the answer to one request (then it is retried).")
+                                    description="Longest wait for the answer to one request (then it is retried); "
+                                                "at most 25s.")
     http_connect_timeout: timedelta = Field(default=timedelta(seconds=5), json_schema_extra={"default": "5s"},
                                             description="Longest wait to connect.")
     on_error: OnError = Field(default="fail", description=ON_ERROR_HELP)
@@ -278,7 +282,8 @@ class HttpSinkParameters(Parameters):
     @field_validator("http_timeout", "http_connect_timeout", mode="before")
     @classmethod
     def _timeouts(cls, value: Any) -> timedelta:
-        return _duration(value, "s", at_least=timedelta(milliseconds=10), at_most=timedelta(hours=1))
+        # A program silent for 30 s (waiting on one request) is taken for hung and restarted.
+        return _duration(value, "s", at_least=timedelta(milliseconds=10), at_most=MAX_CALL)
 
     @field_validator("backoff_min", "backoff_max", mode="before")
     @classmethod

@@ -38,9 +38,11 @@ if TYPE_CHECKING:
     import psycopg
 
 CONNECT_TIMEOUT = 10  # seconds
-STATEMENT_TIMEOUT_MS = 120_000
+STATEMENT_TIMEOUT_MS = 20_000  # a statement the server cancels (then retried, the sink Pending)
 SESSION_OPTIONS = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c TimeZone=UTC"
-WRITE_TIMEOUT = 180.0  # seconds a transaction may take before its socket is shut down
+# Seconds a transaction may take before its socket is shut down: within the 30 s after which a
+# program that shows no progress is taken for hung and restarted (runner).
+WRITE_TIMEOUT = 25.0
 # A login or database problem: a change is needed (Failed), not a retry (Pending).
 _REFUSED_AT_CONNECT = ("password authentication failed", "authentication failed", "does not exist",
                        "no pg_hba.conf entry", "permission denied", "not permitted to log in", "too many connections")
@@ -82,7 +84,8 @@ class PostgresWriter:
         self._conn = conn
         self._watchdog.watch(conn)
         offsets = self.offsets
-        with self._failures("cannot create the offsets table " + self.offsets_name):
+        with self._failures("cannot create the offsets table " + self.offsets_name), \
+                self._watchdog.armed(WRITE_TIMEOUT):
             exists = conn.execute("SELECT to_regclass(%s)", (offsets.as_string(conn),)).fetchone()
             if not exists or exists[0] is None:
                 self._create_offsets_table(conn)
@@ -127,7 +130,8 @@ class PostgresWriter:
         from psycopg import sql
 
         conn = self.conn
-        with self._failures(f"cannot read the position in {self.offsets_name}"), conn.transaction():
+        with self._failures(f"cannot read the position in {self.offsets_name}"), \
+                self._watchdog.armed(WRITE_TIMEOUT), conn.transaction():
             conn.execute(sql.SQL("INSERT INTO {} (connector, topic, partition, next_offset) VALUES (%s, %s, %s, %s) "
                                  "ON CONFLICT DO NOTHING").format(self.offsets),
                          (key.connector, key.topic, key.partition, offset))
