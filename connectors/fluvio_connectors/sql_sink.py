@@ -118,7 +118,7 @@ class SqlSink:
             self.counted = True
         position = stored.next_offset
         end = self.ctx.topics.end_offset(self.config.topic, self.key.partition)
-        if position > end and stored.delivered:
+        if position > end and (stored.delivered or stored.skipped):
             raise _Halt(
                 f"the position stored in {self.params.offsets_table} ({position}) is past the end of topic "
                 f"{self.config.topic} ({end}): the topic was deleted and created again since this sink delivered "
