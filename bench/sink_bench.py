@@ -187,42 +187,49 @@ class Bench:
         conn.execute("CREATE TABLE fluvio_sink_offsets (connector TEXT PRIMARY KEY, next_offset BIGINT)")
         conn.execute("INSERT INTO fluvio_sink_offsets VALUES ('bare', 0)")
         conn.commit()
-        poller.start()
-        started, cpu = time.perf_counter(), time.thread_time()
-        position = 0
-        while position < count:
-            batch = self.topics.read(topic, position, max_records=BATCH)
-            rows = [_row(r.value) for r in batch]
+
+        def write(rows: list[tuple[Any, ...]], expected: int, position: int) -> None:
             with conn.transaction():
                 conn.execute("UPDATE fluvio_sink_offsets SET next_offset = %s WHERE connector = 'bare' AND "
-                             "next_offset = %s", (batch[-1].offset + 1, position))
+                             "next_offset = %s", (position, expected))
                 with conn.cursor().copy("COPY events (id, device, temp, payload) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
-            position = batch[-1].offset + 1
-        elapsed = time.perf_counter() - started, time.thread_time() - cpu
-        conn.close()
-        return elapsed
+
+        try:
+            return self._bare_loop(topic, count, poller, write)
+        finally:
+            conn.close()
 
     def _bare_sqlite(self, path: str, topic: str, count: int, poller: threading.Thread) -> tuple[float, float]:
         db = sqlite3.connect(path, isolation_level=None, timeout=30)
         db.execute("CREATE TABLE fluvio_sink_offsets (connector TEXT PRIMARY KEY, next_offset INTEGER)")
         db.execute("INSERT INTO fluvio_sink_offsets VALUES ('bare', 0)")
+
+        def write(rows: list[tuple[Any, ...]], expected: int, position: int) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE fluvio_sink_offsets SET next_offset = ? WHERE connector = 'bare' AND next_offset = ?",
+                       (position, expected))
+            db.executemany("INSERT INTO events (id, device, temp, payload) VALUES (?, ?, ?, ?)", rows)
+            db.execute("COMMIT")
+
+        try:
+            return self._bare_loop(topic, count, poller, write)
+        finally:
+            db.close()
+
+    def _bare_loop(self, topic: str, count: int, poller: threading.Thread,
+                   write: Callable[[list[tuple[Any, ...]], int, int], None]) -> tuple[float, float]:
+        """Batches of ``BATCH`` records from the log, parsed, each written with its position by
+        ``write(rows, expected, new position)``; (wall seconds, CPU seconds of this thread)."""
         poller.start()
         started, cpu = time.perf_counter(), time.thread_time()
         position = 0
         while position < count:
             batch = self.topics.read(topic, position, max_records=BATCH)
-            rows = [_row(r.value) for r in batch]
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("UPDATE fluvio_sink_offsets SET next_offset = ? WHERE connector = 'bare' AND next_offset = ?",
-                       (batch[-1].offset + 1, position))
-            db.executemany("INSERT INTO events (id, device, temp, payload) VALUES (?, ?, ?, ?)", rows)
-            db.execute("COMMIT")
+            write([_row(r.value) for r in batch], position, batch[-1].offset + 1)
             position = batch[-1].offset + 1
-        elapsed = time.perf_counter() - started, time.thread_time() - cpu
-        db.close()
-        return elapsed
+        return time.perf_counter() - started, time.thread_time() - cpu
 
     # ---- latency
 
