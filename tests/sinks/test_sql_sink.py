@@ -241,27 +241,32 @@ def test_where_a_new_sink_starts(runtime: LocalRuntime, sqlite_database: SqlData
 
 def test_two_instances_of_one_sink_never_write_a_record_twice(runtime: LocalRuntime, database: SqlDatabase,
                                                               tmp_path: Path) -> None:
-    """A stray second instance (a process left behind, a copy started by hand) races the first:
-    the position moves only from where a writer expects it, so every row is written once."""
+    """A stray second instance (a process left behind, a copy started by hand) races the first
+    over records that arrive while both run: the position moves only from where a writer expects
+    it, so every row is written once."""
     database.execute(READINGS)
-    produce("twice", [reading(i) for i in range(3000)])
-    config = sql_sink_config("twice", "twice", database.url, MAPPING, **{"batch-size": 50})
+    produce("twice", [reading(0)])
+    config = sql_sink_config("twice", "twice", database.url, MAPPING, **{"batch-size": 20, "linger": 0})
     create_sink(runtime, config)
+    wait_until(lambda: database.count("readings") == 1, 60, "the first row")
     stray = tmp_path / "stray"
     stray.mkdir()
     (stray / "config.yaml").write_text((runtime.root / "twice" / "config.yaml").read_text())
-    env = {**os.environ, "FLUVIO_CONNECTOR_STATUS_FILE": str(stray / "status.json")}
-    secrets = {k: v for k, v in (("SQL_URL", database.url),)}
-    process = subprocess.Popen([sys.executable, "-m", "fluvio_connectors.sql_sink", "--config",
-                                str(stray / "config.yaml")], env={**env, **secrets},
-                               stdout=subprocess.DEVNULL, stderr=open(stray / "log", "wb"))  # noqa: SIM115
+    env = {**os.environ, "FLUVIO_CONNECTOR_STATUS_FILE": str(stray / "status.json"), "SQL_URL": database.url}
+    with (stray / "log").open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "fluvio_connectors.sql_sink", "--config",
+                                    str(stray / "config.yaml")], env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
-        wait_until(lambda: database.count("readings") == 3000, 60, "3000 rows")
-        wait_until(lambda: (s := read_status(stray / "status.json")) and s.position == 3000, 30, "the stray caught up")
+        wait_until(lambda: (s := read_status(stray / "status.json")) and s.state.value == "ready", 60, "the stray ready")
+        for start in range(1, 3001, 100):  # records keep coming while both deliver
+            produce("twice", [reading(i) for i in range(start, start + 100)])
+        wait_until(lambda: database.count("readings") >= 3001, 60, "3001 rows")
+        wait_until(lambda: (s := read_status(stray / "status.json")) and s.position == 3001, 30, "the stray caught up")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
-    assert database.count("readings", "DISTINCT id") == 3000 == database.count("readings")
+    assert database.count("readings", "DISTINCT id") == 3001 == database.count("readings")
+    assert database.offsets()[0][3:] == (3001, 3001, 0)
 
 
 def test_a_sink_runs_as_one_instance_only(runtime: LocalRuntime, sqlite_database: SqlDatabase) -> None:
