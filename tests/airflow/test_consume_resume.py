@@ -4,7 +4,8 @@ a failure before the commit repeats them on the retry."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,12 +23,18 @@ def consume_dag(dag_id: str, topic: str = "daily", **operator_kwargs: Any) -> DA
     return dag
 
 
-def test_each_run_gets_the_next_records_exactly_once(run_dag: Any, topics_backend: str, topic_name: Callable[[str], str]) -> None:
+def test_each_run_gets_the_next_records_exactly_once(
+    run_dag: Any, topics_backend: str, topic_name: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     daily = topic_name("daily")
     hook = FluvioHook()
     hook.produce(daily, [f"r{i}" for i in range(7)], create_topic=True)
     dag = consume_dag("fluvio_test_resume_count", daily, count=3, timeout=5)
-    first = run_dag(dag)
+    with counting_backends(monkeypatch) as (opened, started):
+        first = run_dag(dag)
+    # The consumer's position, the first commit, the reads and the last commit share one backend:
+    # on a Fluvio cluster, one client process for the task.
+    assert (len(opened), len(started)) == (1, 1 if topics_backend == "fluvio" else 0)
     second = run_dag(dag, register=False)
     assert first.xcom("next_records") == ["r0", "r1", "r2"]
     assert second.xcom("next_records") == ["r3", "r4", "r5"]
@@ -42,26 +49,20 @@ def test_each_run_gets_the_next_records_exactly_once(run_dag: Any, topics_backen
     assert run_dag(dag, register=False).xcom("next_records") == ["r6", "r7", "r8"]
 
 
-def test_a_consume_task_opens_one_topics_backend(
-    run_dag: Any, topics_backend: str, topic_name: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Its consumer's position, the first commit, the reads and the last commit share one backend:
-    on a Fluvio cluster, one client process for the task."""
+@contextlib.contextmanager
+def counting_backends(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[str], list[str | None]]]:
+    """Note each topics backend opened and each Fluvio client process started inside."""
     from fluvio_connectors import topics as topics_module
     from fluvio_connectors.topics.fluvio_client.process import HelperProcess
 
-    daily = topic_name("daily")
-    FluvioHook().produce(daily, [f"r{i}" for i in range(3)], create_topic=True)
     opened: list[str] = []
     started: list[str | None] = []
     real_open, real_start = topics_module.open_topics, HelperProcess.start.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(topics_module, "open_topics", lambda *a, **k: opened.append("open") or real_open(*a, **k))
-    monkeypatch.setattr(HelperProcess, "start",
-                        classmethod(lambda cls, endpoint: started.append(endpoint) or real_start(cls, endpoint)))
-    result = run_dag(consume_dag("fluvio_test_resume_one_backend", daily, count=3, timeout=5))
-    assert result.xcom("next_records") == ["r0", "r1", "r2"]
-    assert len(opened) == 1
-    assert len(started) == (1 if topics_backend == "fluvio" else 0)
+    with monkeypatch.context() as patch:
+        patch.setattr(topics_module, "open_topics", lambda *a, **k: opened.append("open") or real_open(*a, **k))
+        patch.setattr(HelperProcess, "start",
+                      classmethod(lambda cls, endpoint: started.append(endpoint) or real_start(cls, endpoint)))
+        yield opened, started
 
 
 def test_without_count_a_run_takes_what_is_there_and_a_new_consumer_starts_at_offset(run_dag: Any) -> None:
