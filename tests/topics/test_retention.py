@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import wait_until
 
 from fluvio_connectors.errors import ConfigError
 from fluvio_connectors.topics import Retention, TopicInfo
@@ -120,8 +121,7 @@ def test_a_retention_pass_does_not_hold_writers_up(topics: EmbeddedTopics, log_p
     assert [r.value for r in topics.read("busy")] == [f"live-{i}".encode() for i in range(len(during))]
 
 
-def test_writers_apply_retention_in_the_background(log_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   wait_until: Callable[..., bool]) -> None:
+def test_writers_apply_retention_in_the_background(log_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLUVIO_EMBEDDED_RETENTION_INTERVAL", "0.2")
     topics = EmbeddedTopics(log_path)
     try:
@@ -134,7 +134,7 @@ def test_writers_apply_retention_in_the_background(log_path: Path, monkeypatch: 
                 producer.flush()
                 return topics.read("ticking", max_records=1)[0].value != b"first"
 
-            assert wait_until(first_gone, timeout=30, interval=0.1)
+            wait_until(first_gone, 30, "the first record removed by retention", interval=0.1)
     finally:
         topics.close()
 
