@@ -91,15 +91,26 @@ def airflow_auth(manager: str, users: Mapping[str, str]) -> Iterator[Any]:
     saved = {key: os.environ.get(key) for key in settings}
     os.environ.update(settings)
     try:
-        api_app.purge_cached_app()
+        _forget_auth_manager()
         yield api_app.init_auth_manager()
     finally:
-        api_app.purge_cached_app()
+        _forget_auth_manager()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _forget_auth_manager() -> None:
+    """Drop the auth manager and the JWT signers and validator Airflow keeps for the process (made
+    with the JWT secret of their time; the next ``airflow_auth`` has another)."""
+    from airflow.api_fastapi import app as api_app
+    from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
+
+    api_app.purge_cached_app()
+    BaseAuthManager._get_token_signer.cache_clear()  # type: ignore[attr-defined]
+    BaseAuthManager._get_token_validator.cache_clear()  # type: ignore[attr-defined]
 
 
 def ensure_airflow_db() -> None:
