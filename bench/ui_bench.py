@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -146,6 +147,7 @@ def main() -> int:
         client.close()
         cookie_client.close()
         cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
