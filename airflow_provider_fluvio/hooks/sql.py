@@ -2,9 +2,10 @@
 DAG's SQL operators use becomes the sink's ``SQL_URL`` secret, so the sink writes where the DAG's
 checks read (``url: ${{ secrets.SQL_URL }}`` in the config; the create operator's ``sql_conn_id``).
 
-``postgres``  host (default localhost), port (5432), login, password, schema (the database, as
-              Airflow's Postgres provider reads it) and the libpq options of its extra
-              (``LIBPQ_OPTIONS``) -> ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE?...``
+``postgres``  host (default localhost; a directory is libpq's Unix socket), port (5432), login,
+              password, schema (the database, as Airflow's Postgres provider reads it) and the
+              libpq options of its extra (``LIBPQ_OPTIONS``)
+              -> ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE?...``
 ``sqlite``    the file Airflow's SQLite provider opens for the connection, which must be an
               absolute path (the sink runs in another directory than the task) -> ``sqlite:///PATH``
 
@@ -60,9 +61,14 @@ def _postgres_url(conn: Any) -> str:
         if conn.password:
             userinfo += ":" + quote(conn.password, safe="")
         userinfo += "@"
-    host = join_host_port(conn.host or "localhost", int(conn.port or 5432))
     query = {key: str(extra[key]) for key in LIBPQ_OPTIONS if extra.get(key) not in (None, "")}
-    url = f"postgresql://{userinfo}{host}/{quote(conn.schema or '', safe='')}"
+    host = (conn.host or "localhost").strip().strip("[]")
+    port = int(conn.port or 5432)
+    if host.startswith("/"):  # a Unix socket directory: libpq takes it as the host parameter
+        netloc, query = f":{port}", {"host": host, **query}
+    else:
+        netloc = join_host_port(host, port)
+    url = f"postgresql://{userinfo}{netloc}/{quote(conn.schema or '', safe='')}"
     return f"{url}?{urlencode(query)}" if query else url
 
 

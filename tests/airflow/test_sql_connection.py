@@ -80,9 +80,12 @@ def test_a_relative_sqlite_file_is_refused(set_connection: Any) -> None:
         ({"host": "::1", "login": "fluvio", "schema": "telemetry",
           "extra": {"sslmode": "require", "options": "-csearch_path=ingest", "cursor": "dictcursor"}},
          "postgresql://fluvio@[::1]:5432/telemetry?sslmode=require&options=-csearch_path%3Dingest"),
+        ({"host": "[2001:db8::7]", "port": "6432", "schema": "x"}, "postgresql://[2001:db8::7]:6432/x"),
+        ({"host": "/var/run/postgresql", "login": "fluvio", "schema": "x"},
+         "postgresql://fluvio@:5432/x?host=%2Fvar%2Frun%2Fpostgresql"),
         ({}, "postgresql://localhost:5432/"),
     ],
-    ids=["password", "ipv6-extras", "empty"],
+    ids=["password", "ipv6-extras", "bracketed", "socket-dir", "empty"],
 )
 def test_a_postgres_connection_becomes_a_libpq_url(set_connection: Any, fields: dict[str, Any], url: str) -> None:
     set_connection("warehouse", conn_type="postgres", **fields)

@@ -104,6 +104,15 @@ def real_namespace(kube_cluster: str, real_node: str, request: pytest.FixtureReq
     yield from _namespace(kube_cluster, request, "real")
 
 
+@pytest.fixture(scope="module")
+def airflow_db() -> None:
+    """A fresh metadata DB for a module that runs DAGs (dag.test() needs the tables); tests/conftest.py
+    chose SQLite."""
+    from airflow.utils import db
+
+    db.resetdb()
+
+
 @pytest.fixture
 def broker_factory(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
     """Start MQTT brokers on the host's 127.0.0.1 (``users=``); all stopped after the test."""

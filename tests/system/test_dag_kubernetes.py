@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from airflow_runs import xcom
 from real_pods import REGISTRY, VERSION
 
 if TYPE_CHECKING:
@@ -52,14 +53,6 @@ HOLD_TIMEOUT = 30.0  # the node stays cordoned at most this long, whatever happe
 PLACED_TIMEOUT = 60.0  # for the pod to be placed once the node is uncordoned
 GONE_TIMEOUT = 60.0
 COUNT = 3
-
-
-@pytest.fixture(scope="module")
-def airflow_db() -> None:
-    """A fresh metadata DB (dag.test() needs the tables); tests/conftest.py chose SQLite."""
-    from airflow.utils import db
-
-    db.resetdb()
 
 
 @pytest.fixture
@@ -216,17 +209,6 @@ def objects_of(kube_namespace: KubeNamespace, name: str) -> dict[str, Any]:
     found = {kind: [o for o in items if o.metadata.name.startswith(name)] for kind, items in named.items()}
     found["Pod"] = core.list_namespaced_pod(ns, label_selector=f"app.kubernetes.io/instance={name}").items
     return found
-
-
-def xcom(dag_id: str, run_id: str, task_id: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = session.scalars(
-            XComModel.get_many(run_id=run_id, dag_ids=dag_id, task_ids=task_id, key="return_value")
-        ).first()
-        return None if row is None else XComModel.deserialize_value(row)
 
 
 @pytest.mark.parametrize(
