@@ -257,36 +257,3 @@ def test_failing_connector_fails_the_sensor_fast(
     assert tail and re.fullmatch(r"the last log line of bad-tls:|last [2-5] log lines of bad-tls:", tail[0]), tail
     assert 1 <= len(tail[1:]) <= 5 and all(line.startswith("  ") for line in tail[1:])
     assert FluvioHook().list_connectors() == []
-
-
-@pytest.mark.slow
-def test_mqtt_to_sql_example_on_sqlite(run_dag: Any, mqtt_broker: Any, set_connection: Any, tmp_path: Path,
-                                       capfd: pytest.CaptureFixture[str]) -> None:
-    """The whole pipeline on the embedded defaults and a SQLite file (no server): MQTT source and
-    SQL sink created from YAML, readings published, the sink drained, the table checked by
-    Airflow's SQL operators, both connectors deleted."""
-    database = tmp_path / "readings.db"
-    set_connection("mqtt_default", conn_type="mqtt", host=mqtt_broker.host, port=mqtt_broker.port)
-    set_connection("readings_db", conn_type="sqlite", host=str(database))
-    result = run_dag(load("example_fluvio_mqtt_to_sql").dag, register=False, run_conf={"count": 12})
-
-    assert result.state == "success", result.task_states
-    assert set(result.task_states.values()) == {"success"}
-    source, sink = result.xcom("create_source")["name"], result.xcom("create_sink")["name"]
-    drained = result.xcom("wait_drained")
-    assert (drained["name"], drained["direction"], drained["lag"], drained["position"]) == (sink, "sink", 0, 12)
-    # per_device's rows (XCom keeps them as serialized tuples): 4 readings a device, their mean
-    temperatures = {d: [round(18 + s % 10 * 0.7, 1) for s in range(1, 13) if (s - 1) % 3 + 1 == d] for d in (1, 2, 3)}
-    rows = [r["__data__"] if isinstance(r, dict) else r for r in result.xcom("per_device")]
-    assert rows == [[f"sensor-{d}", 4, pytest.approx(sum(t) / 4)] for d, t in temperatures.items()]
-    import sqlite3
-
-    with sqlite3.connect(database) as conn:
-        rows = conn.execute("SELECT seq, device, mqtt_topic FROM readings WHERE batch = ? ORDER BY seq", (source,)).fetchall()
-    assert [r[0] for r in rows] == list(range(1, 13))
-    assert rows[0][1:] == ("sensor-1", f"example/readings/{source}/sensor-1")
-    assert FluvioHook().list_connectors() == []  # both deleted; the topic stays
-    assert len(FluvioHook().read_records(source)) == 12
-    # the sensor's last look
-    log = capfd.readouterr().out  # dag.test() prints the task logs
-    assert f"sink {sink} is drained: delivered every record before offset 12, lag 0" in log

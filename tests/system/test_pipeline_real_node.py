@@ -31,7 +31,7 @@ from postgres_server import PASSWORD, USER, PostgresServer
 from real_pods import REGISTRY, VERSION, pods_of, real_runtime, wait_status, wait_until
 
 from airflow_provider_fluvio.runtimes.base import ConnectorStatus
-from airflow_provider_fluvio.waiting import check_connector
+from airflow_provider_fluvio.waiting import WaitParams, check_connector
 from fluvio_connectors.config import load_config
 from fluvio_connectors.topics.fluvio import FluvioTopics
 
@@ -45,6 +45,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "dags_examples" / "example_fluvi
 FLUVIO_CONN_ID = "fluvio_pipeline_pods"
 SQL_CONN_ID = "readings_pg"
 COUNT = 12
+DRAINED = WaitParams(target_status="Drained")
 GONE_TIMEOUT = 60.0
 
 
@@ -69,7 +70,7 @@ def connections(real_namespace: KubeNamespace, fluvio_cluster: FluvioCluster, br
             "runtime": "kubernetes", "namespace": real_namespace.namespace,
             "kube_config_path": real_namespace.kubeconfig, "image_registry": REGISTRY, "image_tag": VERSION,
             "host_network": True}}))
-    monkeypatch.setenv("AIRFLOW_CONN_MQTT_DEFAULT", json.dumps({"conn_type": "mqtt", "host": broker.host,
+    monkeypatch.setenv("AIRFLOW_CONN_MQTT_DEFAULT", json.dumps({"conn_type": "mqtt", "host": "127.0.0.1",
                                                                  "port": broker.port}))
     monkeypatch.setenv(f"AIRFLOW_CONN_{SQL_CONN_ID.upper()}", json.dumps({
         "conn_type": "postgres", "host": "127.0.0.1", "port": postgres.port, "login": USER, "password": PASSWORD,
@@ -149,7 +150,7 @@ def test_http_sink_pod_delivers_every_record_then_halts_at_a_refused_one(
             delivered = [r for r in receiver.snapshot() if r.delivered]
             assert [json.loads(r.body) for r in delivered] == [{"n": i} for i in range(10)]
             assert [r.key for r in delivered] == [f'"{topic}:0:{i}"' for i in range(10)]
-            assert check_connector(runtime.status, "http-pod", "Drained").outcome == "reached"
+            assert check_connector(runtime.status, "http-pod", DRAINED).outcome == "reached"
 
             producer.send(None, b'{"poison": true}')
             producer.send(None, b'{"n": 11}')
@@ -161,7 +162,7 @@ def test_http_sink_pod_delivers_every_record_then_halts_at_a_refused_one(
         (pod,) = pods_of(real_namespace, "http-pod")  # halted, not crashing: the container runs on
         (container,) = pod.status.container_statuses
         assert container.state.running and container.restart_count == 0 and not container.ready
-        check = check_connector(runtime.status, "http-pod", "Drained", logs=runtime.logs, log_tail=3)
+        check = check_connector(runtime.status, "http-pod", DRAINED._replace(log_tail=3), logs=runtime.logs)
         assert check.outcome == "failed"
         assert check.message.startswith("sink http-pod is Failed (delivered every record before offset 10, lag 2): "
                                         f"record at offset 10 of topic {topic}: "), check.message
