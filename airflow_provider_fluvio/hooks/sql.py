@@ -55,12 +55,8 @@ def _postgres_url(conn: Any) -> str:
     if extra.get("iam"):
         raise ConfigError(f"connection {conn.conn_id}: IAM authentication (extra iam) gives no password the "
                           "sink could use; expected a connection with login and password")
-    userinfo = ""
-    if conn.login:
-        userinfo = quote(conn.login, safe="")
-        if conn.password:
-            userinfo += ":" + quote(conn.password, safe="")
-        userinfo += "@"
+    userinfo = quote(conn.login or "", safe="") + (":" + quote(conn.password, safe="") if conn.password else "")
+    userinfo += "@" if userinfo else ""
     query = {key: str(extra[key]) for key in LIBPQ_OPTIONS if extra.get(key) not in (None, "")}
     host = (conn.host or "localhost").strip().strip("[]")
     port = int(conn.port or 5432)

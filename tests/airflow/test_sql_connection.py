@@ -83,9 +83,10 @@ def test_a_relative_sqlite_file_is_refused(set_connection: Any) -> None:
         ({"host": "[2001:db8::7]", "port": "6432", "schema": "x"}, "postgresql://[2001:db8::7]:6432/x"),
         ({"host": "/var/run/postgresql", "login": "fluvio", "schema": "x"},
          "postgresql://fluvio@:5432/x?host=%2Fvar%2Frun%2Fpostgresql"),
+        ({"password": "only-a-pass", "schema": "x"}, "postgresql://:only-a-pass@localhost:5432/x"),  # libpq's user
         ({}, "postgresql://localhost:5432/"),
     ],
-    ids=["password", "ipv6-extras", "bracketed", "socket-dir", "empty"],
+    ids=["password", "ipv6-extras", "bracketed", "socket-dir", "no-login", "empty"],
 )
 def test_a_postgres_connection_becomes_a_libpq_url(set_connection: Any, fields: dict[str, Any], url: str) -> None:
     set_connection("warehouse", conn_type="postgres", **fields)
