@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -161,8 +162,6 @@ class HttpSink:
 
     def _start_position(self) -> int:
         """The named consumer's position, or where a new sink starts (stored at once)."""
-        import os
-
         topics, settings = self.ctx.topics, consumer_settings(self.config)
         position = topics.consumer_position(self.config.consumer_id, self.config.topic, settings.partition)
         if position is None:
