@@ -753,27 +753,53 @@ class _ThreadDeaths:
 
 class _SignalHandler:
     """SIGTERM/SIGINT ask the program to stop; a second one, or a stop that takes longer than
-    ``grace`` seconds (a hung backend), ends the process at once with exit code 1."""
+    ``grace`` seconds (a hung backend), ends the process at once with exit code 1.
+
+    The signals are handled in a thread of their own, woken by the interpreter's wakeup fd (written
+    by the C-level handler the moment a signal arrives): what a stop does (setting the stop event,
+    logging, arming the grace timer) takes locks, which a Python handler would take in the main
+    thread at whatever point it was interrupted (possibly holding one of them), and a main thread
+    blocked in a C call (a driver waiting for its server) would not run a Python handler at all."""
 
     def __init__(self, stopping: threading.Event, grace: float, supervisor: int | None = None) -> None:
         self._stopping = stopping
         self._grace = grace
         self._supervisor = supervisor
         self._previous: dict[int, object] = {}
+        self._previous_fd = -1
+        self._pipe: tuple[int, int] | None = None
         self.received: str | None = None
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only live in the main thread (e.g. run() in a test thread)
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+        self._pipe = (read, write)
+        self._previous_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
         for signum in (signal.SIGTERM, signal.SIGINT):
-            self._previous[signum] = signal.signal(signum, self._handle)
+            self._previous[signum] = signal.signal(signum, _ignore)
+        threading.Thread(target=self._watch, args=(read,), name="signals", daemon=True).start()
 
     def done(self) -> None:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)  # type: ignore[arg-type]
         self._previous.clear()
+        if self._pipe is not None:
+            signal.set_wakeup_fd(self._previous_fd)
+            os.close(self._pipe[1])  # the watcher reads the end of the pipe and closes its side
+            self._pipe = None
 
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+    def _watch(self, read: int) -> None:
+        try:
+            while data := os.read(read, 64):
+                for signum in data:
+                    if signum in (signal.SIGTERM, signal.SIGINT):
+                        self._handle(signum)
+        finally:
+            os.close(read)
+
+    def _handle(self, signum: int) -> None:
         name = signal.Signals(signum).name
         if self._stopping.is_set() and self.received is not None:
             log.warning("second %s: exiting now without flushing", name)
@@ -783,6 +809,10 @@ class _SignalHandler:
         self._stopping.set()
         log.info("%s received: finishing the current batch, flushing and stopping", self.received)
         _exit_unless_done_within(self._grace, "stopping")
+
+
+def _ignore(_signum: int, _frame: FrameType | None) -> None:
+    """The Python-level handler: nothing (the signal thread acts on the wakeup fd)."""
 
 
 __all__ = ["ConnectorContext", "Program", "main", "run"]

@@ -8,10 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from postgres_server import PASSWORD, PostgresServer
 from sink_fixtures import (
     SqlDatabase,
@@ -298,3 +300,37 @@ def test_a_topic_created_again_is_never_skipped_in_silence(runtime: LocalRuntime
     assert info.reason is not None and "is past the end of topic again (2)" in info.reason
     assert "delete the row of consumer again from fluvio_sink_offsets" in info.reason
     assert sqlite_database.count("readings") == 5
+
+
+def test_a_sink_stuck_in_a_database_call_still_stops_on_sigterm(pg_database: SqlDatabase, tmp_path: Path) -> None:
+    """Its write waits for a row lock another session holds: a SIGTERM is handled all the same
+    (the signal thread), and the stop gives up after the grace period instead of waiting."""
+    pg_database.execute(READINGS)
+    produce("locked", [reading(1)])
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(sql_sink_config("locked", "locked", pg_database.url, MAPPING)))
+    env = {**os.environ, "FLUVIO_CONNECTOR_STATUS_FILE": str(tmp_path / "status.json"),
+           "FLUVIO_CONNECTOR_STOP_GRACE": "2"}
+    with (tmp_path / "log").open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "fluvio_connectors.sql_sink", "--config", str(config)],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=log)
+    assert pg_database.server is not None
+    blocker = pg_database.server.connect(options=f"-csearch_path={pg_database.schema}")
+    try:
+        wait_until(lambda: pg_database.count("readings") == 1, 60, "the first row")
+        blocker.execute("BEGIN")
+        blocker.execute("SELECT * FROM fluvio_sink_offsets FOR UPDATE")  # held until the end of the test
+        produce("locked", [reading(2)])
+        wait_until(lambda: any(row[0] == "Lock" for row in pg_database.execute(
+            "SELECT wait_event_type FROM pg_stat_activity WHERE application_name = 'fluvio-locked'")), 30,
+            "the sink waiting for the lock")
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 1
+        assert time.monotonic() - started < 15
+    finally:
+        if process.poll() is None:
+            process.kill()
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert "stopping took longer than 2s" in (tmp_path / "log").read_text()
