@@ -196,3 +196,29 @@ def test_an_unreachable_receiver_is_pending_with_the_reason_and_a_wait_gives_up(
     started = time.monotonic()
     runtime.delete("void")  # a sink retrying stops at once
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize(("status", "is_permanent"), [(200, False), (204, False), (408, False), (429, False),
+                                                      (500, False), (503, False), (301, True), (400, True),
+                                                      (401, True), (404, True), (413, True), (422, True)])
+def test_which_answers_are_retried(status: int, is_permanent: bool) -> None:
+    from fluvio_connectors.http_sink import permanent
+
+    assert permanent(status) is is_permanent
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    import email.utils
+
+    import httpx
+
+    from fluvio_connectors.http_sink import retry_after
+
+    def answer(value: str | None) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": value} if value is not None else {})
+
+    assert retry_after(answer("7")) == 7.0
+    assert retry_after(answer(None)) is None and retry_after(answer("soon")) is None
+    in_a_minute = retry_after(answer(email.utils.formatdate(time.time() + 60, usegmt=True)))
+    assert in_a_minute is not None and 55 < in_a_minute <= 60
+    assert retry_after(answer(email.utils.formatdate(time.time() - 60, usegmt=True))) == 0.0
