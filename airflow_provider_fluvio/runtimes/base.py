@@ -141,16 +141,23 @@ class ConnectorRuntime(ABC):
         if config.producer.compression != "none" and self.topics_backend() != "fluvio":
             raise uncompressed_log(config.producer.compression)
         with self._name_lock(config.name):
-            self._check_absent(config.name)
+            resumed = self._take_over_interrupted(config, replicas)
+            if resumed is None:
+                self._check_absent(config.name)
             topics = self.topics()
             try:
                 apply_topic_rule(topics, config.topic, config.create_topic)
                 # Where this connector's records begin: every run of its program continues from
                 # what the topic holds from here on (fluvio_connectors.resume).
-                start_offset = topics.end_offset(config.topic)
+                start_offset = topics.end_offset(config.topic) if resumed is None else resumed
             finally:
                 topics.close()
             return self._start(config, start_offset, replicas)
+
+    def _take_over_interrupted(self, config: ConnectorConfig, replicas: int) -> int | None:
+        """Where the records of a create of this same config that was interrupted begin (its
+        leftovers are removed: this create finishes it), or None (the default: no such thing)."""
+        return None
 
     def _check_runnable(self, config: ConnectorConfig) -> None:  # noqa: B027 - optional hook, not abstract
         """``ConfigError`` for a config this runtime cannot run (checked before anything is made)."""

@@ -7,6 +7,10 @@ Per connector a directory ``$FLUVIO_CONNECTORS_HOME/connectors/NAME/`` holds:
                        supervisor's own lines (``... supervisor: ...``);
 - ``supervisor.json``  the supervisor's record: pid, phase, restarts, crash loop, last error;
 - ``status.json``      the program's own status file (``FLUVIO_CONNECTOR_STATUS_FILE``);
+- ``create.json``      who created the connector and where its records begin (``done`` once the
+                       creator saw every supervisor start): a create that was killed half-way is
+                       finished by a create of the same config, which continues its records;
+- ``connector.log.1``  the log's earlier lines, once it grew past ``log_max_bytes``;
 - ``replica-N/``       with several replicas, replica N (from 1) has these files in its own
                        directory (a copy of the config too); replica 0 is the connector's
                        directory itself, so a connector of one replica looks as it always did.
@@ -23,14 +27,17 @@ Creates and deletes of one name are serialised by a lock file in ``connectors/.l
 outside the connector's directory, which delete removes; ``name_lock`` removes it safely once the
 connector is gone, so lock files of deleted or never-created names do not pile up).
 
-A name is checked as a DNS-1123 label before it becomes a path; directories this runtime creates
-are private (0700), and a state directory that cannot be used is a ``ConfigError``, not an empty list.
+A name is checked as a DNS-1123 label before it becomes a path; what this runtime creates is private
+(directories 0700, files 0600), and a state directory that cannot be used is a ``ConfigError``, not
+an empty list. Only processes proven to be a connector's are ever signalled (``runtimes.processes``).
+Each connector is read on its own: one whose files are damaged is listed as Failed with the reason.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import json
 import os
 import select
 import shutil
@@ -45,6 +52,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_fluvio.runtimes import processes
 from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus, ReplicaStatus, SinkPosition
 from airflow_provider_fluvio.runtimes.local_status import CREATING_GRACE_SECONDS as CREATING_GRACE_SECONDS  # re-exported
@@ -72,6 +80,7 @@ HANDSHAKE_SECONDS = 15.0
 LOCK_SECONDS = 60.0
 POLL_SECONDS = 0.05
 REPLICA_DIR_PREFIX = "replica-"  # replica N >= 1 lives in <connector>/replica-N
+CREATE_FILE = "create.json"
 
 
 class LocalRuntime(ConnectorRuntime):
@@ -87,6 +96,7 @@ class LocalRuntime(ConnectorRuntime):
     :param stop_timeout: seconds a program gets to stop on delete before it is killed.
     :param liveness_timeout: seconds without a heartbeat from the program (stopped, hung) after
         which its supervisor restarts it.
+    :param log_max_bytes: size past which a connector's log is moved to ``connector.log.1``.
     """
 
     kind = "local"
@@ -103,6 +113,7 @@ class LocalRuntime(ConnectorRuntime):
         stable_after: float = sv.RestartPolicy.stable_after,
         stop_timeout: float = sv.RestartPolicy.stop_timeout,
         liveness_timeout: float = sv.RestartPolicy.liveness_timeout,
+        log_max_bytes: int = sv.RestartPolicy.log_max_bytes,
     ) -> None:
         super().__init__(settings)
         self.python = python or sys.executable
@@ -114,6 +125,7 @@ class LocalRuntime(ConnectorRuntime):
             stable_after=stable_after,
             stop_timeout=stop_timeout,
             liveness_timeout=liveness_timeout,
+            log_max_bytes=log_max_bytes,
         )
         # Resolved: the supervisor's command line names this path, and is recognised by it.
         self.root = self.settings.connectors_dir.expanduser().resolve()
@@ -137,14 +149,43 @@ class LocalRuntime(ConnectorRuntime):
     # ---- create
 
     def _check_absent(self, name: str) -> None:
-        if self._dir(name).exists():
-            raise ConnectorExistsError(name)
+        state_dir = self._dir(name)
+        if not state_dir.exists():
+            return
+        if not (state_dir / sv.CONFIG_FILE).exists():
+            # No connector, only what is left of one (its state removed under it, a directory made
+            # by hand): whatever of it still runs is stopped, and the name is free again.
+            self._stop_processes(state_dir)
+            self._remove(state_dir)
+            return
+        if _interrupted(state_dir) is not None:
+            raise ConnectorExistsError(name, hint=(
+                "; a create of it was interrupted: create it again with the same config to finish "
+                f"that create, or delete it (fluvio-connector delete {name})"))
+        raise ConnectorExistsError(name)
+
+    def _take_over_interrupted(self, config: ConnectorConfig, replicas: int) -> int | None:
+        """A create of this very config that was killed half-way (its creator died before every
+        supervisor had started): stop what it started and return where its records begin, so
+        that this create finishes it and the records continue (``resume``)."""
+        state_dir = self._dir(config.name)
+        record = _interrupted(state_dir)
+        if record is None or record.get("replicas") != replicas:
+            return None
+        document = _read_document(state_dir / sv.CONFIG_FILE)
+        if not isinstance(document, dict) or document != config.document():
+            return None
+        self._stop_processes(state_dir)
+        self._remove(state_dir)
+        return int(record["start_offset"])
 
     def _start(self, config: ConnectorConfig, start_offset: int, replicas: int = 1) -> ConnectorInfo:
         final = self._dir(config.name)
         private_dir(self.root)
         # Build the directory aside and rename it into place: others never see half of it.
         staging = Path(tempfile.mkdtemp(prefix=f".{config.name}-", dir=self.root))
+        creation = {"creator_pid": os.getpid(), "creator_started": _own_start(), "start_offset": start_offset,
+                    "replicas": replicas, "done": False}
         try:
             for index in range(replicas):
                 where = replica_dir(staging, index)
@@ -153,6 +194,7 @@ class LocalRuntime(ConnectorRuntime):
                 # connector's secrets, the log says what it connects to.
                 private_file(where / sv.CONFIG_FILE).write_text(config.to_yaml())
                 private_file(where / sv.LOG_FILE)
+            sv.write_json_atomic(staging / CREATE_FILE, creation)
             staging.rename(final)
         except (ConfigError, BackendError):  # a file private_file could not make
             shutil.rmtree(staging, ignore_errors=True)
@@ -169,6 +211,8 @@ class LocalRuntime(ConnectorRuntime):
             self._stop_processes(final)
             self._remove(final)
             raise
+        with contextlib.suppress(OSError):  # unwritten, a later create of the same config redoes it
+            sv.write_json_atomic(final / CREATE_FILE, {**creation, "done": True})
         return self.status(config.name)
 
     def _environment(self, config: ConnectorConfig, start_offset: int, replica: dict[str, str]) -> dict[str, str]:
@@ -195,11 +239,13 @@ class LocalRuntime(ConnectorRuntime):
         # .pth files) saves a good part of its start-up.
         argv = [self.python, "-I", "-S", sv.__file__, str(state_dir),
                 "--module", config.connector_type.module, "--python", self.python, *self.policy.to_args()]
+        # The mark by which delete knows the supervisor and its program (runtimes.processes).
+        env = {**self._environment(config, start_offset, replica), processes.MARKER_ENV: str(state_dir)}
         with (state_dir / sv.LOG_FILE).open("ab") as log:
             try:
                 proc = subprocess.Popen(
                     argv,
-                    env=self._environment(config, start_offset, replica),
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=log,
@@ -230,6 +276,9 @@ class LocalRuntime(ConnectorRuntime):
         with self._name_lock(name):
             state_dir = self._dir(name)
             if not (state_dir / sv.CONFIG_FILE).exists():
+                if state_dir.is_dir():  # the remains of a connector: cleaned up, but it was none
+                    self._stop_processes(state_dir)
+                    self._remove(state_dir)
                 raise ConnectorNotFoundError(name)
             self._stop_processes(state_dir)
             self._remove(state_dir)
@@ -246,41 +295,37 @@ class LocalRuntime(ConnectorRuntime):
         shutil.rmtree(doomed, ignore_errors=True)
 
     def _stop_processes(self, state_dir: Path) -> None:
-        """SIGTERM to each replica's supervisor (it stops its program), then SIGKILL to the whole
-        group of any replica still there. All are asked first, so replicas stop side by side."""
-        groups = [group for where in replica_dirs(state_dir) if (group := self._ask_to_stop(where)) is not None]
+        """SIGTERM to each replica's supervisor (it stops its program), or to what runs without one,
+        then SIGKILL to whatever of them is still there. All are asked first, so replicas stop
+        side by side. Only processes proven to be the connector's are signalled."""
+        asked = [proc for where in replica_dirs(state_dir) for proc in self._ask_to_stop(where)]
         deadline = time.monotonic() + self.policy.stop_timeout + 2.0
-        while any(_group_members(g) for g in groups) and time.monotonic() < deadline:
+        while processes.alive(asked) and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
-        left_over = [g for g in groups if _group_members(g)]
-        for group in left_over:
-            # Members are alive, so the group id is still theirs (ids are not reused while in use).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
+        left_over = processes.alive(asked)
+        processes.send(left_over, signal.SIGKILL)
         deadline = time.monotonic() + 5.0
-        while any(_group_members(g) for g in left_over) and time.monotonic() < deadline:
+        while processes.alive(left_over) and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
-        left = [pid for g in left_over for pid in _group_members(g)]
+        left = processes.alive(left_over)
         if left:
-            raise BackendError(f"processes {', '.join(map(str, left))} of connector "
+            raise BackendError(f"processes {', '.join(str(p.pid) for p in left)} of connector "
                                f"{state_dir.name} survived SIGKILL")
 
-    def _ask_to_stop(self, state_dir: Path) -> int | None:
-        """Ask one replica's supervisor to stop; its process group (None: it never started)."""
+    def _ask_to_stop(self, state_dir: Path) -> builtins.list[processes.Process]:
+        """Ask one replica to stop: its supervisor, which stops its program, or else (the supervisor
+        is gone, or its record is) every process proven to be the replica's. Returns them."""
         state = sv.read_state(state_dir)
-        if state is None:
-            return None
-        group = state.pid  # the supervisor leads its own process group
-        if _alive(state.pid, state_dir):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(state.pid, signal.SIGTERM)  # it stops the program, then itself
-                os.kill(state.pid, signal.SIGCONT)  # a stopped supervisor handles it too
-        elif _group_members(group):
-            # The supervisor is gone but its program lives on: stop it gracefully ourselves.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGTERM)
-                os.killpg(group, signal.SIGCONT)
-        return group
+        supervisor = processes.proven(state.pid, state_dir, state.started_at) if state else None
+        program = processes.proven(state.program_pid, state_dir, state.program_started_at) if state else None
+        found = {proc.pid: proc for proc in (supervisor, program) if proc is not None}
+        for proc in processes.marked(state_dir, not_before=_created_at(state_dir)):
+            found.setdefault(proc.pid, proc)
+        if supervisor is not None:
+            processes.send([supervisor], signal.SIGTERM, signal.SIGCONT)  # it stops the program, then itself
+        else:
+            processes.send(found.values(), signal.SIGTERM, signal.SIGCONT)
+        return list(found.values())
 
     # ---- status
 
@@ -292,20 +337,34 @@ class LocalRuntime(ConnectorRuntime):
             if entry.name.startswith(".") or not entry.is_dir() or not is_connector_name(entry.name):
                 continue  # hidden (staging, deleted) or not ours
             with contextlib.suppress(ConnectorNotFoundError):  # deleted while we looked
-                info, sink = self._info(entry.name)
+                info, sink = self._info_or_failed(entry.name)
                 infos.append(info)
                 if sink is not None:
                     sinks[info.name] = sink
         return self.with_lag(infos, sinks)
 
+    def _info_or_failed(self, name: str) -> tuple[ConnectorInfo, SinkPosition | None]:
+        """``_info``, or a Failed entry with the reason when the connector's state cannot be read:
+        one damaged connector never hides the others."""
+        try:
+            return self._info(name)
+        except (ConnectorNotFoundError, ConfigError):
+            raise
+        except Exception as exc:
+            return ConnectorInfo(name=name, type="", topic="", status=ConnectorStatus.FAILED, runtime=self.kind,
+                                 reason=f"its state cannot be read ({type(exc).__name__}: {exc}); delete it "
+                                        "and create it again"), None
+
     def status(self, name: str) -> ConnectorInfo:
-        info, sink = self._info(name)
+        info, sink = self._info_or_failed(name)
         return self.with_lag([info], {name: sink})[0] if sink is not None else info
 
     def config(self, name: str) -> dict[str, Any]:
         document = _read_document(self._dir(name) / sv.CONFIG_FILE)
         if document is None:
             raise ConnectorNotFoundError(name)
+        if isinstance(document, str):
+            raise BackendError(f"connector {name}: its {sv.CONFIG_FILE} {document}")
         return document
 
     def _info(self, name: str) -> tuple[ConnectorInfo, SinkPosition | None]:
@@ -314,6 +373,9 @@ class LocalRuntime(ConnectorRuntime):
         document = _read_document(state_dir / sv.CONFIG_FILE)
         if document is None:
             raise ConnectorNotFoundError(name)
+        if isinstance(document, str):  # there, but not a config any more
+            return ConnectorInfo(name=name, type="", topic="", status=ConnectorStatus.FAILED, runtime=self.kind,
+                                 reason=f"its {sv.CONFIG_FILE} {document}; delete it and create it again"), None
         views = [self._replica(where, str(index)) for index, where in enumerate(replica_dirs(state_dir))]
         statuses = [view.status for view in views]
         status, reason, pending_since = combine(statuses)
@@ -348,7 +410,13 @@ class LocalRuntime(ConnectorRuntime):
 
     def _replica(self, state_dir: Path, label: str) -> _ReplicaView:
         """One replica: its status and its program's figures."""
-        state = sv.read_state(state_dir)
+        try:
+            state = sv.load_state(state_dir)
+        except ValueError as exc:  # hand-edited or damaged: Failed, saying what is wrong
+            return _ReplicaView(
+                status=ReplicaStatus(name=label, status=ConnectorStatus.FAILED,
+                                     reason=f"{exc}; delete the connector and create it again"),
+                started=None, records=None, counters={})
         program = sv.read_program_status(state_dir)
         if state is not None and program is not None and program.get("pid") != state.program_pid:
             program = None  # left over from an earlier run
@@ -372,10 +440,15 @@ class LocalRuntime(ConnectorRuntime):
     ) -> tuple[ConnectorStatus, str | None, float | None]:
         """The status, its reason, and since when it has been Pending (``local_status.py``)."""
         if state is None:
-            seen = ReplicaSeen(None, program, None, None, (state_dir / sv.CONFIG_FILE).stat().st_mtime, time.time())
+            seen = ReplicaSeen(None, program, None, None, (state_dir / sv.CONFIG_FILE).stat().st_mtime, time.time(),
+                               interrupted=_interrupted(state_dir) is not None)
         else:
-            program_process = _process_state(state.program_pid, state_dir) if state.program_pid else None
-            seen = ReplicaSeen(state, program, _process_state(state.pid, state_dir), program_process, None, time.time())
+            program_process = (_process_state(state.program_pid, state_dir, state.program_started_at)
+                               if state.program_pid else None)
+            supervisor = _process_state(state.pid, state_dir, state.started_at)
+            full = supervisor is not None and sv.disk_full(state_dir)
+            seen = ReplicaSeen(state, program, supervisor, program_process, None, time.time(),
+                               disk_full=str(self.settings.home) if full else None)
         return replica_status(seen)
 
     # ---- logs
@@ -384,8 +457,8 @@ class LocalRuntime(ConnectorRuntime):
         paths = self._log_paths(name, replica)
         try:
             if len(paths) == 1:
-                return _tail(paths[0][1], tail)
-            return merge_logs(((label, _tail(path, tail)) for label, path in paths), tail)
+                return _log_tail(paths[0][1], tail)
+            return merge_logs(((label, _log_tail(path, tail)) for label, path in paths), tail)
         except FileNotFoundError:
             raise ConnectorNotFoundError(name) from None
 
@@ -403,9 +476,12 @@ class LocalRuntime(ConnectorRuntime):
                 handle.seek(0, os.SEEK_END)
             while True:
                 read_any = False
-                for label, _, handle in handles:
+                for label, path, handle in handles:
                     chunk = handle.read()
                     if not chunk:
+                        with contextlib.suppress(OSError):
+                            if path.stat().st_size < handle.tell():  # rotated: emptied under us
+                                handle.seek(0)
                         continue
                     read_any = True
                     *lines, pending[label] = (pending[label] + chunk).split(b"\n")
@@ -476,7 +552,44 @@ def _running(state_dir: Path) -> bool:
     if not state_dir.exists():
         return False
     state = sv.read_state(state_dir)
-    return state is not None and _alive(state.pid, state_dir)
+    return state is not None and _process_state(state.pid, state_dir, state.started_at) is not None
+
+
+def _interrupted(state_dir: Path) -> dict[str, Any] | None:
+    """The ``create.json`` of a create that never finished and whose creator is gone, else None."""
+    try:
+        record = json.loads((state_dir / CREATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("done") is not False:
+        return None
+    offset, replicas = record.get("start_offset"), record.get("replicas")
+    if not (isinstance(offset, int) and offset >= 0 and isinstance(replicas, int) and replicas >= 1):
+        return None
+    creator, started = record.get("creator_pid"), record.get("creator_started")
+    if processes.valid_pid(creator) and isinstance(started, int | float):
+        import psutil
+
+        try:
+            if abs(psutil.Process(creator).create_time() - started) <= processes.START_PRECISION:
+                return None  # the creator is alive: still creating (or failing, and cleaning up)
+        except psutil.Error:
+            pass
+    return record
+
+
+def _own_start() -> float:
+    import psutil
+
+    return float(psutil.Process().create_time())
+
+
+def _created_at(state_dir: Path) -> float | None:
+    """When the connector of ``state_dir`` was created (its config written), if that can be told."""
+    try:
+        return (state_dir / sv.CONFIG_FILE).stat().st_mtime
+    except OSError:
+        return None
 
 
 def _positive(text: str | None) -> float | None:
@@ -487,9 +600,10 @@ def _positive(text: str | None) -> float | None:
     return value if value > 0 else None
 
 
-def _read_document(path: Path) -> dict[str, Any] | None:
+def _read_document(path: Path) -> dict[str, Any] | str | None:
     """The stored config (written once by create), parsed once per version of the file: ``list``
-    reads every connector's on each call (the Connectors page: every few seconds)."""
+    reads every connector's on each call (the Connectors page: every few seconds). None when there
+    is none, a few words when it cannot be read as one."""
     import yaml
 
     try:
@@ -499,10 +613,14 @@ def _read_document(path: Path) -> dict[str, Any] | None:
         if cached is not None and cached[0] == version:
             return dict(cached[1])
         data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, yaml.YAMLError):
+    except FileNotFoundError:
         return None
-    if not isinstance(data, dict):
-        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+    except yaml.YAMLError:
+        return "is not valid YAML"
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str) or not isinstance(data.get("topic"), str):
+        return "is not a connector config (no type and topic)"
     if len(_DOCUMENTS) >= _DOCUMENTS_KEPT:
         _DOCUMENTS.clear()
     _DOCUMENTS[path] = (version, data)
@@ -514,46 +632,11 @@ _DOCUMENTS: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 _DOCUMENTS_KEPT = 4096
 
 
-def _alive(pid: int, state_dir: Path) -> bool:
-    """``pid`` runs (not a zombie) and is this connector's supervisor or program: its command line
-    names the state directory or its config file, so a reused pid is not mistaken for it."""
-    return _process_state(pid, state_dir) is not None
-
-
-def _process_state(pid: int, state_dir: Path) -> str | None:
-    """``"running"``, ``"stopped"`` (SIGSTOP, SIGTSTP) or None (gone, a zombie, or not ours; see
-    ``_alive``)."""
-    import psutil
-
-    ours = {str(state_dir), str(state_dir / sv.CONFIG_FILE)}
-    try:
-        proc = psutil.Process(pid)
-        status = proc.status()
-        if status == psutil.STATUS_ZOMBIE or not any(arg in ours for arg in proc.cmdline()):
-            return None
-        return "stopped" if status in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP) else "running"
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return None
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes in process group ``pgid``."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return []
-    except PermissionError:
-        pass
-    import psutil
-
-    members = []
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(proc.pid)
-        except (ProcessLookupError, PermissionError):
-            continue
-    return members
+def _process_state(pid: int | None, state_dir: Path, started: float | None) -> str | None:
+    """``"running"``, ``"stopped"`` (SIGSTOP, SIGTSTP) or None (gone, a zombie, or not proven to be
+    this replica's: ``runtimes.processes``)."""
+    proc = processes.proven(pid, state_dir, started)
+    return None if proc is None else processes.running_state(proc)
 
 
 def _read_line(fd: int, timeout: float) -> str:
@@ -572,6 +655,19 @@ def _read_line(fd: int, timeout: float) -> str:
             break
         data += chunk
     return data.decode(errors="replace").split("\n", 1)[0]
+
+
+def _log_tail(path: Path, lines: int | None) -> list[str]:
+    """The last ``lines`` lines of a connector's log, reaching into its rotated part when the
+    log itself holds fewer (``FileNotFoundError`` when the log is missing)."""
+    text = _tail(path, lines)
+    if lines is not None and len(text) >= lines:
+        return text
+    try:
+        older = _tail(path.with_name(path.name + ".1"), None if lines is None else lines - len(text))
+    except FileNotFoundError:
+        return text
+    return older + text
 
 
 def _tail(path: Path, lines: int | None) -> list[str]:

@@ -26,12 +26,30 @@ class ReplicaSeen(NamedTuple):
     program_process: str | None
     created_at: float | None  # when the config was written (read only while ``state`` is None)
     now: float  # seconds since the epoch
+    # Where there is no space left, while the supervisor lives (None: the disk is not full).
+    disk_full: str | None = None
+    # A create of it was interrupted before its supervisor started (its creator is gone).
+    interrupted: bool = False
 
 
 def replica_status(seen: ReplicaSeen) -> tuple[ConnectorStatus, str | None, float | None]:
-    """The status, its reason, and since when it has been Pending (when it is)."""
+    """The status, its reason, and since when it has been Pending (when it is). A full disk makes
+    any status but Running Pending: the supervisor carries on once there is space again."""
+    status, reason, since = _status(seen)
+    if seen.disk_full is not None and status != ConnectorStatus.RUNNING:
+        return ConnectorStatus.PENDING, (
+            f"the disk is full (no space left where {seen.disk_full} is); the connector waits and resumes by "
+            "itself once space is freed"), since or seen.now
+    return status, reason, since
+
+
+def _status(seen: ReplicaSeen) -> tuple[ConnectorStatus, str | None, float | None]:
     state, program, supervisor, program_process = seen.state, seen.program, seen.supervisor, seen.program_process
     if state is None:
+        if seen.interrupted:
+            return ConnectorStatus.FAILED, (
+                "its create was interrupted before its supervisor started; create it again with the same "
+                "config, or delete it"), None
         created = seen.created_at or 0.0
         if seen.now - created < CREATING_GRACE_SECONDS:
             return ConnectorStatus.PENDING, "starting", created

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
+import math
 import os
 import signal
 import subprocess
@@ -59,6 +61,9 @@ FINISHED = "finished"  # the program exited 0 on its own; the supervisor has exi
 STOPPED = "stopped"  # stopped by a signal (delete); the supervisor has exited
 
 TICK_SECONDS = 0.05
+SAVE_RETRY_SECONDS = 1.0  # a state that could not be written is tried again this often
+LOG_CHECK_SECONDS = 1.0  # how often the log's size is looked at
+DISK_FULL_BYTES = 64 * 1024  # less free space than this on a filesystem is a full disk
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ class RestartPolicy:
     # No heartbeat (status file rewrite) for this long: the program is stopped or hung, and restarted.
     # fluvio_connectors.status.STALE_AFTER_SECONDS, the threshold of the Kubernetes liveness probe.
     liveness_timeout: float = 30.0
+    # connector.log beyond this many bytes is moved to connector.log.1 (replacing it) and emptied.
+    log_max_bytes: int = 10 * 1024 * 1024
 
     def to_args(self) -> list[str]:
         return [f"--{f.name.replace('_', '-')}={getattr(self, f.name)}" for f in fields(self)]
@@ -103,13 +110,80 @@ class SupervisorState:
     updated_at: float = field(default_factory=time.time)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SupervisorState:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: Any) -> SupervisorState:
+        """The state in ``data``; ``ValueError`` naming the first field that is not what the
+        supervisor writes (a hand-edited or damaged file: ``pid: "abc"``, a JSON array)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        for name in ("phase", "pid", "module"):
+            if name not in data:
+                raise ValueError(f"{name}: missing")
+        values = {k: v for k, v in data.items() if k in _FIELD_CHECKS}
+        for name, value in values.items():
+            problem = _FIELD_CHECKS[name](value)
+            if problem:
+                raise ValueError(f"{name}: expected {problem}, got {_shown(value)}")
+        return cls(**values)
+
+
+def _whole(minimum: int, optional: bool = False) -> Any:
+    def check(value: Any) -> str | None:
+        if optional and value is None:
+            return None
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+        return None if ok else f"a whole number from {minimum}" + (" or null" if optional else "")
+    return check
+
+
+def _number(optional: bool = False) -> Any:
+    def check(value: Any) -> str | None:
+        if optional and value is None:
+            return None
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else "a number" + (" or null" if optional else "")
+    return check
+
+
+def _text(optional: bool = False, choices: tuple[str, ...] = ()) -> Any:
+    def check(value: Any) -> str | None:
+        if optional and value is None:
+            return None
+        if isinstance(value, str) and (not choices or value in choices):
+            return None
+        return f"one of {', '.join(choices)}" if choices else "a string" + (" or null" if optional else "")
+    return check
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)[:40]
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _flag(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "true or false"
+
+
+# What each field of supervisor.json may hold (None: fine, else what is expected).
+_FIELD_CHECKS = {
+    "phase": _text(choices=("starting", "running", "backoff", "finished", "stopped")),
+    "pid": _whole(2),  # never 0, 1 or a negative pid: those name process groups or init
+    "module": _text(),
+    "started_at": _number(),
+    "program_pid": _whole(2, optional=True),
+    "program_started_at": _number(optional=True),
+    "ready_at": _number(optional=True),
+    "pending_since": _number(optional=True),
+    "restarts": _whole(0),
+    "crash_loop": _flag,
+    "last_exit_code": _whole(-255, optional=True),
+    "last_error": _text(optional=True),
+    "next_start_at": _number(optional=True),
+    "updated_at": _number(),
+}
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write by rename, so a reader never sees half a file."""
+    """Write by rename, so a reader never sees half a file. The file is private (0600)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
@@ -122,19 +196,63 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def read_state(state_dir: Path) -> SupervisorState | None:
+    """``supervisor.json``, or None when it is missing, unreadable or damaged (``load_state`` says why)."""
     try:
-        return SupervisorState.from_dict(json.loads((state_dir / STATE_FILE).read_text()))
-    except (OSError, ValueError, TypeError):
+        return load_state(state_dir)
+    except ValueError:
         return None
 
 
+def load_state(state_dir: Path) -> SupervisorState | None:
+    """``supervisor.json``: None when there is none yet; ``ValueError`` saying what is wrong with
+    one that cannot be read or holds what the supervisor never writes."""
+    path = state_dir / STATE_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {STATE_FILE} ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ValueError(f"{STATE_FILE} is not JSON") from None
+    try:
+        return SupervisorState.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{STATE_FILE}: {exc}") from None
+
+
+# What the fields of the program's status file that anyone reads may hold.
+_STATUS_CHECKS = {
+    "state": _text(choices=("starting", "ready", "reconnecting", "finished", "stopped", "failed")),
+    "pid": _whole(0),
+    "updated_at": _number(),
+    "started_at": _number(),
+    "records": _whole(0),
+    "records_known": _flag,
+    "last_error": _text(optional=True),
+}
+
+
 def read_program_status(state_dir: Path) -> dict[str, Any] | None:
-    """The program's status file as a dict (the fields of fluvio_connectors.status.ProgramStatus)."""
+    """The program's status file as a dict (the fields of fluvio_connectors.status.ProgramStatus);
+    None when it is missing, unreadable or holds what no program writes (it is rewritten often:
+    a damaged one is as good as none)."""
     try:
         data = json.loads((state_dir / STATUS_FILE).read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    if any(name in data and _STATUS_CHECKS[name](data[name]) for name in _STATUS_CHECKS):
+        return None
+    counters = data.get("counters")
+    if counters is not None and not (
+        isinstance(counters, dict) and all(_whole(0)(v) is None for v in counters.values())
+    ):
+        return None
+    return data
 
 
 def last_line(path: Path, start: int, limit: int = 64 * 1024) -> str | None:
@@ -142,6 +260,8 @@ def last_line(path: Path, start: int, limit: int = 64 * 1024) -> str | None:
     try:
         with path.open("rb") as handle:
             size = handle.seek(0, os.SEEK_END)
+            if start > size:  # rotated meanwhile: what is there is all new
+                start = 0
             handle.seek(max(start, size - limit))
             chunk = handle.read()
     except OSError:
@@ -195,6 +315,45 @@ def die_with_supervisor(supervisor: int) -> Any:
     return preexec
 
 
+def disk_full(path: Path) -> bool:
+    """Whether the filesystem holding ``path`` has (next to) no space left for its user."""
+    try:
+        info = os.statvfs(path)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < DISK_FULL_BYTES
+
+
+def says_disk_full(text: str | None) -> bool:
+    """Whether an error message is a full disk's (SQLite's and the kernel's wording)."""
+    lowered = (text or "").lower()
+    return "disk is full" in lowered or os.strerror(errno.ENOSPC).lower() in lowered
+
+
+def rotate_log(path: Path) -> None:
+    """Keep the log's lines so far in ``NAME.1`` (replacing the older ones there) and empty the log.
+
+    Copy, then truncate: the program and the supervisor keep writing to their open descriptors of
+    the log (``O_APPEND``: after the truncation they write from its start), which a rename would
+    leave pointing at the old file. Lines written between the last copy and the truncation (a
+    fraction of a millisecond) are lost. When the copy cannot be made (a full disk) the log is
+    emptied all the same: a log that fills the disk would stop the connector."""
+    rotated = path.with_name(path.name + ".1")
+    partial = path.with_name(f".{path.name}.1.tmp")
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out, path.open("rb") as log:
+            while chunk := log.read(1024 * 1024):  # to the end, and what was written meanwhile
+                out.write(chunk)
+            os.truncate(path, 0)
+        os.replace(partial, rotated)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        with contextlib.suppress(OSError):
+            os.truncate(path, 0)
+
+
 class Supervisor:
     def __init__(self, state_dir: Path, module: str, policy: RestartPolicy, python: str) -> None:
         self.dir = state_dir
@@ -202,20 +361,60 @@ class Supervisor:
         self.policy = policy
         self.python = python
         self.stop_requested = False
+        self.orphaned = False  # the state directory was removed: stop, write nothing
         self.state = SupervisorState(phase=STARTING, pid=os.getpid(), module=module)
         self.crashes: deque[float] = deque()
         self.in_a_row = 0
         self.log_path = state_dir / LOG_FILE
         self.status_path = state_dir / STATUS_FILE
         self.preexec = die_with_supervisor(os.getpid())
+        self.identity = _identity(state_dir)
+        self.write_error: str | None = None  # why supervisor.json cannot be written now
+        self.save_again_at = 0.0
+        self.log_checked_at = 0.0
 
     # ---- bookkeeping
 
     def save(self, **changes: Any) -> None:
+        """Record ``changes`` in ``supervisor.json``. A write that fails (a full disk) is no reason
+        to die: the state is kept here and written again every ``SAVE_RETRY_SECONDS``."""
         for key, value in changes.items():
             setattr(self.state, key, value)
         self.state.updated_at = time.time()
-        write_json_atomic(self.dir / STATE_FILE, asdict(self.state))
+        try:
+            write_json_atomic(self.dir / STATE_FILE, asdict(self.state))
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            if self.write_error is None:
+                self.log(f"cannot write {STATE_FILE} ({reason}); running on, writing it again once it can")
+            self.write_error = reason
+            self.save_again_at = time.monotonic() + SAVE_RETRY_SECONDS
+            return
+        if self.write_error is not None:
+            self.log(f"{STATE_FILE} written again")
+        self.write_error = None
+
+    def housekeeping(self) -> bool:
+        """Between two looks at the program: notice a removed state directory (False: stop), write
+        a state that could not be written, rotate the log."""
+        if _identity(self.dir) != self.identity or not os.path.exists(self.dir / CONFIG_FILE):
+            if not self.orphaned:
+                self.log(f"its state directory {self.dir} was removed: stopping the connector")
+            self.orphaned = self.stop_requested = True
+            return False
+        now = time.monotonic()
+        if self.write_error is not None and now >= self.save_again_at:
+            self.save()
+        if now - self.log_checked_at >= LOG_CHECK_SECONDS:
+            self.log_checked_at = now
+            try:
+                size = self.log_path.stat().st_size
+            except OSError:
+                size = 0
+            if size > self.policy.log_max_bytes:
+                rotate_log(self.log_path)
+                self.log(f"{LOG_FILE} reached {size} bytes: its earlier lines are in {LOG_FILE}.1")
+        return True
 
     def log(self, message: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
@@ -259,7 +458,7 @@ class Supervisor:
             code = proc.poll()
             if code is not None:
                 return code, None
-            if self.stop_requested:
+            if self.stop_requested or not self.housekeeping():
                 return None, None
             status = read_program_status(self.dir)
             if status is not None and status.get("pid") != proc.pid:
@@ -327,7 +526,11 @@ class Supervisor:
         elif error is None and status and status.get("pid") == proc.pid and status.get("last_error"):
             error = str(status["last_error"])
         error = error or last_line(self.log_path, log_offset) or describe_exit(code)
-        self.crashes.append(now)
+        # A full disk is no crash of the program: it comes back by itself once there is space (the
+        # backoff goes on, the crash loop is not counted), and the runtime says the disk is full.
+        full = says_disk_full(error) or disk_full(self.dir)
+        if not full:
+            self.crashes.append(now)
         while self.crashes and now - self.crashes[0] > self.policy.crash_window:
             self.crashes.popleft()
         self.in_a_row += 1
@@ -336,7 +539,7 @@ class Supervisor:
         # A bad config (the programs exit 2, ConfigError.exit_code) does not fix itself by restarting:
         # it is Failed at once, while restarts go on with backoff as for any crash.
         crash_loop = (self.state.crash_loop or len(self.crashes) >= self.policy.max_crashes
-                      or (code == CONFIG_ERROR_EXIT and why is None))
+                      or (code == CONFIG_ERROR_EXIT and why is None and not full))
         delay = self.policy.delay(self.in_a_row)
         self.log(f"{self.module} {exit_and_error(code, error)}; restarting in {delay:g}s")
         self.save(phase=BACKOFF, restarts=self.state.restarts + 1, last_exit_code=code, last_error=error,
@@ -346,7 +549,7 @@ class Supervisor:
 
     def sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        while not self.stop_requested and time.monotonic() < deadline:
+        while not self.stop_requested and self.housekeeping() and time.monotonic() < deadline:
             time.sleep(min(TICK_SECONDS, max(deadline - time.monotonic(), 0)))
 
     def run(self) -> int:
@@ -373,6 +576,9 @@ class Supervisor:
                 self.save(phase=FINISHED, last_exit_code=0, pending_since=None)
                 return 0
             self.sleep(self.crashed(proc, code, offset, why))
+        if self.orphaned:  # nothing to record it in: the directory is gone
+            self.log("stopped")
+            return 0
         self.log("stopped")
         self.save(phase=STOPPED)
         return 0
@@ -407,9 +613,21 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     supervisor.save()
     # The handshake: the creator learns our pid only once we can be signalled and have a state file.
-    os.write(1, f"{os.getpid()}\n".encode())
+    try:
+        os.write(1, f"{os.getpid()}\n".encode())
+    except OSError:  # the creator died waiting for it: the connector is whole, so it runs all the same
+        supervisor.log("its creator is gone (the handshake found no reader); starting the connector anyway")
     os.dup2(2, 1)  # stray output goes to the log, and the creator's pipe sees end-of-file
     return supervisor.run()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of ``path``: a directory removed (or replaced by another) no longer has it."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 if __name__ == "__main__":

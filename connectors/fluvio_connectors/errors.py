@@ -20,8 +20,8 @@ class ConfigError(FluvioConnectorError):
 
 
 class ConnectorExistsError(FluvioConnectorError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"connector {name} already exists")
+    def __init__(self, name: str, hint: str = "") -> None:
+        super().__init__(f"connector {name} already exists{hint}")
         self.name = name
 
 

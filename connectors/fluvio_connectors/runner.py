@@ -511,6 +511,7 @@ class _StatusKeeper:
         self._lock = threading.Lock()
         self._status = ProgramStatus(state=ProgramState.STARTING, records_known=False)
         self._write_failed = False
+        self._written = False  # once written, the file's directory is never made again
         self._produced = 0
         self._progress_at = time.monotonic()
         self._watching = True
@@ -594,7 +595,8 @@ class _StatusKeeper:
             if status.last_error and _REDACT:
                 status = replace(status, last_error=_REDACT(status.last_error))
             try:
-                write_status(self.path, status, touch=heartbeat)
+                write_status(self.path, status, touch=heartbeat, make_dir=not self._written)
+                self._written = True
             except OSError as exc:
                 if not self._write_failed:  # once is enough; it would repeat every heartbeat
                     log.warning("cannot write the status file %s: %s", self.path, exc.strerror or exc)

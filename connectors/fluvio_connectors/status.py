@@ -90,10 +90,13 @@ def status_path(env: dict[str, str] | None = None) -> Path:
     return Path(env.get(STATUS_FILE_ENV) or DEFAULT_STATUS_FILE)
 
 
-def write_status(path: Path, status: ProgramStatus, *, touch: bool = True) -> None:
+def write_status(path: Path, status: ProgramStatus, *, touch: bool = True, make_dir: bool = True) -> None:
     """Write atomically (rename), so a reader never sees half a file. ``touch`` stamps it with the
-    current time (the heartbeat); without it ``updated_at`` keeps its value."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    current time (the heartbeat); without it ``updated_at`` keeps its value. ``make_dir`` creates a
+    missing directory (the first write): later, a directory that is gone was removed on purpose
+    (the connector's state), and writing fails instead of bringing it back."""
+    if make_dir:
+        path.parent.mkdir(parents=True, exist_ok=True)
     if touch:
         status.updated_at = time.time()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".status-", suffix=".tmp")

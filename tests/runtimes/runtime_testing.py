@@ -1,6 +1,6 @@
 """Helpers for the runtime tests: ``wait_for_status`` (a poll with a deadline; ``wait_until`` is
-``tests/polling.py``'s),
-``live_group_members`` (what is left of a process group) and ``FakeKube``,
+``tests/polling.py``'s), ``live_group_members`` (what is left of a process group), test connectors
+(``greeter``, ``values``, ``greetings``, ``gone``) and ``FakeKube``,
 a fake Kubernetes API server behind the real client classes.
 
 No cluster runs here, so ``FakeKube`` stands at the API boundary. The runtime gets
@@ -31,6 +31,8 @@ from polling import wait_until as wait_until  # re-exported
 from airflow_provider_fluvio.runtimes import supervisor as sv
 from airflow_provider_fluvio.runtimes.base import ConnectorInfo, ConnectorRuntime, ConnectorStatus
 from airflow_provider_fluvio.runtimes.local import LocalRuntime
+from fluvio_connectors.config import ConnectorConfig, load_config
+from fluvio_connectors.topics import open_topics
 
 
 def state_of(runtime: LocalRuntime, name: str) -> sv.SupervisorState:
@@ -38,6 +40,38 @@ def state_of(runtime: LocalRuntime, name: str) -> sv.SupervisorState:
     state = sv.read_state(runtime.root / name)
     assert state is not None
     return state
+
+
+def greetings(count: int) -> list[str]:
+    """What a test connector of ``count`` records writes."""
+    return [f"Hello, Fluvio! - {i}" for i in range(1, count + 1)]
+
+
+def greeter(name: str, **parameters: Any) -> ConnectorConfig:
+    """A test connector named ``name`` writing to the topic ``name`` (created)."""
+    return load_config({"name": name, "type": "test-connector", "topic": name, "create_topic": True,
+                        "parameters": parameters}, secrets={})
+
+
+def values(topic: str) -> list[str]:
+    """The values of ``topic`` as text ([] while it does not exist)."""
+    topics = open_topics()
+    try:
+        return [r.value_text() for r in topics.read(topic)] if topics.topic_exists(topic) else []
+    finally:
+        topics.close()
+
+
+def gone(pid: int | None) -> bool:
+    """Whether process ``pid`` has exited (a zombie counts as gone)."""
+    import psutil
+
+    if pid is None:
+        return True
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
 
 
 def live_group_members(pgid: int) -> list[int]:

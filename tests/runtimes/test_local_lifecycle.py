@@ -11,65 +11,18 @@ import re
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import psutil
 import pytest
-from runtime_testing import live_group_members, state_of, wait_for_status, wait_until
+from runtime_testing import gone, greeter, greetings, live_group_members, state_of, values, wait_for_status, wait_until
 
 from airflow_provider_fluvio.runtimes.base import ConnectorStatus
 from airflow_provider_fluvio.runtimes.local import LocalRuntime
-from fluvio_connectors.config import ConnectorConfig, load_config
+from fluvio_connectors.config import load_config
 from fluvio_connectors.settings import Settings
-from fluvio_connectors.topics import open_topics
 
 FAILED = {ConnectorStatus.FAILED}
-
-
-def greetings(count: int) -> list[str]:
-    return [f"Hello, Fluvio! - {i}" for i in range(1, count + 1)]
-
-
-def greeter(name: str, **parameters: Any) -> ConnectorConfig:
-    return load_config({"name": name, "type": "test-connector", "topic": name, "create_topic": True,
-                        "parameters": parameters}, secrets={})
-
-
-def values(topic: str) -> list[str]:
-    topics = open_topics()
-    try:
-        return [r.value_text() for r in topics.read(topic)] if topics.topic_exists(topic) else []
-    finally:
-        topics.close()
-
-
-def gone(pid: int | None) -> bool:
-    if pid is None:
-        return True
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-@pytest.fixture
-def make_runtime() -> Iterator[Callable[..., LocalRuntime]]:
-    """Local runtimes with short backoffs (and any policy given); every connector deleted after."""
-    made: list[LocalRuntime] = []
-
-    def make(**policy: Any) -> LocalRuntime:
-        options: dict[str, Any] = {"backoff_initial": 0.05, "backoff_max": 0.5, "max_crashes": 5,
-                                   "crash_window": 30.0, "stable_after": 1.0, "stop_timeout": 5.0}
-        options.update(policy)
-        runtime = LocalRuntime(**options)
-        made.append(runtime)
-        return runtime
-
-    yield make
-    for runtime in made:
-        for info in runtime.list():
-            runtime.delete(info.name)
 
 
 # --------------------------------------------------------------------------- 1: exactly count

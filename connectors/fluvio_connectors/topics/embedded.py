@@ -171,15 +171,63 @@ class EmbeddedTopics:
             return holder
         if self._closed:
             raise BackendError(f"the topic log {self.path} was closed")
-        conn = self._connect()
-        holder = _Connection(conn, os.getpid(), self._open_writer_lock())
+        try:
+            holder = self._open_holder()
+        except (BackendError, ConfigError) as exc:
+            # Nothing can be written where the log is (a full disk, a read-only home): its records
+            # can still be read, through a connection that writes nothing (writes fail with why).
+            holder = self._open_reader(exc)
         self._local.conn = holder
         with self._lock:
             self._connections.add(holder)
+        return holder
+
+    def _open_holder(self) -> _Connection:
+        conn = self._connect()
+        try:
+            holder = _Connection(conn, os.getpid(), self._open_writer_lock())
+        except BaseException:
+            conn.close()
+            raise
         if not self._schema_ready:
-            self._retry(lambda: self._create_schema(holder))
+            try:
+                self._retry(lambda: self._create_schema(holder))
+            except BaseException:
+                holder.close()
+                raise
             self._schema_ready = True
         return holder
+
+    def _open_reader(self, refused: BackendError | ConfigError) -> _Connection:
+        """A read-only connection to an existing log, for when a read-write one was ``refused``.
+
+        SQLite's own read-only mode still needs the WAL index (``-shm``) to be writable, so the
+        log is opened as immutable: right only while no process writes to it, which is the case
+        here (a writer would have made the WAL index, and this open would not have failed) and
+        only while the write-ahead log holds nothing a checkpoint has not copied back."""
+        wal = Path(f"{self.path}-wal")
+        try:
+            pending = wal.stat().st_size
+        except FileNotFoundError:
+            pending = 0
+        except OSError:
+            pending = -1
+        if pending != 0 or not self.path.is_file():
+            raise refused
+        try:
+            conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?immutable=1", uri=True,
+                                   isolation_level=None, check_same_thread=False)
+            tables = conn.execute(
+                f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({', '.join('?' * len(_TABLES))})",
+                _TABLES,
+            ).fetchone()[0]
+        except sqlite3.Error:
+            raise refused from None
+        if tables != len(_TABLES):
+            conn.close()
+            raise refused
+        full = " (the disk is full)" if _no_space(self.path.parent) else ""
+        return _Connection(conn, os.getpid(), None, read_only=f"{refused}{full}")
 
     def _open_writer_lock(self) -> BinaryIO:
         # One open file per connection: flock() then also orders the threads of one process.
@@ -346,9 +394,12 @@ class EmbeddedTopics:
         snapshot can keep the WAL from shrinking until it lets go."""
         before = _file_sizes(self.path)
         holder = self._holder()
+        lock_file = holder.lock_file
+        if lock_file is None:
+            raise BackendError(f"nothing can be written to the topic log now: {holder.read_only}")
 
         def rewrite() -> None:
-            fcntl.flock(holder.lock_file.fileno(), fcntl.LOCK_EX)
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
             try:
                 holder.conn.execute("VACUUM")
                 # A checkpoint pass of another connection (the background one) makes this one busy
@@ -359,7 +410,7 @@ class EmbeddedTopics:
                         break
                     time.sleep(0.02)  # poll interval while another connection checkpoints
             finally:
-                fcntl.flock(holder.lock_file.fileno(), fcntl.LOCK_UN)
+                fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
         self._retry(rewrite)
         return before, _file_sizes(self.path)
@@ -713,13 +764,15 @@ class EmbeddedProducer:
 class _Connection:
     """A connection, the process that opened it (a forked child opens its own) and the writer lock."""
 
-    __slots__ = ("__weakref__", "closed", "conn", "lock_file", "pid")
+    __slots__ = ("__weakref__", "closed", "conn", "lock_file", "pid", "read_only")
 
-    def __init__(self, conn: sqlite3.Connection, pid: int, lock_file: BinaryIO) -> None:
+    def __init__(self, conn: sqlite3.Connection, pid: int, lock_file: BinaryIO | None, *,
+                 read_only: str | None = None) -> None:
         self.conn = conn
         self.pid = pid
         self.lock_file = lock_file
         self.closed = False
+        self.read_only = read_only  # why this connection may only read (None: it may write)
 
     def __del__(self) -> None:  # a thread that used the log has ended: release its connection
         if not self.closed and self.pid == os.getpid():
@@ -729,8 +782,9 @@ class _Connection:
         self.closed = True
         with contextlib.suppress(sqlite3.Error):  # closing is best effort
             self.conn.close()
-        with contextlib.suppress(OSError):
-            self.lock_file.close()
+        if self.lock_file is not None:
+            with contextlib.suppress(OSError):
+                self.lock_file.close()
 
 
 class _transaction:
@@ -743,6 +797,8 @@ class _transaction:
     """
 
     def __init__(self, holder: _Connection) -> None:
+        if holder.lock_file is None:
+            raise BackendError(f"nothing can be written to the topic log now: {holder.read_only}")
         self.conn = holder.conn
         self.lock_fd = holder.lock_file.fileno()
 
@@ -823,6 +879,14 @@ def _chunk_sizes(count: int) -> list[int]:
 def _insert_sql(topic_id: int, partition: int, rows: int) -> str:
     row = f"({topic_id:d}, {partition:d}, ?, ?, ?, ?)"
     return 'INSERT INTO records (topic_id, partition, "offset", key, value, timestamp) VALUES ' + ", ".join([row] * rows)
+
+
+def _no_space(directory: Path) -> bool:
+    try:
+        info = os.statvfs(directory)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < 64 * 1024
 
 
 def _is_int(value: object) -> bool:
