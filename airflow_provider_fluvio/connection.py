@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from fluvio_connectors.endpoints import join_host_port, split_host_port
+from fluvio_connectors.endpoints import check_endpoint, join_host_port, split_host_port
 from fluvio_connectors.errors import ConfigError
 from fluvio_connectors.flags import parse_flag
 
@@ -106,14 +106,16 @@ class ConnectionResolver:
             raise ConfigError(f"{self.where()}: host: {exc}") from None
         port = self.field("port")
         if port is None:
-            return join_host_port(name, port_in_host or DEFAULT_SC_PORT)
-        try:
-            number = int(port)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{self.where()}: port must be a number, got {port!r}") from None
-        if not 0 < number < 65536:
-            raise ConfigError(f"{self.where()}: port must be between 1 and 65535, got {number}")
-        return join_host_port(name, number)
+            number = port_in_host or DEFAULT_SC_PORT
+        else:
+            try:
+                number = int(port)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{self.where()}: port must be a number, got {port!r}") from None
+            if not 0 < number < 65536:
+                raise ConfigError(f"{self.where()}: port must be between 1 and 65535, got {number}")
+        # A host the resolver would refuse (a newline in it, a space) never reaches a manifest.
+        return check_endpoint(join_host_port(name, number), f"{self.where()}: the Fluvio endpoint (host and port)")
 
     def settings(self) -> Settings:
         """Where topics live and connector state is kept: the worker's environment, changed by

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from fluvio_connectors.errors import TopicNotFoundError
+from fluvio_connectors.errors import ConfigError, TopicNotFoundError
 
 if TYPE_CHECKING:
     from fluvio_connectors.settings import Settings
@@ -80,7 +80,7 @@ class TopicSession:
 
     def produce(self, topic: str, records: Iterable[Any], *, create_topic: bool = False) -> int:
         """Store ``records`` (see ``as_pair``), flushed on return; how many."""
-        batch = [as_pair(record) for record in records]
+        batch = [as_pair(record, number) for number, record in enumerate(records, 1)]
         with self.backend() as topics:
             if create_topic:
                 topics.create_topic(topic)
@@ -145,22 +145,29 @@ class _Lazy:
         return self._opened[0]
 
 
-def as_pair(record: Any) -> tuple[bytes | None, bytes]:
-    """A value, a ``(key, value)`` pair or ``{"key": ..., "value": ...}``; other objects as JSON."""
+def as_pair(record: Any, number: int = 1) -> tuple[bytes | None, bytes]:
+    """A value, a ``(key, value)`` pair or ``{"key": ..., "value": ...}``; other objects as JSON.
+    ``number``: the record's place, for the message when it is not JSON."""
     key: Any = None
     if isinstance(record, tuple) and len(record) == 2:
         key, record = record
     elif isinstance(record, dict) and set(record) <= {"key", "value"} and "value" in record:
         key, record = record.get("key"), record["value"]
-    return (None if key is None else as_bytes(key)), as_bytes(record)
+    return (None if key is None else as_bytes(key, number)), as_bytes(record, number)
 
 
-def as_bytes(value: Any) -> bytes:
+def as_bytes(value: Any, number: int = 1) -> bytes:
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
         return value.encode("utf-8")
-    return json.dumps(value, separators=(",", ":")).encode("utf-8")
+    try:  # strict JSON: NaN and Infinity would be stored as text no JSON reader accepts
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except ValueError:
+        raise ConfigError(f"record {number}: NaN and Infinity are not JSON; expected finite numbers "
+                          "(or give the value as a string)") from None
+    except TypeError as exc:
+        raise ConfigError(f"record {number}: {exc}; expected str, bytes or a JSON value") from None
 
 
 __all__ = ["TopicSession", "as_bytes", "as_pair"]

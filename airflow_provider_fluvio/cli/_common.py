@@ -102,3 +102,9 @@ class Seconds(click.ParamType):
 
 
 SECONDS = Seconds()
+
+
+def one_stdin(*paths: Any) -> None:
+    """At most one file argument may be ``-`` (standard input)."""
+    if sum(1 for path in paths if path is not None and os.fspath(path) == "-") > 1:
+        raise click.UsageError("only one of --config and --secrets can be - (standard input)")

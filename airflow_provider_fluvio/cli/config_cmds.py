@@ -7,18 +7,19 @@ from pathlib import Path
 
 import click
 
-from airflow_provider_fluvio.cli._common import echo_json
+from airflow_provider_fluvio.cli._common import echo_json, one_stdin
 from fluvio_connectors.catalog import all_types, get_type
 from fluvio_connectors.config import config_summary, load_config, read_secrets_file
 
 
 @click.command()
 @click.option("--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), metavar="FILE",
-              help="Connector config YAML file (at most 1 MiB).")
+              help="Connector config YAML file (at most 1 MiB; - reads standard input).")
 @click.option("--secrets", "secrets_path", default=None, type=click.Path(path_type=Path), metavar="FILE",
               help="NAME=VALUE secrets file, dotenv style (default: secrets from the environment).")
 def validate(config_path: Path, secrets_path: Path | None) -> None:
     """Validate a connector config without creating anything."""
+    one_stdin(config_path, secrets_path)
     secrets = read_secrets_file(secrets_path) if secrets_path else None
     config = load_config(config_path, secrets=secrets)
     click.echo(f"ok: {config_summary(config)}")

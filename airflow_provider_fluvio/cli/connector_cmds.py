@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from airflow_provider_fluvio.cli._common import OUTPUT_FORMATS, SECONDS, connector_names, echo_json
+from airflow_provider_fluvio.cli._common import OUTPUT_FORMATS, SECONDS, connector_names, echo_json, one_stdin
 from airflow_provider_fluvio.pending import DEFAULT_PENDING_TIMEOUT
 from airflow_provider_fluvio.runtimes import (
     RUNTIMES,
@@ -105,7 +105,7 @@ def with_runtime(command: Callable[..., None]) -> Callable[..., None]:
 
 @click.command()
 @click.option("--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), metavar="FILE",
-              help="Connector config YAML file (at most 1 MiB).")
+              help="Connector config YAML file (at most 1 MiB; - reads standard input).")
 @click.option("--secrets", "secrets_path", default=None, type=click.Path(path_type=Path), metavar="FILE",
               help="NAME=VALUE secrets file, dotenv style (default: secrets from the environment).")
 @click.option("--wait", "wait_seconds", type=SECONDS, default=None, metavar="SECONDS",
@@ -125,6 +125,7 @@ def create(runtime: ConnectorRuntime, config_path: Path, secrets_path: Path | No
            wait_seconds: float | None, pending_timeout: float, replicas: int) -> None:
     """Create a connector from a config file (the topic is created if create_topic is true)."""
     replicas = check_replicas(replicas, "--replicas")
+    one_stdin(config_path, secrets_path)
     secrets = read_secrets_file(secrets_path) if secrets_path else None
     config = load_config(config_path, secrets=secrets)
     runtime.create(config, replicas=replicas)

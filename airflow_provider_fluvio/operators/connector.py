@@ -168,6 +168,13 @@ class FluvioCreateConnectorOperator(_TaskHook, BaseOperator):
         self.hook_params = dict(hook_params or {})
         self.connector_name: str | None = None  # known once the config is loaded (the extra link)
 
+    def get_template_env(self, dag: Any = None) -> jinja2.Environment:
+        env = super().get_template_env(dag)
+        from airflow_provider_fluvio.operators.templates import regular_files_only
+
+        env.loader = regular_files_only(env.loader)
+        return env
+
     def resolve_template_files(self) -> None:
         # Jinja's loader only searches the DAG folder and template_searchpath: absolute paths are
         # read in render_template instead of logging a "template not found" at parse time.
@@ -201,7 +208,12 @@ class FluvioCreateConnectorOperator(_TaskHook, BaseOperator):
             except ConfigError as exc:
                 raise AirflowFailException(one_line(str(exc))) from None
             return self._render(jinja_env.from_string(text), context)
-        return super().render_template(content, context, jinja_env, seen_oids)
+        from airflow_provider_fluvio.operators.templates import NotARegularFile
+
+        try:
+            return super().render_template(content, context, jinja_env, seen_oids)
+        except NotARegularFile as exc:
+            raise AirflowFailException(one_line(str(exc))) from None
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = self.hook

@@ -60,6 +60,7 @@ from airflow_provider_fluvio.runtimes.k8s_status import (
 )
 from airflow_provider_fluvio.runtimes.replicas import merge_logs
 from fluvio_connectors.config import DNS_LABEL, ConnectorConfig
+from fluvio_connectors.endpoints import check_endpoint, check_registry
 from fluvio_connectors.errors import (
     BackendError,
     ConfigError,
@@ -67,7 +68,7 @@ from fluvio_connectors.errors import (
     ConnectorNotFoundError,
     FluvioConnectorError,
 )
-from fluvio_connectors.names import check_connector_name
+from fluvio_connectors.names import check_connector_name, check_image_tag
 from fluvio_connectors.settings import Settings
 
 if TYPE_CHECKING:
@@ -141,9 +142,12 @@ class KubernetesRuntime(ConnectorRuntime):
         self.kube_config_path = kube_config_path
         self.kube_config = kube_config
         self.cluster_context = cluster_context
-        self.registry = registry
-        self.image_tag = image_tag
+        # What reaches the pod's image and environment is checked like the config's own fields.
+        self.registry = None if registry is None else check_registry(registry)
+        self.image_tag = None if image_tag is None else check_image_tag(str(image_tag))
         self.fluvio_endpoint = fluvio_endpoint or self.settings.fluvio_endpoint
+        if self.fluvio_endpoint is not None:
+            check_endpoint(self.fluvio_endpoint)
         self.resources = resources or DEFAULT_RESOURCES
         self.service_account = service_account
         self.host_network = bool(host_network)

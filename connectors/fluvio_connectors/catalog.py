@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -118,46 +118,73 @@ def mqtt_url_source(parameters: object, secrets: Mapping[str, str]) -> tuple[str
 def parse_mqtt_url(url: str) -> MqttEndpoint:
     """``mqtt.hsl.fi`` means ``mqtt://mqtt.hsl.fi:1883``; ``mqtts://`` is TLS on 8883 by default.
 
-    ``ValueError`` says what is wrong without repeating any part of the URL (it may hold a password).
+    User info (``user:password@``) is read as RFC 3986 says: percent-decoded (``p%40ss`` is
+    ``p@ss``; write a ``%`` as ``%25``). It ends at the *last* ``@``, so a password holding ``/``,
+    ``?``, ``#`` or ``@`` (as a password secret substituted into the URL may) stays the password
+    instead of cutting the URL in two. ``ValueError`` says what is wrong without repeating any part
+    of the URL (it may hold a password).
     """
     expected = "expected mqtt://host[:port] (or tcp://, mqtts://, ssl://)"
     text = url.strip()
     if not text:
         raise ValueError("expected a broker address such as mqtt.hsl.fi or mqtts://host:8883")
     if any(char.isspace() or _is_control(char) for char in text):
-        raise ValueError(f"the URL contains spaces or control characters; {expected}")
+        raise ValueError(f"the URL contains spaces or control characters (in a password, write them as %20, ...); "
+                         f"{expected}")
     if "://" not in text:
         _head, colon, tail = text.partition(":")
         if colon and not text.startswith("[") and not tail.isdigit():
             raise ValueError(f"unsupported scheme (a URL needs '://' after its scheme); {expected}")
         text = "mqtt://" + text
+    scheme, _, rest = text.partition("://")
+    userinfo, at, host_part = rest.rpartition("@")
+    cut = min((i for i in (host_part.find(c) for c in "/?#") if i >= 0), default=len(host_part))
+    host_port, tail = host_part[:cut], host_part[cut:]
+    if scheme.lower() not in MQTT_SCHEMES:
+        raise ValueError(f"unsupported scheme; {expected}")
+    if tail.startswith(("?", "#")) or "?" in tail or "#" in tail:
+        raise ValueError(f"a query (?...) or fragment (#...) has no meaning for an MQTT broker; {expected}")
+    if tail not in ("", "/"):
+        raise ValueError(f"a path has no meaning for an MQTT broker; {expected}")
     try:
-        parts: SplitResult = urlsplit(text)
+        parts: SplitResult = urlsplit(f"{scheme}://{host_port}")
     except ValueError:  # brackets that do not hold an IPv6 address
         raise ValueError(f"the host is not a valid IPv6 address; {expected}") from None
     try:
         port = parts.port
     except ValueError:
         raise ValueError(f"the port must be a number from 1 to 65535; {expected}") from None
-    if parts.scheme.lower() not in MQTT_SCHEMES:
-        raise ValueError(f"unsupported scheme; {expected}")
-    if parts.query or parts.fragment or "?" in text or "#" in text:
-        raise ValueError(f"a query (?...) or fragment (#...) has no meaning for an MQTT broker; {expected}")
-    if parts.path not in ("", "/"):
-        raise ValueError(f"a path has no meaning for an MQTT broker; {expected}")
     if port == 0:
         raise ValueError(f"the port must be a number from 1 to 65535; {expected}")
     if not parts.hostname:
         raise ValueError(f"the URL has no host; {expected}")
     _check_host(parts.hostname)
-    default_port, tls = MQTT_SCHEMES[parts.scheme.lower()]
+    username, password = _user_info(userinfo) if at else (None, None)
+    default_port, tls = MQTT_SCHEMES[scheme.lower()]
     return MqttEndpoint(
         host=parts.hostname,
         port=port or default_port,
         tls=tls,
-        username=parts.username or None,
-        password=parts.password or None,
+        username=username or None,
+        password=password or None,
     )
+
+
+def _user_info(userinfo: str) -> tuple[str, str]:
+    """``(user, password)`` of ``user[:password]``, percent-decoded (RFC 3986, section 3.2.1)."""
+    raw_user, _, raw_password = userinfo.partition(":")
+    try:
+        user = unquote(raw_user, errors="strict")
+        password = unquote(raw_password, errors="strict")
+    except UnicodeDecodeError:
+        raise ValueError("the user info is not percent-encoded UTF-8 text") from None
+    if user:
+        check_mqtt_string(user, "the user name")
+    if len(password.encode("utf-8", "surrogateescape")) > MAX_MQTT_STRING_BYTES:
+        raise ValueError(f"the password is longer than MQTT allows ({MAX_MQTT_STRING_BYTES} bytes)")
+    if "\x00" in password:
+        raise ValueError("the password contains a NUL character")
+    return user, password
 
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
@@ -340,6 +367,9 @@ class ConnectorType:
     extract_secrets: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]] | None = None
     # Whether several instances can split its source between them (``fluvio_connectors.replicas``).
     scales_out: bool = False
+    # URL parameters: a secret referenced in a URL's user info is percent-encoded where it is put,
+    # so that it arrives as written whatever characters it holds (parse_mqtt_url decodes it).
+    url_parameters: tuple[str, ...] = ()
 
     @property
     def image_name(self) -> str:
@@ -401,6 +431,7 @@ MQTT = ConnectorType(
     secret_checks={"MQTT_URL": parse_mqtt_url},
     address_secrets=("MQTT_URL",),
     scales_out=True,  # MQTT 5 shared subscriptions
+    url_parameters=("mqtt-url",),
 )
 
 def _sql_secret_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:

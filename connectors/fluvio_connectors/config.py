@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import yaml
 from pydantic import (
@@ -54,10 +55,12 @@ from fluvio_connectors.config_files import (
     MAX_FILE_BYTES,
     MAX_FILE_TEXT,
     MAX_ORIGIN_CHARS,
+    STDIN,
     read_secrets_file,
     read_text_file,
 )
 from fluvio_connectors.durations import format_duration, parse_duration
+from fluvio_connectors.env_names import check_secret_name
 from fluvio_connectors.errors import ConfigError
 from fluvio_connectors.messages import Redactor, excerpt, one_line, url_passwords
 from fluvio_connectors.names import (
@@ -143,6 +146,13 @@ class ConnectorConfig(BaseModel):
             return check_connector_name(value)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:  # also for a config built by hand
+        for name in value:
+            check_secret_name(name)
+        return value
 
     @property
     def connector_type(self) -> ConnectorType:
@@ -245,7 +255,7 @@ def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[str, Any]
     if isinstance(source, os.PathLike) or (
         isinstance(source, str) and "\n" not in source and _looks_like_path(source)
     ):
-        origin = _shorten(str(source))
+        origin = "<stdin>" if isinstance(source, os.PathLike) and os.fspath(source) == STDIN else _shorten(str(source))
         text = read_text_file(source, "a YAML config file")
         return origin, _parse_yaml(origin, text)
     if isinstance(source, str):
@@ -281,15 +291,32 @@ def _looks_like_path(text: str) -> bool:
 
 
 def _parse_yaml(origin: str, text: str) -> Any:
+    """The YAML document in ``text``. What cannot be parsed may be any file at all (``--config
+    /etc/shadow``): its messages name a line and a column, and quote no piece of the text (the
+    keys of a path only when the path starts at a connector config's key)."""
     try:
         return load_yaml(text)
     except YamlRefused as exc:
-        raise ConfigError(f"{origin}: {exc}") from None
+        top = re.split(r"[.\[]", exc.path, maxsplit=1)[0]
+        raise ConfigError(f"{origin}: {exc if _is_config_key(top) else exc.without_path()}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        problem = _QUOTED.sub(_unquote_long, getattr(exc, "problem", None) or "invalid YAML")
         raise ConfigError(f"{origin}: not valid YAML{where}: {problem}") from None
+
+
+# What PyYAML quotes from the text in its problems ('\t', an alias name, a tag): a character or an
+# escape stays (it says what is wrong), anything longer is the file's content and is left out.
+_QUOTED = re.compile("'[^']*'|\"[^\"]*\"")
+
+
+def _unquote_long(match: re.Match[str]) -> str:
+    return match.group(0) if len(match.group(0)) <= 4 else "(text left out)"
+
+
+def _is_config_key(key: str) -> bool:
+    return kebab(key) in _TOP_LEVEL or key in ("meta", "apiVersion")
 
 
 def _type_name(value: Any) -> str:
@@ -321,6 +348,11 @@ class _Loader:
             raise self.error(
                 "", f"expected a mapping (name: ..., type: ..., topic: ...), got {_type_name(data)}"
             )
+        if not any(_is_config_key(str(k)) for k in data):
+            # Not a connector config at all (another file given by mistake, or on purpose): say
+            # so without quoting any of it.
+            raise self.error("", "not a connector config: expected a mapping with name, type, topic and "
+                             "parameters (or apiVersion and meta)")
         keys = {kebab(str(k)) for k in data}
         if "meta" in keys or "apiversion" in {k.lower() for k in keys}:
             data = self._from_cdk(data)
@@ -447,7 +479,8 @@ class _Loader:
             stored, moved = ctype.extract_secrets(stored)
 
         secrets = self._collect_secrets(ctype, stored, inline_secrets, declared, moved)
-        resolved = {k: self._resolve(v, secrets, f"parameters.{k}") for k, v in stored.items()}
+        resolved = {k: _resolve_url(v, secrets) if k in ctype.url_parameters and isinstance(v, str)
+                    else self._resolve(v, secrets, f"parameters.{k}") for k, v in stored.items()}
         params = self._parameters(ctype, resolved, stored)
         for key, value in params.legacy_topics().items():
             if value != topic:
@@ -673,6 +706,10 @@ class _Loader:
             if name not in secrets and self.store.get(name):
                 secrets[name] = self.store[name]
         for name, value in secrets.items():
+            try:
+                check_secret_name(name)
+            except ValueError as exc:
+                raise self.error(f"secret {name}", str(exc).removeprefix(f"{name} ")) from None
             if not isinstance(value, str):
                 raise self.error(f"secret {name}", f"expected a string value, got {_type_name(value)}")
         self.redact.add(part for name, value in secrets.items() for part in secret_parts_to_hide(name, value))
@@ -723,6 +760,21 @@ class _Loader:
     def _check_required(self, ctype: ConnectorType, params: Parameters, secrets: Mapping[str, str]) -> None:
         if ctype.name == "mqtt" and mqtt_url_source(params, secrets)[0] is None:
             raise self.error("parameters.mqtt-url", "missing; expected the broker URL (or the secret MQTT_URL)")
+
+
+def _resolve_url(template: str, secrets: Mapping[str, str]) -> str:
+    """``template`` with its secret references resolved; those in the URL's user info (before the
+    last ``@`` outside a reference) percent-encoded, so a password secret holding ``/``, ``#``,
+    ``?``, ``@`` or ``%`` reaches the broker as it is."""
+    spans = [m.span() for m in SECRET_REF.finditer(template)]
+    at = next((i for i in range(len(template) - 1, -1, -1)
+               if template[i] == "@" and not any(a <= i < b for a, b in spans)), -1)
+
+    def value(match: re.Match[str]) -> str:
+        secret = secrets[match.group(1)]
+        return quote(secret, safe="") if match.start() < at else secret
+
+    return SECRET_REF.sub(value, template)
 
 
 def _flatten(value: Any) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import os
+import stat
+import sys
 from typing import Any
 
 from fluvio_connectors.catalog import is_secret_name
@@ -21,18 +23,62 @@ MAX_FILE_TEXT = "1 MiB"
 MAX_ORIGIN_CHARS = 160  # a longer path is shown by its end: the file name is what tells
 
 
+STDIN = "-"  # a file argument that means standard input
+
+
 def read_text_file(path: str | os.PathLike[str], what: str) -> str:
-    """The UTF-8 text of ``path`` (``what``: "a YAML config file", ...), or one ConfigError line."""
+    """The UTF-8 text of ``path`` (``what``: "a YAML config file", ...), or one ConfigError line.
+
+    Only a regular file is read (``-``: standard input): a FIFO, a device or a socket is refused
+    before anything waits on it (a FIFO nobody writes to would block the reader forever, and an
+    Airflow task blocked in that open would not even stop)."""
+    if os.fspath(path) == STDIN:
+        return _decode(_read_stdin(what), "<stdin>", what)
     origin = str(path) if len(str(path)) <= MAX_ORIGIN_CHARS else "..." + str(path)[-MAX_ORIGIN_CHARS:]
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        # O_NONBLOCK: opening a FIFO for reading never waits for a writer (it is refused below).
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(mode):
+                raise ConfigError(f"{origin}: is a {_kind(mode)}, not a regular file; expected {what}")
+            os.set_blocking(fd, True)
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                raw = handle.read(MAX_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise ConfigError(f"{origin}: file not found; expected {what}") from None
     except IsADirectoryError:
         raise ConfigError(f"{origin}: is a directory; expected {what}") from None
     except OSError as exc:
         raise ConfigError(f"{origin}: cannot read ({exc.strerror or type(exc).__name__}); expected {what}") from None
+    return _decode(raw, origin, what)
+
+
+def _read_stdin(what: str) -> bytes:
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise ConfigError(f"<stdin>: standard input is closed; expected {what} on it")
+    try:
+        return bytes(stream.read(MAX_FILE_BYTES + 1))
+    except OSError as exc:
+        raise ConfigError(f"<stdin>: cannot read ({exc.strerror or type(exc).__name__}); expected {what}") from None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
+
+
+def _decode(raw: bytes, origin: str, what: str) -> str:
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigError(f"{origin}: larger than {MAX_FILE_TEXT}; expected {what} of at most {MAX_FILE_TEXT}")
     if b"\x00" in raw:
@@ -67,6 +113,7 @@ def read_secrets_file(path: str | os.PathLike[str]) -> dict[str, str]:
     parse_stream = _dotenv_parser()
     text = read_text_file(path, "a NAME=VALUE secrets file")
     origin = str(path) if len(str(path)) <= MAX_ORIGIN_CHARS else "..." + str(path)[-MAX_ORIGIN_CHARS:]
+    origin = "<stdin>" if os.fspath(path) == STDIN else origin
     expected = "expected NAME=VALUE with NAME made of letters, digits and _ (a value may be quoted)"
     out: dict[str, str] = {}
     lines: dict[str, int] = {}

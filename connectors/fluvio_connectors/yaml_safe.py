@@ -38,11 +38,17 @@ class YamlRefused(Exception):
     """The document is valid YAML but beyond what a config may be."""
 
     def __init__(self, problem: str, path: str = "", line: int | None = None) -> None:
+        self.problem, self.path, self.line = problem, path, line
         if len(path) > 100:  # the head names the field, the tail where inside it
             path = f"{path[:60]}...{path[-30:]}"
         where = f"{path}: " if path else ""
         at = f" (line {line})" if line is not None else ""
         super().__init__(f"{where}{problem}{at}")
+
+    def without_path(self) -> str:
+        """The message without the keys of the document (for a file that may not be a config)."""
+        at = f" (line {self.line})" if self.line is not None else ""
+        return f"{self.problem}{at}"
 
 
 def load_yaml(text: str) -> Any:

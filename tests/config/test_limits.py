@@ -7,6 +7,7 @@ at the edge of what is allowed still loads.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,17 @@ def test_a_config_file_over_1_mib_is_refused_after_reading_1_mib(tmp_path: Path)
 
 
 def test_dev_zero_as_a_config_is_refused() -> None:
-    refused(Path("/dev/zero"), "/dev/zero: larger than 1 MiB")
+    refused(Path("/dev/zero"), "/dev/zero: is a device, not a regular file; expected a YAML config file")
+
+
+def test_a_fifo_as_a_config_or_secrets_file_is_refused_without_waiting(tmp_path: Path) -> None:
+    """Nobody writes to the FIFO: opening it to read would wait forever (issue 22)."""
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    refused(fifo, f"{fifo}: is a FIFO (named pipe), not a regular file; expected a YAML config file")
+    refused(str(fifo), "is a FIFO (named pipe), not a regular file")
+    with pytest.raises(ConfigError, match="is a FIFO \\(named pipe\\), not a regular file; expected a NAME=VALUE secrets"):
+        read_secrets_file(fifo)
 
 
 def test_a_secrets_file_over_1_mib_is_refused(tmp_path: Path) -> None:

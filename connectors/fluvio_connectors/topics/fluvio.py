@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from fluvio_connectors.endpoints import check_endpoint
 from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
 from fluvio_connectors.names import validate_consumer_name, validate_topic_name
 from fluvio_connectors.topics.base import ConsumerPosition, Record, TopicInfo
@@ -77,8 +78,8 @@ class FluvioTopics:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        if endpoint is not None and (not endpoint.strip() or any(c.isspace() for c in endpoint)):
-            raise ConfigError(f"the Fluvio endpoint must be host:port, got {endpoint!r}")
+        if endpoint is not None:
+            check_endpoint(endpoint)
         for name, value in (("connect_timeout", connect_timeout), ("timeout", timeout)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
