@@ -4,11 +4,21 @@
 printed: after each batch is written and flushed to stdout, and, on Ctrl-C or a closed pipe, what
 reached stdout before. So a reader that stops and starts again sees every record at least once, and
 exactly once unless it is killed between printing a batch and committing it.
+
+Into a pipe, "printed" means taken by the reader: each record is written once the reader has read
+the one before, so ``consume -c NAME | head -3`` commits the 3 records ``head`` read, not what the
+pipe's buffer (or ``head``'s) could have held.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import select
+import stat
+import struct
 import sys
+import termios
 import time
 from collections.abc import Callable
 
@@ -50,6 +60,7 @@ def consume_named(
         topics.commit(consumer, topic, first_position, partition)
         position = first_position
     committed, printed = position, 0
+    pipe = _PipeReader.of(sys.stdout)
     try:
         while num_records is None or printed < num_records:
             want = BATCH if num_records is None else min(BATCH, num_records - printed)
@@ -61,16 +72,57 @@ def consume_named(
                 continue
             for record in records:
                 show(record)
+                if pipe is not None:
+                    sys.stdout.flush()
+                    if not pipe.taken():
+                        raise BrokenPipeError("the reader closed the pipe")
                 printed += 1
                 position = record.offset + 1
             sys.stdout.flush()
             topics.commit(consumer, topic, position, partition)
             committed = position
     finally:
-        # Ctrl-C or a closed pipe mid-batch: commit what really reached stdout, nothing more.
-        if position != committed and _flushed():
+        # Ctrl-C or a closed pipe mid-batch: commit what really reached the reader, nothing more
+        # (into a pipe, ``position`` only ever passed records the reader took).
+        if position != committed and (pipe is not None or _flushed()):
             topics.commit(consumer, topic, position, partition)
     return printed
+
+
+class _PipeReader:
+    """The reader at the other end of a pipe: has it taken everything written into it?"""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def of(cls, stream: object) -> _PipeReader | None:
+        """The reader of ``stream`` when it is a pipe, else None."""
+        try:
+            fd = stream.fileno()  # type: ignore[attr-defined]
+            return cls(fd) if stat.S_ISFIFO(os.fstat(fd).st_mode) else None
+        except (AttributeError, OSError, ValueError):
+            return None
+
+    def unread(self) -> int:
+        """Bytes in the pipe the reader has not read yet (Linux answers this on the write end)."""
+        return int(struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0])
+
+    def taken(self) -> bool:
+        """Wait until the reader has read everything (True) or closed its end (False)."""
+        poller = select.poll()
+        poller.register(self.fd, select.POLLOUT)
+        delay = 0.0001
+        while True:
+            try:
+                if self.unread() == 0:
+                    return True
+            except OSError:
+                return True  # no way to tell: count on the write having failed if it was not read
+            if any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
+                return False
+            time.sleep(delay)  # the reader is busy with what it has: look again shortly
+            delay = min(delay * 2, 0.01)
 
 
 def _flushed() -> bool:
@@ -79,6 +131,8 @@ def _flushed() -> bool:
     except (BrokenPipeError, OSError, ValueError):
         return False
     return True
+
+
 
 
 @click.group()

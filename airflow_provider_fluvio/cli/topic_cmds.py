@@ -131,7 +131,9 @@ def produce(topic_name: str, key_separator: str | None, fixed_key: str | None) -
         raise click.UsageError("--key-separator must not be empty")
     separator = key_separator.encode() if key_separator is not None else None
     key = fixed_key.encode() if fixed_key is not None else None
-    stdin = sys.stdin.buffer
+    stdin = getattr(sys.stdin, "buffer", None)
+    if stdin is None:  # started with stdin closed (`produce t <&-`)
+        raise click.UsageError("standard input is closed; expected records on it, one a line")
     with _topics() as topics:
         producer = topics.producer(topic_name, linger_ms=PRODUCE_LINGER_MS)
         try:
@@ -225,20 +227,23 @@ def consume(
 
 def _records(topics: Topics, topic: str, start: int, partition: int, follow: bool,
              deadline: float | None) -> Iterator[Record]:
-    """The records from ``start``; with a deadline, none after it (an idle wait ends by then)."""
+    """The records from ``start``; with a deadline, none after it (an idle wait ends by then).
+    What is there already is read even when the deadline has passed (``--timeout 0``)."""
     if deadline is None:
         yield from topics.stream(topic, start, partition=partition, follow=follow)
         return
     offset = start
-    while (remaining := deadline - time.monotonic()) > 0:
+    there = topics.end_offset(topic, partition)  # what is below this is read whatever the deadline
+    remaining = max(0.0, deadline - time.monotonic())
+    while True:
         # A short idle timeout, so a quiet topic does not keep us past the deadline.
         for record in topics.stream(topic, offset, partition=partition, follow=follow,
                                     timeout=min(remaining, IDLE_CHECK_SECONDS)):
             yield record
             offset = record.offset + 1
-            if time.monotonic() >= deadline:
+            if offset >= there and time.monotonic() >= deadline:
                 return
-        if not follow:
+        if not follow or (remaining := deadline - time.monotonic()) <= 0:
             return
 
 

@@ -115,6 +115,7 @@ class StoreFirstClient(paho.Client):
         self.delivery_tag = 0
         self._topic_names: dict[bytes, str] = {}  # one str per topic, not one per message
         self._attempted_since_wait = True
+        self._disconnect_reported = False  # for the current connection (see _do_on_disconnect)
 
     def next_reconnect_delay(self) -> float:
         """Seconds paho waits before its next connection attempt (asked right after one failed)."""
@@ -141,7 +142,16 @@ class StoreFirstClient(paho.Client):
             # Acknowledgements are tiny and latency-bound; Nagle would hold them back.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket_opened_at = time.monotonic()
+        self._disconnect_reported = False
         return _FrameReader(sock)
+
+    def _do_on_disconnect(self, packet_from_broker: bool, v1_rc: paho.MQTTErrorCode, *args: Any, **kwargs: Any) -> None:
+        # paho's loop_misc reports a keep-alive timeout twice for one connection (once from its
+        # keep-alive check, once from the missing ping response right after it): once is the truth.
+        if self._disconnect_reported:
+            return
+        self._disconnect_reported = True
+        super()._do_on_disconnect(packet_from_broker, v1_rc, *args, **kwargs)
 
     def _packet_read(self) -> paho.MQTTErrorCode:
         # paho reads a packet with three recv calls; here one recv fills a buffer and every
