@@ -179,3 +179,16 @@ def test_errors_are_one_line(cli: Callable[..., CliResult], topics_backend: str,
     assert (got, out) == (code, "")
     assert err.startswith(message.format(**names)) and err.count("\n") == 1, err
     assert cli("consumer", "list", "-t", names["t"], "-O", "json")[1] == "[]\n"  # nothing half-created
+
+
+def test_into_a_pipe_only_what_the_reader_took_is_committed(topics_backend: str, topic_name: Name) -> None:
+    """``consume -c NAME | head -3``, twice: 1-3, then 4-6 (issue 22: it committed 13, what fit in
+    head's buffer, so the second run skipped 4 to 13)."""
+    topic, consumer = topic_name("piped"), topic_name("header")
+    produce(topic, [f"record {i:02} " + "x" * 600 for i in range(40)])
+    command = f"{PROGRAM} consume {topic} -c {consumer} -B -d | head -3 | cut -c1-9"
+    runs = [subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60, env=dict(os.environ))
+            for _ in range(2)]
+    assert [r.stdout for r in runs] == [
+        "record 00\nrecord 01\nrecord 02\n", "record 03\nrecord 04\nrecord 05\n"], [r.stderr for r in runs]
+    assert [r.stderr for r in runs] == ["", ""]

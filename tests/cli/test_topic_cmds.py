@@ -303,3 +303,24 @@ def test_consume_the_last_records_counts_records_not_offsets(
     in_thread_helper(monkeypatch, cluster)
     monkeypatch.setenv("FLUVIO_ENDPOINT", "127.0.0.1:9003")
     assert cli("consume", "gappy", "-o", "-3", "-d") == (0, "v14\nv15\nv19\n", "")
+
+
+def test_a_zero_timeout_reads_what_is_there(cli: Callable[..., CliResult]) -> None:
+    assert cli("topic", "create", "there")[0] == 0
+    topics = open_topics()
+    try:
+        with topics.producer("there") as producer:
+            producer.send_many([(None, f"v{i}".encode()) for i in range(50)])
+    finally:
+        topics.close()
+    code, out, err = cli("consume", "there", "-B", "--timeout", "0", "-n", "100")
+    assert (code, out.splitlines()[-1], err) == (
+        1, "v49", "error: topic there: 50 of 100 records from offset 0 arrived within 0 s\n")
+    assert cli("consume", "there", "-B", "--timeout", "0", "-n", "50")[:2] == (0, "".join(f"v{i}\n" for i in range(50)))
+
+
+def test_produce_with_standard_input_closed_is_a_usage_error() -> None:
+    result = subprocess.run(["sh", "-c", f"{PROGRAM} produce somewhere <&-"], capture_output=True, text=True,
+                            timeout=60, env=dict(os.environ))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("error: standard input is closed; expected records on it, one a line")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import signal
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from connector_fixtures import ConnectorProcess, mqtt_config, wait_for
+from connector_fixtures import Broker, ConnectorProcess, mqtt_config, wait_for
+
+from fluvio_connectors.status import ProgramState
 
 
 def closed_port() -> int:
@@ -63,4 +67,23 @@ def test_the_connector_logs_the_backoff_it_follows(connector: Callable[..., Conn
     pattern = re.compile(r"cannot connect to mqtt://127\.0\.0\.1:\d+: Connection refused \(attempt (\d)\); next attempt in (\d+)s")
     wait_for(lambda: len(pattern.findall(proc.log())) >= 2, 30, "two failed attempts")
     assert pattern.findall(proc.log())[:2] == [("1", "1"), ("2", "2")]
+    assert proc.stop() == 0
+
+
+def test_a_keep_alive_timeout_is_logged_once(broker: Broker, connector: Callable[..., ConnectorProcess]) -> None:
+    """A broker that stops answering (SIGSTOP): paho reports the lost keep-alive twice for one
+    connection; the log says it once (issue 22)."""
+    proc = connector("fluvio_connectors.mqtt", mqtt_config(broker, "silent", timeout=1)).start()
+    proc.wait_state(ProgramState.READY)
+    assert broker.process is not None
+    os.kill(broker.process.pid, signal.SIGSTOP)
+    try:
+        status = proc.wait_state(ProgramState.RECONNECTING, timeout=30)
+    finally:
+        os.kill(broker.process.pid, signal.SIGCONT)  # before the next attempt (1 s later) could time out too
+    assert "Keep alive timeout" in (status.last_error or "")
+    # the fence: connected again, long after both reports of the lost connection were made
+    wait_for(lambda: proc.log().count("connected to") >= 2, 30, "the reconnection")
+    lost = [line for line in proc.log().splitlines() if "WARNING" in line and "lost the connection" in line]
+    assert len(lost) == 1 and "Keep alive timeout" in lost[0], proc.log()
     assert proc.stop() == 0

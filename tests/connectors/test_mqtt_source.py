@@ -237,6 +237,26 @@ def test_username_and_password_from_the_secrets_file(
     assert "s3cret-pass" not in proc.log()
 
 
+def test_a_password_with_url_delimiters_reaches_the_broker_as_written(
+    broker_factory: Callable[..., Broker], connector: Make
+) -> None:
+    """Percent-encoded in the URL, or a secret put into it: the broker gets the password itself
+    (issue 22: ``p%40ss`` was sent undecoded, a secret holding ``/`` was refused as a bad port)."""
+    password = "p@ss/w#rd?50%"
+    broker = broker_factory(users={"sensor-reader": password})
+    address = broker.url.split("://", 1)[1]
+    encoded = f"mqtt://sensor-reader:p%40ss%2Fw%23rd%3F50%25@{address}"
+    referenced = "mqtt://sensor-reader:${{ secrets.READER_PASSWORD }}@" + address
+    for topic, url in (("encoded", encoded), ("referenced", referenced)):
+        proc = connector(MQTT, mqtt_config(broker, topic, **{"mqtt-url": url}),
+                         secrets={"READER_PASSWORD": password}).start()
+        proc.wait_state(ProgramState.READY)
+        broker.publish("sensors/a", [topic])
+        wait_records(topic, 1)
+        assert proc.stop() == 0
+        assert password not in proc.log() and "p%40ss" not in proc.log()
+
+
 def test_wrong_password_is_a_clear_fatal_error(
     broker_factory: Callable[..., Broker], connector: Make
 ) -> None:
