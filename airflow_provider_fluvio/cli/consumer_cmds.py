@@ -26,7 +26,7 @@ import click
 
 from airflow_provider_fluvio.cli._common import OUTPUT_FORMATS, echo_json
 from fluvio_connectors.names import validate_consumer_name
-from fluvio_connectors.topics import Record, Topics, open_topics
+from fluvio_connectors.topics import READ_BYTES, Record, Topics, open_topics
 from fluvio_connectors.topics.consumers import resume_position
 
 # Records printed between two commits while catching up with a long log.
@@ -64,7 +64,7 @@ def consume_named(
     try:
         while num_records is None or printed < num_records:
             want = BATCH if num_records is None else min(BATCH, num_records - printed)
-            records = topics.read(topic, position, partition=partition, max_records=want)
+            records = topics.read(topic, position, partition=partition, max_records=want, max_bytes=READ_BYTES)
             if not records:
                 if not follow or (deadline is not None and time.monotonic() >= deadline):
                     break

@@ -6,9 +6,15 @@ source sleeps ``poll_interval`` seconds: that sleep is what an idle watcher cost
 
 A topic that does not exist yet (the DAG that creates it has not run) is waited for, with one
 warning; its records are then read from its first, since all of them were written after the
-watcher started. A topic deleted while being watched is waited for the same way, and a topic found
-shorter than the position (deleted and created again between two reads: the consumer's position
-went with it) is read from its first record.
+watcher started. A topic deleted while being watched is waited for the same way. A topic deleted and
+created again between two reads is noticed on every read by its identity (``Topics.topic_identity``:
+the embedded log's topic id, the first record of a Fluvio partition), however many records it holds
+by then, and read from its first record; a topic found shorter than the position with the
+consumer's position gone is one too (an empty new topic tells nothing else).
+
+Reads are bounded in bytes (``READ_BYTES``) as well as in records, and values larger than the
+trigger puts in an event (``max_value_bytes``) are left in the topic: the triggerer, which hosts
+every DAG's triggers, never holds a batch of large records.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from fluvio_connectors.errors import TopicNotFoundError
 
 if TYPE_CHECKING:
-    from fluvio_connectors.topics import Record, Topics
+    from fluvio_connectors.topics import Record, TopicIdentity, Topics
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,7 @@ class RecordSource:
         fluvio_conn_id: str | None,
         hook_params: dict[str, Any],
         poll_interval: float,
+        max_value_bytes: int | None = None,
     ) -> None:
         self.topic = topic
         self.partition = partition
@@ -46,7 +53,10 @@ class RecordSource:
         self.fluvio_conn_id = fluvio_conn_id
         self.hook_params = hook_params
         self.poll_interval = poll_interval
+        self.max_value_bytes = max_value_bytes
+        self.replacements = 0  # how often the topic was found deleted and created again
         self._topics: Topics | None = None
+        self._identity: TopicIdentity | None = None
         self._short_log_warned = False
 
     async def open(self) -> int:
@@ -61,7 +71,9 @@ class RecordSource:
             "Watching topic %s partition %d as consumer %s (%s)",
             self.topic, self.partition, self.consumer, await asyncio.to_thread(hook.describe),
         )
-        return await self._resume(self.start)
+        position = await self._resume(self.start)
+        self._identity = await asyncio.to_thread(self._backend().topic_identity, self.topic, self.partition)
+        return position
 
     async def _resume(self, start: str) -> int:
         from fluvio_connectors.topics.consumers import resume_position
@@ -92,12 +104,14 @@ class RecordSource:
         deadline = None if wait is None else loop.time() + wait
         while True:
             try:
-                records = await asyncio.to_thread(
-                    self._backend().read, self.topic, position, partition=self.partition, max_records=limit
-                )
-                replaced_at = None if records else await self._replaced_at(position)
+                records, identity = await asyncio.to_thread(self._read, position, limit)
+                known, self._identity = self._identity, identity or self._identity
+                replaced_at = 0 if known is not None and known.replaced_by(identity) else None
+                if replaced_at is None and not records:
+                    replaced_at = await self._replaced_at(position)
                 if replaced_at is not None:
                     log.warning("Topic %s was deleted and created again; reading it from offset %d", self.topic, replaced_at)
+                    self.replacements += 1
                     await self.commit(replaced_at)
                     position = replaced_at
                     continue
@@ -111,6 +125,15 @@ class RecordSource:
                 return position, []
             pause = self.poll_interval if deadline is None else min(self.poll_interval, deadline - loop.time())
             await asyncio.sleep(max(0.0, pause))
+
+    def _read(self, position: int, limit: int) -> tuple[list[Record], TopicIdentity | None]:
+        """The records from ``position``, then which topic they came from (a worker thread)."""
+        from fluvio_connectors.topics import READ_BYTES
+
+        topics = self._backend()
+        records = topics.read(self.topic, position, partition=self.partition, max_records=limit,
+                              max_bytes=READ_BYTES, max_value_bytes=self.max_value_bytes)
+        return records, topics.topic_identity(self.topic, self.partition)
 
     async def _replaced_at(self, position: int) -> int | None:
         """Where to read a topic that is a new one of the same name, or None if it is not.

@@ -56,6 +56,8 @@ class FluvioRecordStreamProducer(SharedStreamProducer):
             fluvio_conn_id=kwargs["fluvio_conn_id"],
             hook_params=dict(kwargs["hook_params"]),
             poll_interval=kwargs["poll_interval"],
+            # values no event of it carries stay in the topic (those of the trigger that started it)
+            max_value_bytes=kwargs.get("max_value_bytes"),
         )
         self.max_in_flight = max(1, int(kwargs["max_in_flight"]))
         self._in_flight = 0
@@ -75,9 +77,9 @@ class FluvioRecordStreamProducer(SharedStreamProducer):
             room = self.max_in_flight - self._in_flight
             batch: list[Record] = []
             if room > 0:
-                asked = self._next
+                asked, replacements = self._next, self.source.replacements
                 self._next, batch = await self.source.next_batch(asked, room, wait=0)
-                if self._next != asked:  # the topic was deleted and created again
+                if self._next != asked or self.source.replacements != replacements:  # deleted and created again
                     self._generation += 1
                     self._committed, self._floor, self._rewind = self._next, None, None
             if not batch:

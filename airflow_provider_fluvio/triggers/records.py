@@ -161,8 +161,9 @@ class FluvioRecordTrigger(BaseEventTrigger):
 
     def shared_stream_key(self) -> Hashable | None:
         """Triggers reading the same consumer share one reader (so its position has one owner),
-        which uses the ``start``, ``poll_interval`` and ``max_in_flight`` of whichever of them
-        started it. A trigger with a ``timeout`` runs alone."""
+        which uses the ``start``, ``poll_interval``, ``max_in_flight`` and ``max_value_bytes`` (a
+        larger value is left in the topic) of whichever of them started it. A trigger with a
+        ``timeout`` runs alone."""
         if self.timeout is not None:
             return None
         hook_params = json.dumps(self.hook_params, sort_keys=True)
@@ -195,6 +196,7 @@ class FluvioRecordTrigger(BaseEventTrigger):
         source = self._source = RecordSource(
             topic=self.topic, partition=self.partition, consumer=self.consumer, start=self.start,
             fluvio_conn_id=self.fluvio_conn_id, hook_params=self.hook_params, poll_interval=self.poll_interval,
+            max_value_bytes=self.max_value_bytes,
         )
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         try:

@@ -69,6 +69,17 @@ class DependencyError(FluvioConnectorError):
                    f"{package}{wanted} (as connectors/requirements.txt pins)")
 
 
+class RecordTooLargeError(FluvioConnectorError):
+    """A record larger than its topic backend stores: refused before it is queued."""
+
+    def __init__(self, topic: str, size: int, limit: int) -> None:
+        super().__init__(f"a record of {size} bytes is larger than topic {topic} can store "
+                         f"({limit} bytes at most for key and value)")
+        self.topic = topic
+        self.size = size
+        self.limit = limit
+
+
 class ConsumerNotFoundError(FluvioConnectorError):
     """No committed position for this named consumer (on this topic)."""
 

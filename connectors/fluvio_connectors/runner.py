@@ -347,6 +347,10 @@ class _NoProducer:
     def __init__(self, name: str) -> None:
         self._name = name
 
+    @property
+    def max_record_bytes(self) -> int:
+        return 0
+
     def send(self, key: bytes | None, value: bytes) -> None:
         raise FluvioConnectorError(f"connector {self._name} is a sink: it produces no records")
 

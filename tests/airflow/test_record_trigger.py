@@ -285,6 +285,103 @@ async def test_a_topic_deleted_and_created_again_is_read_from_its_first_record(m
         await sub.stop()
 
 
+class Gate:
+    """Holds the next read of the embedded log (in its worker thread) until released: what happens
+    meanwhile happens between two reads."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.armed = threading.Event()
+        self.held = threading.Event()
+        self.release = threading.Event()
+        real = EmbeddedTopics.read
+
+        def read(topics: EmbeddedTopics, *args: Any, **kwargs: Any) -> Any:
+            if self.armed.is_set():
+                self.armed.clear()
+                self.held.set()
+                self.release.wait(30)
+            return real(topics, *args, **kwargs)
+
+        monkeypatch.setattr(EmbeddedTopics, "read", read)
+
+
+def replace_topic(topic: str, values: list[str]) -> None:
+    topics = open_topics()
+    try:
+        topics.delete_topic(topic)
+    finally:
+        topics.close()
+    produce(topic, values)
+
+
+async def test_a_topic_replaced_and_refilled_between_two_reads_is_read_from_its_first_record(
+    manager: SharedStreamManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22: 100 records consumed, the topic deleted, created again and refilled with 150 before
+    the next read: only 50 were delivered (from offset 100), silently."""
+    produce("events", [f"old-{i}" for i in range(100)])
+    gate = Gate(monkeypatch)
+    sub = Subscriber(manager, trigger(), 1).start()
+    try:
+        await wait_until(lambda: len(sub.events) == 100, what="the old records")
+        sub.confirm()
+        await wait_until(lambda: position("test", "events") == 100, what="the old records committed")
+        gate.armed.set()
+        await wait_until(gate.held.is_set, what="the next read to be held")
+        replace_topic("events", [f"new-{i}" for i in range(150)])
+        gate.release.set()
+        await wait_until(lambda: len(sub.events) == 250, what="every record of the new topic")
+        assert [e.payload["value"] for e in sub.events[100:]] == [f"new-{i}" for i in range(150)]
+        sub.confirm()
+        await wait_until(lambda: position("test", "events") == 150, what="the new topic's records committed")
+        assert sub.error is None
+    finally:
+        await sub.stop()
+
+
+async def test_without_shared_streams_a_replaced_topic_is_read_from_its_first_record(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    produce("events", [f"old-{i}" for i in range(5)])
+    run = trigger(consumer="standalone").run()
+    assert [(await asyncio.wait_for(run.__anext__(), 20)).payload["value"] for _ in range(5)] == [
+        f"old-{i}" for i in range(5)]
+    gate = Gate(monkeypatch)
+    gate.armed.set()
+    nxt = asyncio.ensure_future(run.__anext__())
+    await wait_until(gate.held.is_set, what="the next read to be held")
+    replace_topic("events", [f"new-{i}" for i in range(8)])
+    gate.release.set()
+    values = [(await asyncio.wait_for(nxt, 20)).payload["value"]]
+    values += [(await asyncio.wait_for(run.__anext__(), 20)).payload["value"] for _ in range(7)]
+    assert values == [f"new-{i}" for i in range(8)]
+    await run.aclose()
+
+
+async def test_values_no_event_carries_are_never_read(manager: SharedStreamManager, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The triggerer hosts every DAG's triggers: it holds neither a batch of big records nor any
+    value an event leaves out (issue 22: 1.1 GB over 40 records of 25 MB)."""
+    produce("events", [b"s", b"b" * 200_000, b"t", b"c" * 300_000])
+    asked: list[dict[str, Any]] = []
+    real = EmbeddedTopics.read
+
+    def read(topics: EmbeddedTopics, *args: Any, **kwargs: Any) -> Any:
+        records = real(topics, *args, **kwargs)
+        asked.append({**kwargs, "largest": max((len(r.value) for r in records), default=0)})
+        return records
+
+    monkeypatch.setattr(EmbeddedTopics, "read", read)
+    sub = Subscriber(manager, trigger(max_value_bytes=1000), 1).start()
+    try:
+        await wait_until(lambda: len(sub.events) == 4, what="four events")
+    finally:
+        await sub.stop()
+    assert [(e.payload["value"], e.payload["value_encoding"], e.payload["value_size"]) for e in sub.events] == [
+        ("s", "utf-8", 1), (None, "omitted", 200_000), ("t", "utf-8", 1), (None, "omitted", 300_000)]
+    assert asked and all(a["max_value_bytes"] == 1000 and a["max_bytes"] == 8 * 1024 * 1024 for a in asked)
+    assert max(a["largest"] for a in asked) == 1  # the large values never left the database
+
+
 async def test_a_log_that_looks_shorter_while_the_position_is_kept_is_waited_out_not_read_again(
     manager: SharedStreamManager, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

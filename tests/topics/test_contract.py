@@ -270,6 +270,50 @@ def test_read_from_an_offset_with_a_limit(backend: Topics, ten: str) -> None:
     assert backend.end_offset(ten) == 10
 
 
+def test_a_read_is_bounded_in_bytes_and_leaves_out_values_too_large(backend: Topics, topic_name: Name) -> None:
+    """Issue 22: ``consume -B -n 1`` over records of 25 MB loaded 40 of them (1.1 GB) to print one."""
+    topic = topic_name("sized")
+    backend.create_topic(topic)
+    produce(backend, topic, [b"a" * 300_000, b"b" * 300_000, b"c", b"d" * 300_000])
+    first = backend.read(topic, max_bytes=500_000)
+    assert [len(r.value) for r in first] == [300_000, 300_000]  # stops once past the bound
+    assert [len(r.value) for r in backend.read(topic, max_bytes=1)] == [300_000]  # at least one
+    assert [len(r.value) for r in backend.read(topic, max_records=2, max_bytes=10**9)] == [300_000, 300_000]
+    light = backend.read(topic, max_value_bytes=10)
+    assert [(r.value, r.value_size, r.size) for r in light] == [
+        (b"", 300_000, 300_000), (b"", 300_000, 300_000), (b"c", None, 1), (b"", 300_000, 300_000)]
+    assert [len(r.value) for r in backend.stream(topic, follow=False)] == [300_000, 300_000, 1, 300_000]
+
+
+def test_large_records_after_smaller_ones_are_read_back(backend: Topics, topic_name: Name) -> None:
+    """A Fluvio fetch that ends before a large batch ended the read there (issue 22); the embedded
+    log keeps large values apart (``blobs``)."""
+    topic = topic_name("large")
+    backend.create_topic(topic)
+    sizes = [10, 4 * 1024 * 1024, 14 * 1024 * 1024, 10]
+    produce(backend, topic, [bytes([i]) * size for i, size in enumerate(sizes)])
+    assert [(r.value_size, len(r.value)) for r in backend.read(topic, max_value_bytes=100)] == [
+        (None, 10), (sizes[1], 0), (sizes[2], 0), (None, 10)]
+    assert [r.value == bytes([i]) * size for i, (r, size) in enumerate(zip(backend.stream(topic, follow=False), sizes,
+                                                                             strict=True))] == [True] * 4
+
+
+def test_a_topic_created_again_has_another_identity(backend: Topics, topic_name: Name) -> None:
+    topic, other = topic_name("who"), topic_name("whom")
+    backend.create_topic(topic)
+    assert backend.topic_identity(topic) is None or backend.topic_identity(topic) == backend.topic_identity(topic)
+    produce(backend, topic, [b"x0", b"x1"])
+    first = backend.topic_identity(topic)
+    assert first is not None and first.first == 0
+    produce(backend, topic, [b"x2"])
+    assert backend.topic_identity(topic) == first  # more records: the same topic
+    assert not first.replaced_by(backend.topic_identity(topic))
+    # Another topic written later (what a topic created again under the name is)
+    backend.create_topic(other)
+    produce(backend, other, [b"y0"])
+    assert first.replaced_by(backend.topic_identity(other))
+
+
 def test_reading_bad_offsets_partitions_and_topics(backend: Topics, ten: str, topic_name: Name) -> None:
     with pytest.raises(ConfigError, match="offset must be a non-negative integer, got -1"):
         backend.read(ten, -1)

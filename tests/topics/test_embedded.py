@@ -3,6 +3,7 @@ its file. The port's contract (both backends) is in test_contract.py."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -12,11 +13,11 @@ from pathlib import Path
 import pytest
 from polling import wait_until
 
-from fluvio_connectors.errors import BackendError, ConfigError, TopicNotFoundError
+from fluvio_connectors.errors import BackendError, ConfigError, RecordTooLargeError, TopicNotFoundError
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics import Producer, Record, Topics, open_topics
 from fluvio_connectors.topics import embedded as embedded_module
-from fluvio_connectors.topics.embedded import EmbeddedTopics
+from fluvio_connectors.topics.embedded import LARGE_VALUE, EmbeddedTopics
 
 
 def values(records: list[Record]) -> list[str]:
@@ -278,7 +279,7 @@ def _child_produces(topics: EmbeddedTopics) -> None:
 
 _OTHER_PROCESS = """
 import sys
-from fluvio_connectors.topics.embedded import EmbeddedTopics
+from fluvio_connectors.topics.embedded import LARGE_VALUE, EmbeddedTopics
 topics = EmbeddedTopics(sys.argv[1])
 if sys.argv[2] == "write":
     with topics.producer("t1") as producer:
@@ -361,3 +362,60 @@ def test_a_lingering_producer_retries_a_failed_write_by_itself(
     producer.close()
     assert values(topics.read("t1")) == ["eventually"]
     topics.close()
+
+
+# -- large values (issue 22: a 16 MiB MQTT message's record bound as a parameter cost 3 copies) --
+
+
+def test_large_values_round_trip_through_the_blobs_table(tmp_path: Path) -> None:
+    values = [b"small", os.urandom(LARGE_VALUE + 1), b"between", os.urandom(3 * LARGE_VALUE + 7), b"last"]
+    with EmbeddedTopics(tmp_path / "topics.db") as topics:
+        topics.create_topic("big")
+        with topics.producer("big") as producer:
+            producer.send_many([(b"k", value) for value in values])
+        assert [r.value for r in topics.read("big")] == values
+        assert [r.offset for r in topics.read("big")] == [0, 1, 2, 3, 4]
+        assert [r.value for r in topics.stream("big", 1, follow=False)] == values[1:]
+        assert [(r.value, r.value_size) for r in topics.read("big", max_value_bytes=LARGE_VALUE)] == [
+            (b"small", None), (b"", LARGE_VALUE + 1), (b"between", None), (b"", 3 * LARGE_VALUE + 7), (b"last", None)]
+        topics.delete_topic("big")
+    with sqlite3.connect(tmp_path / "topics.db") as conn:
+        assert conn.execute("SELECT count(*) FROM blobs").fetchone() == (0,)  # deleted with their topic
+
+
+def test_a_log_made_before_the_blobs_table_is_read_and_written(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "topics.db") as conn:
+        conn.executescript("""
+            CREATE TABLE topics (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,
+                                 partitions INTEGER NOT NULL, created_at REAL NOT NULL);
+            CREATE TABLE partitions (topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+                                     PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
+            CREATE TABLE records (topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+                                  key BLOB, value BLOB NOT NULL, timestamp REAL NOT NULL,
+                                  PRIMARY KEY (topic_id, partition, "offset")) WITHOUT ROWID;
+            CREATE TABLE consumers (consumer TEXT NOT NULL, topic_id INTEGER NOT NULL, partition INTEGER NOT NULL,
+                                    "offset" INTEGER NOT NULL, updated_at REAL NOT NULL,
+                                    PRIMARY KEY (consumer, topic_id, partition)) WITHOUT ROWID;
+            INSERT INTO topics VALUES (1, 'old', 1, 0);
+            INSERT INTO partitions VALUES (1, 0, 1);
+            INSERT INTO records VALUES (1, 0, 0, NULL, X'6f6c64', 0);
+            PRAGMA journal_mode = WAL;
+        """)
+    big = os.urandom(LARGE_VALUE * 2)
+    with EmbeddedTopics(tmp_path / "topics.db") as topics:
+        with topics.producer("old") as producer:
+            producer.send(None, big)
+        assert [r.value for r in topics.read("old")] == [b"old", big]
+
+
+def test_a_record_larger_than_sqlite_stores_is_refused_before_it_is_queued(tmp_path: Path) -> None:
+    with EmbeddedTopics(tmp_path / "topics.db") as topics:
+        topics.create_topic("t")
+        producer = topics.producer("t")
+        assert producer.max_record_bytes == 1_000_000_000 - 1024  # SQLite's SQLITE_LIMIT_LENGTH, as compiled
+        producer._max_record_bytes = 100  # what a smaller limit would be
+        with pytest.raises(RecordTooLargeError, match="a record of 101 bytes is larger than topic t can store"):
+            producer.send_many([(None, b"ok"), (None, b"x" * 101)])
+        producer.send(None, b"fits")
+        producer.close()  # nothing of the refused batch is left to fail the flush
+        assert [r.value for r in topics.read("t")] == [b"fits"]

@@ -19,7 +19,13 @@ import pytest
 from fluvio_fakes import STAMP_MS, FakeCluster, FakePartition, fake_cluster, in_thread_helper
 from polling import wait_until
 
-from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
+from fluvio_connectors.errors import (
+    BackendError,
+    ConfigError,
+    ConsumerNotFoundError,
+    RecordTooLargeError,
+    TopicNotFoundError,
+)
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.topics import Record, open_topics
 from fluvio_connectors.topics.fluvio import FluvioTopics
@@ -60,7 +66,8 @@ def test_a_read_restarts_where_the_clients_stream_skipped_records(cluster: FakeC
     part.fill(100)
     rows, at_end = session.handle("read", ("t1", 0, 0, 1_000))
     assert [row[0] for row in rows] == list(range(100)) and at_end
-    assert part.streams == [0, 40, 80]  # a new stream where each jump began
+    # a new stream where each jump began, and one at the end: an empty one says the end is reached
+    assert part.streams == [0, 40, 80, 100]
 
 
 def test_offsets_with_no_record_are_passed_over_not_waited_for(cluster: FakeCluster, session: Session) -> None:
@@ -68,7 +75,7 @@ def test_offsets_with_no_record_are_passed_over_not_waited_for(cluster: FakeClus
     part.fill(30, holes={5, 6, 7, 29})
     rows, at_end = session.handle("read", ("t1", 0, 3, 1_000))
     assert [row[0] for row in rows] == [3, 4, *range(8, 29)] and at_end
-    assert part.streams == [3, 5]  # one look again at the hole, then on
+    assert part.streams == [3, 5, 29]  # one look again at the hole, then on; the last: nothing more
 
 
 def test_a_read_stops_at_its_limit_without_reaching_the_end(cluster: FakeCluster, session: Session) -> None:
@@ -392,12 +399,27 @@ def test_a_producer_sends_once_a_batch_is_full_and_the_rest_at_flush(served: Fak
         producer.close()
 
 
+def test_a_record_over_the_request_limit_is_refused_before_it_is_queued(served: FakeCluster) -> None:
+    """The client refuses a record over its request size at every flush, for good (issue 22: an MQTT
+    message of 300 KB made a record over the client's default 1 MiB, and its connector crash-looped)."""
+    served.topics["t1"] = FakePartition()
+    with FluvioTopics(ENDPOINT) as topics:
+        producer = topics.producer("t1")
+        assert producer.max_record_bytes == 16 * 1024 * 1024 - 64
+        with pytest.raises(RecordTooLargeError, match="larger than topic t1 can store"):
+            producer.send_many([(None, b"ok"), (b"k", b"x" * producer.max_record_bytes)])
+        producer.send(None, b"fits")
+        producer.close()
+        [inner] = served.producers
+        assert [record for c in inner.send_all.call_args_list for record in c.args[0]] == [(b"", b"fits")]
+
+
 # -- FluvioTopics' own checks, before any call ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("endpoint", ["", "  ", "host :9003"])
+@pytest.mark.parametrize("endpoint", ["", "  ", "host :9003", "host:99999", "http://host:9003", "ho\nst:9003"])
 def test_a_malformed_endpoint_is_a_config_error(endpoint: str) -> None:
-    with pytest.raises(ConfigError, match="the Fluvio endpoint must be host:port"):
+    with pytest.raises(ConfigError, match="expected host:port such as fluvio-sc:9003"):
         FluvioTopics(endpoint)
 
 

@@ -12,7 +12,16 @@ what a position and a commit mean and how to resume.
 from __future__ import annotations
 
 from fluvio_connectors.settings import Settings
-from fluvio_connectors.topics.base import ConsumerPosition, Producer, Record, TopicInfo, Topics, apply_topic_rule
+from fluvio_connectors.topics.base import (
+    READ_BYTES,
+    ConsumerPosition,
+    Producer,
+    Record,
+    TopicIdentity,
+    TopicInfo,
+    Topics,
+    apply_topic_rule,
+)
 from fluvio_connectors.topics.retention import Retention
 
 
@@ -28,4 +37,5 @@ def open_topics(settings: Settings | None = None) -> Topics:
     return EmbeddedTopics(settings.log_path, synchronous=settings.embedded_sync)
 
 
-__all__ = ["ConsumerPosition", "Producer", "Record", "Retention", "TopicInfo", "Topics", "apply_topic_rule", "open_topics"]
+__all__ = ["READ_BYTES", "ConsumerPosition", "Producer", "Record", "Retention", "TopicIdentity", "TopicInfo", "Topics",
+           "apply_topic_rule", "open_topics"]

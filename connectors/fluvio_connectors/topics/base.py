@@ -11,6 +11,10 @@ from fluvio_connectors.errors import ConfigError, TopicMissingError
 from fluvio_connectors.topics.consumers import ConsumerPosition
 from fluvio_connectors.topics.retention import Retention
 
+# What one read returns at most in keys and values, besides its record limit (always at least one
+# record): a reader of 25 MB records holds one of them at a time, never a batch of them.
+READ_BYTES = 8 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Record:
@@ -18,6 +22,14 @@ class Record:
     key: bytes | None
     value: bytes
     timestamp: float  # seconds since the epoch (when the record was stored)
+    # Set when the reader asked for values of at most some size (``max_value_bytes``) and this one
+    # is larger: ``value`` is then empty and this is its size. None: ``value`` is the whole value.
+    value_size: int | None = None
+
+    @property
+    def size(self) -> int:
+        """The value's size, read or not."""
+        return len(self.value) if self.value_size is None else self.value_size
 
     def value_text(self) -> str:
         return self.value.decode("utf-8", errors="replace")
@@ -47,7 +59,12 @@ class Producer(Protocol):
         """Queue one record; it is stored at the latest by ``flush()``."""
 
     def send_many(self, records: Iterable[tuple[bytes | None, bytes]]) -> None:
-        """Queue several records, in order."""
+        """Queue several records, in order (none when one is larger than ``max_record_bytes``:
+        ``RecordTooLargeError``)."""
+
+    @property
+    def max_record_bytes(self) -> int:
+        """The largest key and value together the backend stores in one record."""
 
     def flush(self) -> None:
         """Store everything queued; when it returns, the records are durable and readable."""
@@ -81,9 +98,12 @@ class Topics(Protocol):
         compresses (``ConfigError`` otherwise)."""
 
     def read(
-        self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None
+        self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None,
+        max_bytes: int | None = None, max_value_bytes: int | None = None,
     ) -> list[Record]:
-        """Records from ``offset`` up to the current end (at most ``max_records``)."""
+        """Records from ``offset`` up to the current end: at most ``max_records``, and no more once
+        their keys and values add up to ``max_bytes`` (at least one record). A value longer than
+        ``max_value_bytes`` is left out (``Record.value_size``), so it is never held here."""
 
     def stream(
         self,
@@ -95,7 +115,12 @@ class Topics(Protocol):
         poll_interval: float = 0.2,
         timeout: float | None = None,
     ) -> Iterator[Record]:
-        """Records from ``offset``; with ``follow`` waits for new ones (until ``timeout`` s idle)."""
+        """Records from ``offset``; with ``follow`` waits for new ones (until ``timeout`` s idle).
+        Read in chunks of at most ``READ_BYTES`` (or one record)."""
+
+    def topic_identity(self, topic: str, partition: int = 0) -> TopicIdentity | None:
+        """Which topic of that name this is (None while its partition has no record to tell):
+        a reader compares it on every read to notice the topic was deleted and created again."""
 
     def end_offset(self, topic: str, partition: int = 0) -> int:
         """One past the last record's offset: where new records start. Not a count of records:
@@ -130,6 +155,23 @@ def uncompressed_log(compression: str) -> ConfigError:
     )
 
 
+@dataclass(frozen=True)
+class TopicIdentity:
+    """What tells one topic of a name from another made after it was deleted: the offset of its
+    first readable record and a marker of that record (the embedded log: the topic's id; Fluvio,
+    whose client shows no topic id: the first record's time). Records below ``first`` may go
+    (retention): then ``first`` grows. A new topic starts again at offset 0."""
+
+    first: int
+    marker: str
+
+    def replaced_by(self, now: TopicIdentity | None) -> bool:
+        """Whether ``now`` (a later look at the same name) is another topic than this one."""
+        if now is None:  # nothing to tell yet (an empty log is looked at by its end)
+            return False
+        return now.first < self.first or (now.first == self.first and now.marker != self.marker)
+
+
 def apply_topic_rule(topics: Topics, topic: str, create_topic: bool) -> bool:
     """The seed's rule: ``create_topic`` creates a missing topic (an existing one is fine);
     without it a missing topic is an error. Returns True if the topic was created."""
@@ -140,4 +182,5 @@ def apply_topic_rule(topics: Topics, topic: str, create_topic: bool) -> bool:
     return False
 
 
-__all__ = ["ConsumerPosition", "Producer", "Record", "Topics", "apply_topic_rule", "uncompressed_log"]
+__all__ = ["READ_BYTES", "ConsumerPosition", "Producer", "Record", "TopicIdentity", "Topics", "apply_topic_rule",
+           "uncompressed_log"]

@@ -41,11 +41,17 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
+from fluvio_connectors.errors import (
+    BackendError,
+    ConfigError,
+    ConsumerNotFoundError,
+    RecordTooLargeError,
+    TopicNotFoundError,
+)
 from fluvio_connectors.names import validate_consumer_name, validate_topic_name
 from fluvio_connectors.settings import SYNC_MODES
 from fluvio_connectors.state_dir import PRIVATE_FILE, private_dir, private_file
-from fluvio_connectors.topics.base import ConsumerPosition, Record, TopicInfo, uncompressed_log
+from fluvio_connectors.topics.base import READ_BYTES, ConsumerPosition, Record, TopicIdentity, TopicInfo, uncompressed_log
 from fluvio_connectors.topics.checkpoint import WRITER_AUTOCHECKPOINT, Checkpointer
 from fluvio_connectors.topics.retention import (
     PURGE_CHUNK,
@@ -68,6 +74,9 @@ CACHE_KIB = 512  # page cache per connection
 INSERT_ROWS = 128  # records per INSERT statement (4 variables each: within SQLite's oldest limit, 999)
 MAX_PARTITIONS = 1_000
 VACUUM_TRUNCATE_S = 5.0  # how long vacuum() asks for the write-ahead log's truncation at most
+# A value larger than this goes to the ``blobs`` table, written and read in slices of this size
+# (see ``_insert_large``).
+LARGE_VALUE = 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -96,8 +105,13 @@ CREATE TABLE IF NOT EXISTS records (
     key         BLOB,
     value       BLOB NOT NULL,
     timestamp   REAL NOT NULL,
+    blob_id     INTEGER,
     PRIMARY KEY (topic_id, partition, "offset")
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (
+    id          INTEGER PRIMARY KEY,
+    data        BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS consumers (
     consumer    TEXT NOT NULL,
     topic_id    INTEGER NOT NULL,
@@ -107,13 +121,15 @@ CREATE TABLE IF NOT EXISTS consumers (
     PRIMARY KEY (consumer, topic_id, partition)
 ) WITHOUT ROWID;
 """
-_TABLES = ("topics", "partitions", "records", "consumers", "deleted_topics")
+_TABLES = ("topics", "partitions", "records", "consumers", "deleted_topics", "blobs")
+_CORE_TABLES = _TABLES[:4]  # what any version's log holds: enough to read one that cannot be written
 # Columns added after the first version: a log made by it gets them when first opened by this one.
 _ADDED_COLUMNS = (
     ("topics", "retention_seconds", "INTEGER"),
     ("topics", "max_partition_bytes", "INTEGER"),
     ("topics", "segment_bytes", "INTEGER"),
     ("partitions", "size_bytes", "INTEGER NOT NULL DEFAULT 0"),
+    ("records", "blob_id", "INTEGER"),
 )
 
 
@@ -217,17 +233,14 @@ class EmbeddedTopics:
         try:
             conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?immutable=1", uri=True,
                                    isolation_level=None, check_same_thread=False)
-            tables = conn.execute(
-                f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({', '.join('?' * len(_TABLES))})",
-                _TABLES,
-            ).fetchone()[0]
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.Error:
             raise refused from None
-        if tables != len(_TABLES):
+        if not set(_CORE_TABLES) <= tables:
             conn.close()
             raise refused
         full = " (the disk is full)" if _no_space(self.path.parent) else ""
-        return _Connection(conn, os.getpid(), None, read_only=f"{refused}{full}")
+        return _Connection(conn, os.getpid(), None, read_only=f"{refused}{full}", blobs="blobs" in tables)
 
     def _open_writer_lock(self) -> BinaryIO:
         # One open file per connection: flock() then also orders the threads of one process.
@@ -487,20 +500,54 @@ class EmbeddedTopics:
         return int(rows[0][0])
 
     def read(
-        self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None
+        self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None,
+        max_bytes: int | None = None, max_value_bytes: int | None = None,
     ) -> list[Record]:
         _check_offset(offset)
         topic_id = self._partition(topic, partition)
         limit = -1 if max_records is None else max(0, max_records)
-        return self._fetch(topic_id, partition, offset, limit)
+        return self._fetch(topic_id, partition, offset, limit, max_bytes, max_value_bytes)
 
-    def _fetch(self, topic_id: int, partition: int, offset: int, limit: int) -> list[Record]:
-        rows = self._query(
-            'SELECT "offset", key, value, timestamp FROM records '
-            'WHERE topic_id = ? AND partition = ? AND "offset" >= ? ORDER BY "offset" LIMIT ?',
-            (topic_id, partition, offset, limit),
-        )
-        return [Record(int(o), None if k is None else bytes(k), bytes(v), float(ts)) for o, k, v, ts in rows]
+    def _fetch(self, topic_id: int, partition: int, offset: int, limit: int, max_bytes: int | None = READ_BYTES,
+               max_value_bytes: int | None = None) -> list[Record]:
+        """Rows stepped one at a time (the cursor's), so no more than ``max_bytes`` (and one row) is
+        ever loaded; a value over ``max_value_bytes`` is left in the database (SQLite reads only its
+        length)."""
+        def fetch() -> list[Record]:
+            holder = self._holder()
+            # A large value lives in ``blobs`` (``_insert_large``); SQLite reads only its length for
+            # the comparisons, and the value itself only when it is returned.
+            data = "CASE WHEN blob_id IS NULL THEN value ELSE (SELECT data FROM blobs WHERE id = blob_id) END"
+            size_of = "CASE WHEN blob_id IS NULL THEN length(value) ELSE (SELECT length(data) FROM blobs WHERE id = blob_id) END"
+            if not holder.blobs:
+                data, size_of = "value", "length(value)"
+            params: tuple[int, ...]
+            if max_value_bytes is None:
+                columns, params = f"{data}, NULL", (topic_id, partition, offset, limit)
+            else:
+                columns = f"CASE WHEN {size_of} <= ? THEN {data} ELSE X'' END, CASE WHEN {size_of} > ? THEN {size_of} END"
+                params = (max_value_bytes, max_value_bytes, topic_id, partition, offset, limit)
+            sql = (f'SELECT "offset", key, {columns}, timestamp FROM records '
+                   'WHERE topic_id = ? AND partition = ? AND "offset" >= ? ORDER BY "offset" LIMIT ?')
+            records: list[Record] = []
+            size = 0
+            cursor = holder.conn.execute(sql, params)
+            try:
+                for o, k, v, vs, ts in cursor:
+                    key = None if k is None else bytes(k)
+                    records.append(Record(int(o), key, bytes(v), float(ts), None if vs is None else int(vs)))
+                    size += len(v) + (len(k) if k else 0)
+                    if max_bytes is not None and size >= max_bytes:
+                        break
+            finally:
+                cursor.close()
+            return records
+
+        return self._retry(fetch)
+
+    def topic_identity(self, topic: str, partition: int = 0) -> TopicIdentity | None:
+        """The topic's id, which a topic created again after a delete never shares (AUTOINCREMENT)."""
+        return TopicIdentity(0, f"topic {self._partition(topic, partition)}")
 
     def stream(
         self,
@@ -654,6 +701,7 @@ class EmbeddedProducer:
         self._cond = threading.Condition()  # guards _buffer, _first_queued, _closed
         self._write_lock = threading.Lock()  # one batch at a time, in order
         self._closed = False
+        self._max_record_bytes: int | None = None
         self._lingerer: threading.Thread | None = None
         if self._linger > 0:
             self._lingerer = threading.Thread(target=self._linger_loop, name=f"linger-{topic}", daemon=True)
@@ -668,10 +716,22 @@ class EmbeddedProducer:
     def send(self, key: bytes | None, value: bytes) -> None:
         self.send_many([(key, value)])
 
+    @property
+    def max_record_bytes(self) -> int:
+        """SQLite's limit on a row (``SQLITE_LIMIT_LENGTH``, 1e9 bytes by default), less the room the
+        row's other columns take: a larger record would fail every flush ("string or blob too big")."""
+        if self._max_record_bytes is None:
+            limit = int(self._topics._conn().getlimit(sqlite3.SQLITE_LIMIT_LENGTH))
+            self._max_record_bytes = limit - 1024
+        return self._max_record_bytes
+
     def send_many(self, records: Iterable[tuple[bytes | None, bytes]]) -> None:
         items = [(_as_bytes_or_none(key, "key"), _as_bytes(value, "value")) for key, value in records]
         if not items:
             return
+        largest = max(len(value) + len(key or b"") for key, value in items)
+        if largest > self.max_record_bytes:  # refused before it is queued: it would fail every flush
+            raise RecordTooLargeError(self.topic, largest, self.max_record_bytes)
         with self._cond:
             if self._closed:
                 raise BackendError(f"the producer for topic {self.topic} is closed")
@@ -764,15 +824,16 @@ class EmbeddedProducer:
 class _Connection:
     """A connection, the process that opened it (a forked child opens its own) and the writer lock."""
 
-    __slots__ = ("__weakref__", "closed", "conn", "lock_file", "pid", "read_only")
+    __slots__ = ("__weakref__", "blobs", "closed", "conn", "lock_file", "pid", "read_only")
 
     def __init__(self, conn: sqlite3.Connection, pid: int, lock_file: BinaryIO | None, *,
-                 read_only: str | None = None) -> None:
+                 read_only: str | None = None, blobs: bool = True) -> None:
         self.conn = conn
         self.pid = pid
         self.lock_file = lock_file
         self.closed = False
         self.read_only = read_only  # why this connection may only read (None: it may write)
+        self.blobs = blobs  # the log has the ``blobs`` table (an earlier version's, read only, may not)
 
     def __del__(self) -> None:  # a thread that used the log has ended: release its connection
         if not self.closed and self.pid == os.getpid():
@@ -851,7 +912,18 @@ def _file_sizes(path: Path) -> int:
 def _insert(conn: sqlite3.Connection, topic_id: int, partition: int, first: int, batch: Batch, now: float) -> None:
     """Insert ``batch`` at offsets ``first``, ``first + 1``, ...: up to ``INSERT_ROWS`` (128) records
     per statement, in statements of at most 8 shapes (``_chunk_sizes``; docs/architecture.md,
-    *Delivery*, and performance.md say why)."""
+    *Delivery*, and performance.md say why). A value over ``LARGE_VALUE`` is stored by
+    ``_insert_large`` instead, in its place in the order."""
+    run_start = 0  # the first record of the run of small ones not inserted yet
+    for index, (key, value) in enumerate(batch):
+        if len(value) > LARGE_VALUE:
+            _insert_small(conn, topic_id, partition, first + run_start, batch[run_start:index], now)
+            _insert_large(conn, topic_id, partition, first + index, key, value, now)
+            run_start = index + 1
+    _insert_small(conn, topic_id, partition, first + run_start, batch[run_start:], now)
+
+
+def _insert_small(conn: sqlite3.Connection, topic_id: int, partition: int, first: int, batch: Batch, now: float) -> None:
     start = 0
     for rows in _chunk_sizes(len(batch)):
         params: list[object] = []
@@ -861,6 +933,23 @@ def _insert(conn: sqlite3.Connection, topic_id: int, partition: int, first: int,
             offset += 1
         conn.execute(_insert_sql(topic_id, partition, rows), params)
         start += rows
+
+
+def _insert_large(conn: sqlite3.Connection, topic_id: int, partition: int, offset: int, key: bytes | None,
+                  value: bytes, now: float) -> None:
+    """A large value into ``blobs``, slice by slice through SQLite's incremental blob I/O, and its
+    record pointing at it. Bound as a parameter, SQLite would copy the value whole twice (the bound
+    value, then the row it makes of it): three times its size in memory for one record (a 16 MiB
+    MQTT message is a 57 MiB record). Incremental I/O needs a table with a rowid, which ``records``
+    has not, hence the second table."""
+    blob_id = conn.execute("INSERT INTO blobs (data) VALUES (zeroblob(?))", (len(value),)).lastrowid
+    assert blob_id is not None
+    view = memoryview(value)
+    with conn.blobopen("blobs", "data", blob_id) as blob:
+        for start in range(0, len(value), LARGE_VALUE):
+            blob.write(view[start : start + LARGE_VALUE])
+    conn.execute('INSERT INTO records (topic_id, partition, "offset", key, value, timestamp, blob_id) '
+                 "VALUES (?, ?, ?, ?, X'', ?, ?)", (topic_id, partition, offset, key, now, blob_id))
 
 
 def _chunk_sizes(count: int) -> list[int]:

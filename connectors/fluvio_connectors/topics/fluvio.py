@@ -39,7 +39,7 @@ from typing import Any
 from fluvio_connectors.endpoints import check_endpoint
 from fluvio_connectors.errors import BackendError, ConfigError, ConsumerNotFoundError, TopicNotFoundError
 from fluvio_connectors.names import validate_consumer_name, validate_topic_name
-from fluvio_connectors.topics.base import ConsumerPosition, Record, TopicInfo
+from fluvio_connectors.topics.base import READ_BYTES, ConsumerPosition, Record, TopicIdentity, TopicInfo
 from fluvio_connectors.topics.fluvio_client import (
     EXISTS,
     INVALID,
@@ -179,10 +179,19 @@ class FluvioTopics:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read(self, topic: str, partition: int, offset: int, limit: int) -> tuple[list[Any], bool]:
-        rows, at_end = self.request(f"reading {topic}", "read", topic, partition, offset, limit,
-                                  topic=topic, partition=partition)
+    def _read(self, topic: str, partition: int, offset: int, limit: int, max_bytes: int = READ_BYTES,
+              max_value_bytes: int | None = None) -> tuple[list[Any], bool]:
+        rows, at_end = self.request(f"reading {topic}", "read", topic, partition, offset, limit, max_bytes,
+                                    max_value_bytes, topic=topic, partition=partition)
         return rows, at_end
+
+    def topic_identity(self, topic: str, partition: int = 0) -> TopicIdentity | None:
+        """The first readable record's offset and time (the client shows no topic id)."""
+        _check_partition(partition)
+        validate_topic_name(topic)
+        first = self.request(f"reading the start of {topic}", "identity", topic, partition,
+                             topic=topic, partition=partition)
+        return None if first is None else TopicIdentity(int(first[0]), f"first record at {int(first[1])} ms")
 
     def end_offset(self, topic: str, partition: int = 0) -> int:
         """One past the last record: where the next record will be (offsets start at 0)."""
@@ -193,9 +202,10 @@ class FluvioTopics:
         return 0 if last is None else int(last) + 1
 
     def read(
-        self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None
+        self, topic: str, offset: int = 0, *, partition: int = 0, max_records: int | None = None,
+        max_bytes: int | None = None, max_value_bytes: int | None = None,
     ) -> list[Record]:
-        return list(self._stream(topic, offset, partition, False, 0.0, None, max_records))
+        return list(self._stream(topic, offset, partition, False, 0.0, None, max_records, max_bytes, max_value_bytes))
 
     def stream(
         self,
@@ -213,33 +223,40 @@ class FluvioTopics:
         return self._stream(topic, offset, partition, follow, poll_interval, timeout, None)
 
     def _stream(self, topic: str, offset: int, partition: int, follow: bool, poll_interval: float,
-                timeout: float | None, max_records: int | None) -> Iterator[Record]:
+                timeout: float | None, max_records: int | None, max_bytes: int | None = None,
+                max_value_bytes: int | None = None) -> Iterator[Record]:
         _check_offset(offset)
         _check_partition(partition)
         validate_topic_name(topic)
         limit = READ_CHUNK if max_records is None else max(0, min(READ_CHUNK, max_records))
+        chunk = READ_BYTES if max_bytes is None else max(1, min(READ_BYTES, max_bytes))
         # The first read happens now, so a missing topic fails here rather than at next().
-        rows, at_end = self._read(topic, partition, offset, limit) if limit else ([], True)
+        rows, at_end = self._read(topic, partition, offset, limit, chunk, max_value_bytes) if limit else ([], True)
         if follow:
             return self._follow(topic, partition, offset, rows, at_end, poll_interval, timeout, max_records)
-        return self._to_end(topic, partition, rows, at_end, max_records)
+        return self._to_end(topic, partition, rows, at_end, max_records, max_bytes, max_value_bytes)
 
-    def _to_end(self, topic: str, partition: int, rows: list[Any], at_end: bool,
-                max_records: int | None) -> Iterator[Record]:
+    def _to_end(self, topic: str, partition: int, rows: list[Any], at_end: bool, max_records: int | None,
+                max_bytes: int | None, max_value_bytes: int | None) -> Iterator[Record]:
         left = max_records
+        budget = max_bytes
         stop_at: int | None = None
         while True:
             yield from map(_to_record, rows)
             if left is not None:
                 left -= len(rows)
-            if at_end or not rows or (left is not None and left <= 0):
+            if budget is not None:
+                budget -= sum(len(row[2]) + len(row[1] or b"") for row in rows)
+            if at_end or not rows or (left is not None and left <= 0) or (budget is not None and budget <= 0):
                 return
             offset = rows[-1][0] + 1
             if stop_at is None:  # a long read: stop where the partition ends now, however it grows
                 stop_at = self.end_offset(topic, partition)
             if offset >= stop_at:
                 return
-            rows, at_end = self._read(topic, partition, offset, READ_CHUNK if left is None else min(READ_CHUNK, left))
+            chunk = READ_BYTES if budget is None else min(READ_BYTES, budget)
+            rows, at_end = self._read(topic, partition, offset, READ_CHUNK if left is None else min(READ_CHUNK, left),
+                                      chunk, max_value_bytes)
 
     def _follow(self, topic: str, partition: int, offset: int, rows: list[Any], at_end: bool,
                 poll_interval: float, timeout: float | None, max_records: int | None) -> Iterator[Record]:
@@ -308,7 +325,7 @@ class FluvioTopics:
         _check_partition(partition)
 
 
-def _to_record(row: tuple[int, bytes | None, bytes, float]) -> Record:
+def _to_record(row: tuple[int, bytes | None, bytes, float, int | None]) -> Record:
     return Record(*row)
 
 

@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from itertools import repeat
 from typing import Any, Protocol
 
-from fluvio_connectors.errors import BackendError, FluvioConnectorError
+from fluvio_connectors.errors import BackendError, FluvioConnectorError, RecordTooLargeError
 from fluvio_connectors.topics.fluvio_client import FluvioClient, frames, producing
 from fluvio_connectors.topics.fluvio_client.frames import Frame
+from fluvio_connectors.topics.fluvio_client.producing import MAX_REQUEST_BYTES, RECORD_OVERHEAD
 
 MAX_UNCONFIRMED = 200_000  # sent records a producer keeps for a retry before it flushes by itself
 
@@ -70,10 +71,18 @@ class FluvioProducer:
     def send(self, key: bytes | None, value: bytes) -> None:
         self.send_many(((key, value),))
 
+    @property
+    def max_record_bytes(self) -> int:
+        """The largest key and value together this producer sends (the client's request limit)."""
+        return MAX_REQUEST_BYTES - RECORD_OVERHEAD
+
     def send_many(self, records: Iterable[tuple[bytes | None, bytes]]) -> None:
         keys, values = frames.columns(records)  # all or nothing: a bad record fails before any is queued
         if not values:
             return
+        largest = max(len(v) + (len(keys[i]) if keys else 0) for i, v in enumerate(values))
+        if largest > self.max_record_bytes:  # refused before it is queued: it would fail every flush
+            raise RecordTooLargeError(self.topic, largest, self.max_record_bytes)
         with self._cond:
             if self._closed:
                 raise BackendError(f"the producer for topic {self.topic} is closed")

@@ -218,6 +218,11 @@ def purge(log: Log, now: float | None = None, chunk: int = PURGE_CHUNK) -> Purge
     return done
 
 
+# A record's size in SQL: its key and value, the value in ``blobs`` when it is large (embedded.py).
+RECORD_SIZE = ("ifnull(length(key), 0) + CASE WHEN blob_id IS NULL THEN length(value) "
+               "ELSE (SELECT length(data) FROM blobs WHERE id = blob_id) END")
+
+
 def _purge_chunk(conn: Any, topic_id: int, partition: int, cutoff: float | None, max_bytes: int | None,
                  chunk: int) -> tuple[int, int]:
     """Delete the oldest records that are expired or beyond the size limit, at most ``chunk``."""
@@ -227,7 +232,7 @@ def _purge_chunk(conn: Any, topic_id: int, partition: int, cutoff: float | None,
         return 0, 0
     excess = int(row[0]) - max_bytes if max_bytes is not None else 0
     oldest = conn.execute(
-        'SELECT "offset", timestamp, length(value) + ifnull(length(key), 0) FROM records '
+        f'SELECT "offset", timestamp, {RECORD_SIZE} FROM records '
         'WHERE topic_id = ? AND partition = ? ORDER BY "offset" LIMIT ?', (topic_id, partition, chunk),
     ).fetchall()
     last, freed = None, 0
@@ -237,6 +242,8 @@ def _purge_chunk(conn: Any, topic_id: int, partition: int, cutoff: float | None,
         last, freed = offset, freed + size
     if last is None:
         return 0, 0
+    conn.execute('DELETE FROM blobs WHERE id IN (SELECT blob_id FROM records WHERE topic_id = ? AND partition = ? '
+                 'AND "offset" <= ? AND blob_id IS NOT NULL)', (topic_id, partition, last))
     cursor = conn.execute('DELETE FROM records WHERE topic_id = ? AND partition = ? AND "offset" <= ?',
                           (topic_id, partition, last))
     conn.execute("UPDATE partitions SET size_bytes = max(0, size_bytes - ?) WHERE topic_id = ? AND partition = ?",
@@ -247,11 +254,12 @@ def _purge_chunk(conn: Any, topic_id: int, partition: int, cutoff: float | None,
 def delete_records_of_deleted_topic(conn: Any, topic_id: int, chunk: int = PURGE_CHUNK) -> int:
     """One chunk of the records of a deleted topic (``deleted_topics``); the topic's entry goes
     with its last record. Returns how many were deleted."""
-    cursor = conn.execute(
-        'DELETE FROM records WHERE topic_id = ? AND (partition, "offset") IN '
-        '(SELECT partition, "offset" FROM records WHERE topic_id = ? LIMIT ?)', (topic_id, topic_id, chunk),
-    )
-    removed = int(cursor.rowcount)
+    rows = conn.execute('SELECT partition, "offset", blob_id FROM records WHERE topic_id = ? LIMIT ?',
+                        (topic_id, chunk)).fetchall()
+    conn.executemany("DELETE FROM blobs WHERE id = ?", [(blob,) for _, _, blob in rows if blob is not None])
+    conn.executemany('DELETE FROM records WHERE topic_id = ? AND partition = ? AND "offset" = ?',
+                     [(topic_id, partition, offset) for partition, offset, _ in rows])
+    removed = len(rows)
     if removed < chunk:
         conn.execute("DELETE FROM deleted_topics WHERE topic_id = ?", (topic_id,))
     return removed

@@ -33,6 +33,11 @@ CLIENT_LINGER_MS = 86_400_000  # a day: a batch is never sent because of its age
 # Bytes the client's encoding adds to a record's key and value: at most 41 (length, attributes,
 # timestamp and offset deltas as varints, key and value lengths, header count), rounded up.
 RECORD_OVERHEAD = 64
+# The largest record (and request) the client sends: the client's default is 1 MiB, less than one
+# MQTT message of 300 KB makes as a record; an SPU of Fluvio 0.18 refuses a batch of 33 MB ("the
+# message is too large") and stores one of 16 MB. Reads fetch more than this (session.READ_MAX_BYTES)
+# so that a record of this size is read back too.
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
 CALL_MARGIN = 1_024  # a call fills its batch up to this much less (the batch header needs < 100)
 # The client's compressions by the names a config gives them (producer.compression).
 COMPRESSIONS = {"gzip": "Gzip", "snappy": "Snappy", "lz4": "Lz4", "zstd": "Zstd"}
@@ -53,7 +58,7 @@ def producer_config(client_module: Any, *, one_partition: bool, batch_bytes: int
     """The client's producer config for the reasoning above: batches of ``batch_bytes`` (the
     client compresses a whole batch with ``compression`` on its way to the SPU)."""
     builder = client_module.TopicProducerConfigBuilder().batch_size(batch_bytes or CLIENT_BATCH_BYTES)
-    builder = builder.linger(CLIENT_LINGER_MS)
+    builder = builder.linger(CLIENT_LINGER_MS).max_request_size(max(MAX_REQUEST_BYTES, batch_bytes or 0))
     if compression != "none":
         builder = builder.compression(getattr(client_module.Compression, COMPRESSIONS[compression]))
     if one_partition:

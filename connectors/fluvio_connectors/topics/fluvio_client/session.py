@@ -29,7 +29,7 @@ from fluvio_connectors.topics.fluvio_client.producing import ClientProducer, pro
 # The fetch size of reads: the client skips the rest of a batch cut by a fetch boundary (records
 # it never returns although they are stored); reads restart at such a gap, and a large fetch
 # makes gaps rare.
-READ_MAX_BYTES = 16 * 1024 * 1024
+READ_MAX_BYTES = 17 * 1024 * 1024  # and more than the largest record producing.py sends, or it is never read
 # A read's reply ends after this many bytes of values (and at its record limit).
 READ_REPLY_BYTES = 8 * 1024 * 1024
 _NO_KEYS = (b"", b"No key")  # how the client returns a record without a key, and what it writes for one
@@ -43,6 +43,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "producer_open": ("admin", "client"),
     "read": ("admin", "client"),
     "last_offset": ("admin", "client"),
+    "identity": ("admin", "client"),
     "consumer_position": ("admin", "client"),
     "consumer_commit": ("admin", "client"),
     "consumer_list": ("admin", "client"),
@@ -162,16 +163,21 @@ class Session(ConsumerOffsets):
         builder.max_bytes(READ_MAX_BYTES)
         return self.client.consumer_with_config(builder.build())
 
-    def op_read(self, topic: str, partition: int, offset: int, limit: int) -> tuple[list[Any], bool]:
-        """Up to ``limit`` records (and about ``READ_REPLY_BYTES``) from ``offset`` to the
-        partition's end as it is now, and whether the end was reached. Records come as
-        ``(offset, key, value, timestamp)``: the key ``None`` for the client's ``No key`` marker
-        (a record without one) and for an empty key (what it writes for none); the timestamp in
-        seconds (0.0 for none).
+    def op_read(self, topic: str, partition: int, offset: int, limit: int, max_bytes: int = READ_REPLY_BYTES,
+                max_value_bytes: int | None = None) -> tuple[list[Any], bool]:
+        """Up to ``limit`` records (and about ``max_bytes`` of keys and values) from ``offset`` to
+        the partition's end as it is now, and whether the end was reached. Records come as
+        ``(offset, key, value, timestamp, value_size)``: the key ``None`` for the client's ``No
+        key`` marker (a record without one) and for an empty key (what it writes for none); the
+        timestamp in seconds (0.0 for none); a value longer than ``max_value_bytes`` left out
+        (``b""``, and ``value_size`` its length; else None). The client hands a value over as a
+        list of ints whatever is done with it: one record's list at a time.
 
         The client's stream can skip records where a fetch cut a batch (they are stored, and a new
         stream from there returns them). So a jump in the offsets ends the stream and a new one
-        starts where the jump began; a jump at a stream's first record is a real gap."""
+        starts where the jump began; a jump at a stream's first record is a real gap. A stream also
+        ends, before the partition does, at a batch too large for what is left of its fetch (a
+        large record after smaller ones): only a new stream that returns nothing is the end."""
         records: list[Any] = []
         size = 0
         while True:
@@ -183,16 +189,28 @@ class Session(ConsumerOffsets):
                 if at != offset and not first:
                     break  # skipped records: read again from ``offset``
                 first = False
-                value = bytes(item.value())
+                raw = item.value()
+                left_out = max_value_bytes is not None and len(raw) > max_value_bytes
+                value, value_size = (b"", len(raw)) if left_out else (bytes(raw), None)
+                del raw
                 key = bytes(item.key())
                 stamp = item.timestamp()
-                records.append((at, None if key in _NO_KEYS else key, value, stamp / 1000.0 if stamp >= 0 else 0.0))
+                records.append((at, None if key in _NO_KEYS else key, value, stamp / 1000.0 if stamp >= 0 else 0.0,
+                                value_size))
                 offset = at + 1
-                size += len(value)
-                if len(records) >= limit or size >= READ_REPLY_BYTES:
+                size += len(value) + len(key)
+                if len(records) >= limit or size >= min(max_bytes, READ_REPLY_BYTES):
                     return records, False
             else:
-                return records, True
+                if first:  # a stream of nothing: the end
+                    return records, True
+
+    def op_identity(self, topic: str, partition: int) -> tuple[int, int] | None:
+        """``(offset, timestamp)`` of the partition's first readable record (None: it has none);
+        the value is never touched."""
+        for item in _items(self._stream(topic, partition, self.fluvio.Offset.beginning())):
+            return int(item.offset()), int(item.timestamp())
+        return None
 
     def op_last_offset(self, topic: str, partition: int) -> int | None:
         """The offset of the last record (``None`` if there is none), looking further back while
