@@ -35,10 +35,11 @@ def main() -> int:
         for total in sorted(args.records):
             with topics.producer("greetings", batch_size=10_000) as producer:
                 for i in range(written + 1, total + 1):
-                    producer.send(None, GREETING.format(i).encode())
+                    producer.send(b"greeter", GREETING.format(i).encode())
             written = total
             started = time.perf_counter()
-            found = count_own(topics, "greetings", 0, topics.end_offset("greetings"), count_greetings)
+            found = count_own(topics, "greetings", 0, topics.end_offset("greetings"), count_greetings,
+                              connector="greeter")
             seconds = time.perf_counter() - started
             print(f"{total:>10} records: counted {found} in {seconds:6.2f} s ({total / seconds:,.0f} records/s)")
         topics.close()

@@ -27,6 +27,7 @@ from fluvio_connectors.errors import ConfigError
 from fluvio_connectors.messages import excerpt, url_passwords
 from fluvio_connectors.parameters import Parameters, kebab
 from fluvio_connectors.sink_catalog import HttpSinkParameters, SqlSinkParameters, check_endpoint, parse_sql_url
+from fluvio_connectors.sizes import parse_size
 
 Direction = Literal["source", "sink"]
 
@@ -250,6 +251,11 @@ def validate_topic_filter(topic_filter: str) -> str:
 TopicFilter = Annotated[str, AfterValidator(validate_topic_filter)]
 # MQTT's keep-alive is a 16-bit number of seconds.
 MAX_KEEP_ALIVE = timedelta(seconds=65535)
+# The largest message payload the MQTT source takes by default: its record (3.6 bytes a byte of
+# payload as binary) fits a Fluvio record (16 MiB) and a connector stays far below a pod's 256 Mi.
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+# MQTT's own limit: the largest packet its remaining-length field can say (about 256 MiB).
+MAX_MQTT_PACKET = 268_435_455
 
 
 class MqttParameters(Parameters):
@@ -289,7 +295,22 @@ class MqttParameters(Parameters):
         default="binary",
         description="binary: payload as an array of byte values; json: the parsed JSON payload.",
     )
+    max_message_size: int = Field(
+        default=DEFAULT_MAX_MESSAGE_SIZE,
+        description=(
+            "Largest message payload taken, in bytes or a size (512kb, 4mib); default 1mib. Announced "
+            "to an MQTT 5 broker as the connector's Maximum Packet Size (the broker then drops larger "
+            "messages) and enforced with MQTT 3.1.1: a larger message is skipped, its topic and size "
+            "logged and counted (too_large). At most 256mib."
+        ),
+        json_schema_extra={"default": "1mib"},
+    )
     fluvio_topic: str | None = Field(default=None, description="Legacy: must equal the config's topic.")
+
+    @field_validator("max_message_size", mode="before")
+    @classmethod
+    def _max_message_size(cls, value: Any) -> int:
+        return parse_size(value, 1, MAX_MQTT_PACKET - 65_536)
 
     @field_validator("mqtt_url")
     @classmethod

@@ -56,7 +56,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from fluvio_connectors.catalog import MQTT, MqttEndpoint, MqttParameters, mqtt_url_source, parse_mqtt_url
+from fluvio_connectors.catalog import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    MAX_MQTT_PACKET,
+    MQTT,
+    MqttEndpoint,
+    MqttParameters,
+    mqtt_url_source,
+    parse_mqtt_url,
+)
 from fluvio_connectors.config import ConnectorConfig
 from fluvio_connectors.errors import ConfigError, FluvioConnectorError
 from fluvio_connectors.mqtt_records import RECORD_PREFIX, InvalidJsonPayload, OutputType, RecordFormatter
@@ -80,6 +88,7 @@ INVALID_JSON_LOG_INTERVAL = 60.0
 TAKE_TIMEOUT = 0.2  # how often the writer looks at the stop flag while idle
 IDLE_GAP = 0.001  # with a linger: no message for this long means the flow paused (store now)
 V5_ANSWER_SECONDS = 5.0  # an MQTT 3.1.1-only broker may not answer an MQTT 5 CONNECT at all
+PUBLISH_HEADROOM = 65_536 + 256  # a PUBLISH beside its payload: topic (up to 65535), packet id, properties
 
 # CONNACK refusals that retrying cannot fix (MQTT 5 reason codes; paho maps 3.1.1 codes to them).
 _FATAL_REFUSALS = {
@@ -92,8 +101,9 @@ _FATAL_REFUSALS = {
 _UNSUPPORTED_PROTOCOL = 0x84
 
 # One received message on its way to the topic: (connection generation, packet id, qos, topic,
-# payload, dup flag). A plain tuple: one is made per message on the hot path.
-Message = tuple[int, int, int, str, bytes, bool]
+# payload, dup flag). A plain tuple: one is made per message on the hot path. The payload of a
+# message the client left out (larger than max-message-size) is its size instead.
+Message = tuple[int, int, int, str, bytes | int, bool]
 
 
 class MqttError(FluvioConnectorError):
@@ -117,6 +127,7 @@ class MqttSettings:
     client_key: str | None = field(default=None, repr=False)
     replicas: int = 1  # instances splitting the stream (``fluvio_connectors.replicas``)
     replica: int | None = None  # this one's index, when the runtime gave one
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE  # the largest payload taken (``max-message-size``)
 
     @classmethod
     def from_config(cls, config: ConnectorConfig, replicas: int = 1, replica: int | None = None) -> MqttSettings:
@@ -156,6 +167,7 @@ class MqttSettings:
             client_key=secrets.get("MQTT_CLIENT_KEY") if endpoint.tls else None,
             replicas=replicas,
             replica=replica,
+            max_message_size=params.max_message_size,
         )
 
     def client_id_for(self, slot: int | None) -> str:
@@ -255,8 +267,8 @@ class MqttSource:
         self._connections = 0
         self._failed_attempts = 0
         self._subscribed_filters: tuple[str, ...] = ()
-        self._invalid_since_log = 0
-        self._invalid_logged_at = 0.0
+        self._skipped_since_log: dict[str, int] = {}  # by counter: not stored, not logged one by one yet
+        self._skip_logged_at: dict[str, float] = {}
 
     # ---- the writer (main thread)
 
@@ -288,8 +300,8 @@ class MqttSource:
                     batch = self._next_batch()
                     if batch:
                         self._store(client, batch)
-            elif self._invalid_since_log:
-                self._log_invalid_summary()
+            elif any(self._skipped_since_log.values()):
+                self._log_skipped_summary()
             opened = client.socket_opened_at
             unanswered = opened is not None and time.monotonic() - opened > V5_ANSWER_SECONDS
             if self._v5 and not self._v5_accepted and unanswered:
@@ -320,13 +332,27 @@ class MqttSource:
         fmt = self._formatter.format
         values: list[tuple[bytes | None, bytes]] = []
         acks: list[tuple[int, int, int]] = []
-        redelivered = invalid = 0
+        redelivered = invalid = too_large = 0
+        largest = self.ctx.producer.max_record_bytes
         for generation, mid, qos, topic, payload, dup in batch:
-            try:
-                values.append((None, fmt(topic, payload)))
-            except InvalidJsonPayload as exc:
-                invalid += 1
-                self._invalid_json(topic, len(payload), exc)
+            if isinstance(payload, int):  # left out by the client: larger than max-message-size
+                too_large += 1
+                self._skipped("too_large", f"message on {topic!r} ({payload} bytes) not stored: larger than "
+                              f"max-message-size ({self.settings.max_message_size} bytes)")
+            else:
+                try:
+                    record = fmt(topic, payload)
+                except InvalidJsonPayload as exc:
+                    invalid += 1
+                    self._skipped("invalid_json", f"message on {topic!r} ({len(payload)} bytes) not stored: {exc}")
+                else:
+                    if len(record) > largest:  # it would fail every store: its outcome is decided here
+                        too_large += 1
+                        self._skipped("too_large", f"message on {topic!r} ({len(payload)} bytes) not stored: its "
+                                      f"record ({len(record)} bytes) is larger than the topic stores ({largest})")
+                    else:
+                        values.append((None, record))
+                    del record
             if qos:
                 acks.append((generation, mid, qos))
             redelivered += dup
@@ -338,6 +364,8 @@ class MqttSource:
             counters["redelivered"] = redelivered
         if invalid:
             counters["invalid_json"] = invalid
+        if too_large:
+            counters["too_large"] = too_large
         self.ctx.produced(len(values), counters)
         if acks and client is not None:
             self._acknowledge(client, acks)
@@ -349,26 +377,28 @@ class MqttSource:
             current = self._generation
             client.ack_many([(mid, qos) for generation, mid, qos in acks if generation == current])
 
-    def _invalid_json(self, topic: str, size: int, exc: InvalidJsonPayload) -> None:
-        total = self.ctx.counter("invalid_json") + 1
-        message = f"message on {topic!r} ({size} bytes) not stored: {exc}"
+    def _skipped(self, counter: str, message: str) -> None:
+        """A message not stored, ``counter`` saying why (``invalid_json``, ``too_large``): the last
+        error, and a warning (further ones of a kind are summed up every minute)."""
+        total = self.ctx.counter(counter) + 1
         self.ctx.error(message)
         now = time.monotonic()
-        if now - self._invalid_logged_at >= INVALID_JSON_LOG_INTERVAL:
-            self._invalid_logged_at = now
-            self._invalid_since_log = 0
-            log.warning("%s (invalid_json %d; further ones are summed up every %gs)", message, total,
+        if now - self._skip_logged_at.get(counter, -INVALID_JSON_LOG_INTERVAL) >= INVALID_JSON_LOG_INTERVAL:
+            self._skip_logged_at[counter] = now
+            self._skipped_since_log[counter] = 0
+            log.warning("%s (%s %d; further ones are summed up every %gs)", message, counter, total,
                         INVALID_JSON_LOG_INTERVAL)
         else:
-            self._invalid_since_log += 1
+            self._skipped_since_log[counter] = self._skipped_since_log.get(counter, 0) + 1
 
-    def _log_invalid_summary(self) -> None:
-        if time.monotonic() - self._invalid_logged_at < INVALID_JSON_LOG_INTERVAL:
-            return
-        log.warning("%d more messages were not valid JSON and not stored (invalid_json %d)",
-                    self._invalid_since_log, self.ctx.counter("invalid_json"))
-        self._invalid_since_log = 0
-        self._invalid_logged_at = time.monotonic()
+    def _log_skipped_summary(self) -> None:
+        for counter, count in list(self._skipped_since_log.items()):
+            if not count or time.monotonic() - self._skip_logged_at[counter] < INVALID_JSON_LOG_INTERVAL:
+                continue
+            why = "were not valid JSON" if counter == "invalid_json" else "were too large"
+            log.warning("%d more messages %s and not stored (%s %d)", count, why, counter, self.ctx.counter(counter))
+            self._skipped_since_log[counter] = 0
+            self._skip_logged_at[counter] = time.monotonic()
 
     # ---- the client
 
@@ -399,6 +429,7 @@ class MqttSource:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_delivery = self._on_delivery
+        client.max_payload = s.max_message_size
         self._closing = False
         self._inbox = Inbox(INBOX_CAPACITY)
         self._client = client
@@ -406,6 +437,9 @@ class MqttSource:
         if self._v5:
             properties = Properties(PacketTypes.CONNECT)
             properties.ReceiveMaximum = RECEIVE_MAXIMUM
+            # The broker drops a PUBLISH larger than this for us instead of sending it (MQTT 5,
+            # 3.1.4): room for the longest topic beside the largest payload taken.
+            properties.MaximumPacketSize = min(s.max_message_size + PUBLISH_HEADROOM, MAX_MQTT_PACKET)
             if s.persistent:
                 properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
             kwargs = {"clean_start": not s.persistent, "properties": properties}
@@ -573,9 +607,9 @@ def consume_mqtt(ctx: ConnectorContext) -> None:
     MqttSource(ctx, MqttSettings.from_config(ctx.config, ctx.replicas, ctx.replica)).run()
 
 
-def count_mqtt_records(values: Iterable[bytes]) -> int:
-    """The records among ``values`` that an MQTT connector wrote (for the status after a restart)."""
-    return sum(1 for value in values if value.startswith(RECORD_PREFIX))
+def count_mqtt_records(connector: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
+    """The records among ``records`` that an MQTT connector wrote (for the status after a restart)."""
+    return sum(1 for _key, value in records if value.startswith(RECORD_PREFIX))
 
 
 PROGRAM = Program(connector_type=MQTT, body=consume_mqtt, batch_size=MAX_BATCH,

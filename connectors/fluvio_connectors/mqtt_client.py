@@ -94,8 +94,11 @@ _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux
 _PUBREC = 0x50
 
 # One received message: (delivery tag, packet id, qos, topic, payload, dup flag). A plain tuple: one
-# is made per message on the hot path. The tag is the client's ``delivery_tag`` when it arrived.
-Message = tuple[int, int, int, str, bytes, bool]
+# is made per message on the hot path. The tag is the client's ``delivery_tag`` when it arrived. A
+# message larger than ``max_payload`` is delivered without its payload: its size in its place.
+Message = tuple[int, int, int, str, bytes | int, bool]
+# Room in a PUBLISH beside its payload: topic (up to 65535 bytes and its length), packet id, properties.
+PUBLISH_HEADROOM = 65_536 + 256
 Delivery = Callable[[list[Message]], None]
 
 
@@ -113,6 +116,9 @@ class StoreFirstClient(paho.Client):
         self.on_delivery: Delivery | None = None
         # Stamped on every message (the owner changes it per connection, see ``Message``).
         self.delivery_tag = 0
+        # The largest payload delivered: a larger one arrives as its size and is never held whole
+        # (one that does not fit ``max_payload + PUBLISH_HEADROOM`` is not even read into memory).
+        self.max_payload = 1 << 62
         self._topic_names: dict[bytes, str] = {}  # one str per topic, not one per message
         self._attempted_since_wait = True
         self._disconnect_reported = False  # for the current connection (see _do_on_disconnect)
@@ -184,6 +190,7 @@ class StoreFirstClient(paho.Client):
             if messages:
                 handled += len(messages)
                 rc = paho.MQTTErrorCode.MQTT_ERR_SUCCESS
+                reader.release()  # a large message's bytes are copied out: not held twice while it is stored
                 deliver = self.on_delivery
                 if deliver is not None:
                     deliver(messages)
@@ -224,6 +231,7 @@ class StoreFirstClient(paho.Client):
         names = self._topic_names
         tag = self.delivery_tag
         v5 = self._protocol == paho.MQTTv5
+        largest = self.max_payload
         out: list[Message] = []
         with memoryview(buf) as view:  # released before the buffer can change size
             while len(out) < limit and pos + 1 < end_of_data:
@@ -244,6 +252,18 @@ class StoreFirstClient(paho.Client):
                     if shift > 21:
                         raise paho.MalformedPacket("remaining length longer than 4 bytes")
                 end = index + length
+                if length > largest + PUBLISH_HEADROOM:
+                    # Too large to take whatever its topic: once its topic and packet id are here,
+                    # deliver it without its payload and let the rest of it pass unread.
+                    skipped = _oversized(buf, header, index, end, end_of_data, names, v5)
+                    if skipped is None:
+                        break  # its topic is not all here yet
+                    skipped_topic, mid, head = skipped
+                    out.append((tag, mid, (header >> 1) & 0x03, skipped_topic, end - head, bool(header & 0x08)))
+                    if end > end_of_data:
+                        reader.discard(end - end_of_data)
+                    pos = min(end, end_of_data)
+                    continue
                 if length < 0 or end > end_of_data:
                     break  # not complete yet
                 qos = (header >> 1) & 0x03
@@ -274,7 +294,8 @@ class StoreFirstClient(paho.Client):
                     start += skip
                 if start > end or mid < 0:
                     raise paho.MalformedPacket("PUBLISH shorter than its headers")
-                out.append((tag, mid, qos, topic, view[start:end].tobytes(), bool(header & 0x08)))
+                payload = view[start:end].tobytes() if end - start <= largest else end - start
+                out.append((tag, mid, qos, topic, payload, bool(header & 0x08)))
                 pos = end
         reader._pos = pos
         return out
@@ -331,6 +352,7 @@ class _FrameReader:
         self._sock = sock
         self._buf = bytearray()
         self._pos = 0
+        self._discard = 0  # bytes still to arrive that belong to a message left out: dropped unread
         self.eof = False
         family = getattr(sock, "family", None)
         self._quick_ack = _TCP_QUICKACK is not None and family in (socket.AF_INET, socket.AF_INET6)
@@ -341,6 +363,10 @@ class _FrameReader:
         if not data:
             self.eof = True
             return
+        if self._discard:
+            dropped = min(self._discard, len(data))
+            self._discard -= dropped
+            data = data[dropped:]
         if self._quick_ack:
             # At qos 0 we send the broker nothing back, so the kernel would hold our TCP ACKs for
             # up to 40 ms; a broker with Nagle on (mosquitto's default) then holds its next small
@@ -351,9 +377,19 @@ class _FrameReader:
             except OSError:
                 self._quick_ack = False
         if self._pos:
-            del self._buf[: self._pos]
+            del self._buf[: self._pos]  # a large message's bytes are given back here
             self._pos = 0
         self._buf += data
+
+    def discard(self, count: int) -> None:
+        """Drop the next ``count`` bytes that arrive (the rest of a message left out)."""
+        self._discard += count
+
+    def release(self) -> None:
+        """Give back what was read already (a large message's bytes) before it is handled."""
+        if self._pos > READ_CHUNK:
+            del self._buf[: self._pos]
+            self._pos = 0
 
     def _frame_bounds(self) -> tuple[int, int] | None:
         """``(body start, body end)`` of the next packet if it is complete."""
@@ -404,6 +440,32 @@ class _FrameReader:
 
     def __getattr__(self, name: str) -> Any:  # send, close, setblocking, ... go to the socket
         return getattr(self._sock, name)
+
+
+def _oversized(buf: bytearray, header: int, index: int, end: int, end_of_data: int,
+               names: dict[bytes, str], v5: bool) -> tuple[str, int, int] | None:
+    """``(topic, packet id, where its payload begins)`` of the PUBLISH whose body starts at
+    ``index`` in ``buf``, or None while its topic and packet id have not all arrived. The payload's
+    start is past the MQTT 5 properties when they are here too (else the size counts them)."""
+    if index + 2 > end_of_data:
+        return None
+    topic_end = index + 2 + ((buf[index] << 8) | buf[index + 1])
+    head = topic_end + (2 if (header >> 1) & 0x03 else 0)
+    if head > min(end, end_of_data):
+        if head > end:
+            raise paho.MalformedPacket("PUBLISH topic longer than the packet")
+        return None
+    raw_topic = bytes(buf[index + 2 : topic_end])
+    topic = names.get(raw_topic) or raw_topic.decode("utf-8", errors="replace")
+    mid = (buf[topic_end] << 8) | buf[topic_end + 1] if head > topic_end else 0
+    if v5:
+        try:
+            props, after = _read_varint(buf, head)
+        except IndexError:
+            return topic, mid, head
+        if after + props <= end_of_data:
+            head = after + props
+    return topic, mid, head
 
 
 def _in_packet(header: int, body: bytes) -> Any:

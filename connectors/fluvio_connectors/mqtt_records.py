@@ -2,7 +2,10 @@
 
 The value is compact JSON ``{"mqtt_topic": <topic>, "payload": <payload>}`` (no record key):
 
-- ``binary``: the payload as an array of byte values, ``[104,105]`` for ``b"hi"``;
+- ``binary``: the payload as an array of byte values, ``[104,105]`` for ``b"hi"`` (about 3.6 bytes of
+  record a byte of payload). A large payload is written a slice at a time into one growing buffer:
+  never a list with an entry per byte of the whole payload, so a 16 MB message costs its record
+  (about 58 MB) and a slice, not gigabytes;
 - ``json``: the payload parsed as JSON, re-serialised compactly. A payload that is not JSON text
   (not UTF-8, not JSON, or ``NaN``/``Infinity`` which JSON does not have) raises
   ``InvalidJsonPayload``: the connector stores nothing for it, counts it (``invalid_json`` in its
@@ -12,6 +15,7 @@ The value is compact JSON ``{"mqtt_topic": <topic>, "payload": <payload>}`` (no 
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any, Literal
 
@@ -23,6 +27,9 @@ OUTPUT_TYPES: tuple[OutputType, ...] = ("binary", "json")
 _BYTE_TEXT = [str(value) for value in range(256)]
 RECORD_PREFIX = b'{"mqtt_topic":'  # how every record value begins
 _TOPIC_CACHE_LIMIT = 4096
+# Payloads up to this size are joined in one step; larger ones a slice of this many bytes per step.
+_SMALL_PAYLOAD = 4096
+_SLICE = 1 << 16
 
 
 class InvalidJsonPayload(ValueError):
@@ -44,7 +51,9 @@ class RecordFormatter:
         if head is None:
             head = self._head(topic)
         if self.output_type == "binary":
-            return head + ",".join([_BYTE_TEXT[b] for b in payload]).encode("ascii") + b"]}"
+            if len(payload) <= _SMALL_PAYLOAD:
+                return head + ",".join([_BYTE_TEXT[b] for b in payload]).encode("ascii") + b"]}"
+            return _large_binary(head, payload)
         return head + _json_payload(payload) + b"}"
 
     def _head(self, topic: str) -> bytes:
@@ -54,6 +63,21 @@ class RecordFormatter:
             self._topics.clear()
         self._topics[topic] = head
         return head
+
+
+def _large_binary(head: bytes, payload: bytes) -> bytes:
+    """``head`` + the payload's byte values + ``]}``, a slice of ``_SLICE`` bytes at a time into one
+    growing buffer (which ``getvalue`` hands over without a copy)."""
+    out = io.BytesIO()
+    out.write(head)
+    view = memoryview(payload)
+    text = _BYTE_TEXT.__getitem__
+    for start in range(0, len(payload), _SLICE):
+        if start:
+            out.write(b",")
+        out.write(",".join(map(text, view[start : start + _SLICE])).encode("ascii"))
+    out.write(b"]}")
+    return out.getvalue()
 
 
 def format_record(topic: str, payload: bytes, output_type: OutputType = "binary") -> bytes:

@@ -29,7 +29,8 @@ BEAT_EVERY = 1000  # records read between two signs of progress
 
 log = logging.getLogger("fluvio_connectors")
 
-OwnRecords = Callable[[Iterable[bytes]], int]
+# (connector name, the records as (key, value)) -> how many are this connector's
+OwnRecords = Callable[[str, Iterable[tuple[bytes | None, bytes]]], int]
 
 
 def start_offset(env: Mapping[str, str], topics: Topics, topic: str) -> tuple[int, bool]:
@@ -51,21 +52,22 @@ def count_own(
     end: int,
     own: OwnRecords,
     *,
+    connector: str = "",
     beat: Callable[[], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> int | None:
     """How many records of ``topic`` between offsets ``start`` (inclusive) and ``end`` (exclusive)
-    ``own`` claims; None when ``cancelled`` said stop before the end was reached."""
+    ``own`` claims for ``connector``; None when ``cancelled`` said stop before the end was reached."""
     if start >= end:
         return 0
     stopped = False
 
-    def values() -> Iterator[bytes]:
+    def records() -> Iterator[tuple[bytes | None, bytes]]:
         nonlocal stopped
         for n, record in enumerate(topics.stream(topic, start, follow=False), 1):
             if record.offset >= end:
                 return
-            yield record.value
+            yield record.key, record.value
             if n % BEAT_EVERY == 0:
                 if beat is not None:
                     beat()
@@ -73,7 +75,7 @@ def count_own(
                     stopped = True
                     return
 
-    counted = own(values())
+    counted = own(connector, records())
     return None if stopped else counted
 
 

@@ -230,7 +230,7 @@ class Program:
     The body returns when it has finished on its own or when ``ctx.stopping`` is set; the runner
     then flushes the producer. It raises ``FluvioConnectorError`` for expected fatal errors.
 
-    ``own_records`` counts this connector's records among record values of its topic (``resume``);
+    ``own_records`` counts this connector's records among the records of its topic (``resume``);
     with ``resume_first`` they are counted before the body runs (``ctx.resumed``: the test connector
     continues its sequence), else in the background while it runs (only the status needs them).
     """
@@ -296,7 +296,7 @@ def run(program: Program, argv: Sequence[str] | None = None, env: Mapping[str, s
                             compression=config.producer.compression)
             if config.direction == "source" else _NoProducer(config.name)
         )
-        resumed = _resume(program, topics, config.topic, env, keeper, stopping, replicas)
+        resumed = _resume(program, topics, config, env, keeper, stopping, replicas)
         ctx = ConnectorContext(config, producer, keeper, stopping, resumed, replicas, replica, topics)
         if not stopping.is_set():
             program.body(ctx)
@@ -375,12 +375,13 @@ def _replicas(program: Program, env: Mapping[str, str]) -> tuple[int, int | None
     return replicas, replica
 
 
-def _resume(program: Program, topics: Topics, topic: str, env: Mapping[str, str], keeper: _StatusKeeper,
-            stopping: threading.Event, replicas: int = 1) -> int:
+def _resume(program: Program, topics: Topics, config: ConnectorConfig, env: Mapping[str, str],
+            keeper: _StatusKeeper, stopping: threading.Event, replicas: int = 1) -> int:
     """Count this connector's records already in ``topic``: before the body runs (returned) or in
     the background (added to the status when counted). Not with several replicas: their records
     cannot be told apart, and each would read the whole topic for a count it cannot use."""
     own = program.own_records
+    topic = config.topic
     if own is None:
         keeper.records_counted(0)
         return 0
@@ -392,7 +393,8 @@ def _resume(program: Program, topics: Topics, topic: str, env: Mapping[str, str]
         keeper.records_counted(0)
         return 0
     if program.resume_first:
-        found = count_own(topics, topic, start, end, own, beat=keeper.beat, cancelled=stopping.is_set)
+        found = count_own(topics, topic, start, end, own, connector=config.name, beat=keeper.beat,
+                          cancelled=stopping.is_set)
         if found is None:  # stopped while counting: nothing will be produced
             return 0
         keeper.records_counted(found)
@@ -402,7 +404,7 @@ def _resume(program: Program, topics: Topics, topic: str, env: Mapping[str, str]
 
     def count() -> None:
         try:
-            found = count_own(topics, topic, start, end, own, cancelled=stopping.is_set)
+            found = count_own(topics, topic, start, end, own, connector=config.name, cancelled=stopping.is_set)
         except Exception as exc:  # the count only feeds the status: the connector runs on
             if not stopping.is_set():  # (a stop closes the backend under it)
                 log.warning("cannot count the records stored before this start: %s", _describe(exc))

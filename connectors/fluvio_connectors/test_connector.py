@@ -1,4 +1,5 @@
-"""The test source: ``Hello, Fluvio! - {i}`` (no key) every ``timeout``, for i = 1..``count``.
+"""The test source: ``Hello, Fluvio! - {i}`` every ``timeout``, for i = 1..``count``, keyed by the
+connector's name.
 
 ``python -m fluvio_connectors.test_connector --config FILE [--secrets FILE]``
 
@@ -7,12 +8,12 @@ Exactly ``count`` records (Fluvio's own connector produced ``count - 1``), then 
 schedule (record i is due ``(i - 1) * timeout`` after the start) so the rate does not drift with
 the time each write takes; after a stall it resumes the pace instead of bursting to catch up.
 
-A restarted program continues the sequence (``resume``): it counts the greetings 1, 2, 3, ... in
+A restarted program continues the sequence (``resume``): it counts its greetings 1, 2, 3, ... in
 order among the records its topic received since the connector was created, and goes on with the
 next one, so every greeting is in the topic exactly once whenever the program was killed (a batch
-is stored whole or not at all, and what was stored is found again). This assumes no other
-test-connector writes the same greetings to the topic at the same time: records have no key that
-could tell two of them apart.
+is stored whole or not at all, and what was stored is found again). Its greetings are those keyed
+with its name: another test-connector writing to the same topic writes the same values, and
+without the key a restarted one took the other's greetings for its own and skipped its own.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ GREETING = "Hello, Fluvio! - {}"
 FLUSH_EVERY_SECONDS = 0.05
 
 
-def count_greetings(values: Iterable[bytes]) -> int:
-    """How far the sequence ``Hello, Fluvio! - 1``, ``- 2``, ... got among ``values`` (in order;
-    other values in between are skipped)."""
+def count_greetings(connector: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
+    """How far ``connector``'s sequence ``Hello, Fluvio! - 1``, ``- 2``, ... got among ``records``
+    (``(key, value)`` in order; its own are keyed with its name; others in between are skipped)."""
     done = 0
+    own = connector.encode("utf-8")
     expected = GREETING.format(1).encode("utf-8")
-    for value in values:
-        if value == expected:
+    for key, value in records:
+        if key == own and value == expected:
             done += 1
             expected = GREETING.format(done + 1).encode("utf-8")
     return done
@@ -48,6 +50,7 @@ def produce_greetings(ctx: ConnectorContext) -> None:
     interval = params.timeout.total_seconds()
     count = params.count
     producer = ctx.producer
+    key = ctx.config.name.encode("utf-8")
     i = ctx.resumed
     ctx.ready()
     if count is not None and i >= count:
@@ -56,7 +59,7 @@ def produce_greetings(ctx: ConnectorContext) -> None:
     last_flush = due = time.monotonic()
     while count is None or i < count:
         i += 1
-        producer.send(None, GREETING.format(i).encode("utf-8"))
+        producer.send(key, GREETING.format(i).encode("utf-8"))
         pending += 1
         due += interval
         now = time.monotonic()

@@ -21,6 +21,7 @@ from connector_fixtures import (
     topic_size,
     wait_for,
 )
+from hostile_broker import HostileBroker, publish
 
 from fluvio_connectors.settings import Settings
 from fluvio_connectors.status import ProgramState
@@ -390,3 +391,40 @@ def test_a_test_connector_config_is_refused(connector: Make) -> None:
     proc = connector(MQTT, config).start()
     assert proc.wait() == 2
     assert "this program runs mqtt connectors" in proc.log()
+
+
+def test_messages_over_max_message_size_are_skipped_counted_and_acknowledged(connector: Make) -> None:
+    """Issue 22: a 255 MB payload took 4.4 GB and crash-looped forever. A broker that ignores the
+    Maximum Packet Size the connector announces sends 20 MB, then just over max-message-size, then
+    a small message: the first two are skipped (topic and size logged and counted, acknowledged so
+    the broker does not send them again), the third is stored."""
+    broker = HostileBroker(packets=[publish("big/one", 20 * 1024 * 1024, 1), publish("big/two", 65_000, 2),
+                                    publish("small/one", 5, 3)])
+    try:
+        config = mqtt_config(None, "sized", **{"mqtt-url": broker.url, "max-message-size": "64kb", "qos": 1})
+        proc = connector(MQTT, config).start()
+        wait_records("sized", 1)
+        wait_for(lambda: sorted(broker.acked) == [1, 2, 3], 30, "every message acknowledged")
+        assert payload_texts("sized") == ["ppppp"]
+        status = wait_for(lambda: (s := proc.status()) is not None and s.counters.get("too_large") == 2 and s,
+                          30, "the status to count the skipped messages")
+        assert status.counters["messages"] == 3
+        log = proc.log()
+        assert "message on 'big/one' (20971520 bytes) not stored: larger than max-message-size (64000 bytes)" in log
+        # further ones within a minute are summed up in the log; the status says the last one
+        assert status.last_error == "message on 'big/two' (65000 bytes) not stored: larger than max-message-size (64000 bytes)"
+        assert proc.stop() == 0
+    finally:
+        broker.close()
+
+
+def test_an_mqtt5_broker_keeps_messages_over_the_announced_maximum_packet_size(
+    broker: Broker, connector: Make
+) -> None:
+    """The connector announces max-message-size to the broker, which then never sends it more."""
+    proc = connector(MQTT, mqtt_config(broker, "announced", **{"max-message-size": "10kb"})).start()
+    proc.wait_state(ProgramState.READY)
+    broker.publish("sensors/a", [b"x" * 200_000, b"fits"])
+    wait_records("announced", 1)
+    assert payload_texts("announced") == ["fits"]
+    assert proc.stop() == 0

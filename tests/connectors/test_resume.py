@@ -32,14 +32,15 @@ def config(count: int, timeout: object = 1, topic: str = "greetings") -> dict[st
             "parameters": {"count": count, "timeout": timeout}}
 
 
-def fill(topic: str, values: list[str]) -> int:
-    """Append ``values`` to ``topic`` (created if missing); returns the offset of the first."""
+def fill(topic: str, values: list[str], key: str | None = "my-test-connector") -> int:
+    """Append ``values`` to ``topic`` (created if missing) with ``key`` (a test connector's records
+    are keyed by its name); returns the offset of the first."""
     with EmbeddedTopics(Settings.from_env().log_path) as topics:
         topics.create_topic(topic)
         first = topics.end_offset(topic)
         with topics.producer(topic) as producer:
             for value in values:
-                producer.send(None, value.encode())
+                producer.send(None if key is None else key.encode(), value.encode())
         return first
 
 
@@ -50,10 +51,30 @@ def values_from(topic: str, offset: int) -> list[str]:
 def test_count_greetings_follows_the_sequence_in_order() -> None:
     from fluvio_connectors.test_connector import count_greetings
 
-    found = [b"x", b"Hello, Fluvio! - 1", b"Hello, Fluvio! - 3", b"Hello, Fluvio! - 2", b"y", b"Hello, Fluvio! - 3"]
-    assert count_greetings(found) == 3
-    assert count_greetings([]) == 0
-    assert count_greetings([b"Hello, Fluvio! - 2"]) == 0
+    values = [b"x", b"Hello, Fluvio! - 1", b"Hello, Fluvio! - 3", b"Hello, Fluvio! - 2", b"y", b"Hello, Fluvio! - 3"]
+    assert count_greetings("me", [(b"me", value) for value in values]) == 3
+    assert count_greetings("me", []) == 0
+    assert count_greetings("me", [(b"me", b"Hello, Fluvio! - 2")]) == 0
+    # another test connector's greetings (another key, or none) are not this one's
+    assert count_greetings("me", [(b"other", b"Hello, Fluvio! - 1"), (None, b"Hello, Fluvio! - 1")]) == 0
+
+
+def test_two_test_connectors_on_one_topic_each_continue_their_own_sequence(connector: Make) -> None:
+    """Issue 22: 5795 of 6000 after a kill -9, the resume count took the other's records for its own."""
+    start = fill("shared", [])
+    first = connector(TEST, config(count=400, timeout="2ms", topic="shared"), env={START: str(start)})
+    second = connector(TEST, {**config(count=400, timeout="2ms", topic="shared"), "name": "another"},
+                       env={START: str(start)}).start()
+    first.start()
+    wait_for(lambda: topic_size("shared") >= 250, 60, "records of both")
+    first.signal(signal.SIGKILL)
+    first.wait()
+    first.start()
+    assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0
+    records = read_topic("shared")
+    for name in ("my-test-connector", "another"):
+        assert [r.value_text() for r in records if r.key == name.encode()] == [greeting(i) for i in range(1, 401)]
+    assert len(records) == 800
 
 
 def test_a_restart_continues_after_what_the_topic_holds(connector: Make) -> None:
@@ -61,8 +82,9 @@ def test_a_restart_continues_after_what_the_topic_holds(connector: Make) -> None
     # not count); this one's first run stored 1..17 (its last batch never reached its status) and
     # someone else wrote to the topic meanwhile.
     fill("greetings", [greeting(i) for i in (1, 2, 3)])
-    start = fill("greetings", [greeting(i) for i in range(1, 10)] + ["someone else"]
-                 + [greeting(i) for i in range(10, 18)])
+    start = fill("greetings", [greeting(i) for i in range(1, 10)])
+    fill("greetings", ["someone else"], key=None)
+    fill("greetings", [greeting(i) for i in range(10, 18)])
     proc = connector(TEST, config(count=40), env={START: str(start)}).start()
     assert proc.wait() == 0
     after = values_from("greetings", start)
