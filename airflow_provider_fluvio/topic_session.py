@@ -92,18 +92,20 @@ class TopicSession:
                 producer.close()
         return len(batch)
 
-    def read_records(self, topic: str, offset: int = 0, max_records: int | None = None) -> list[Record]:
+    def read_records(self, topic: str, offset: int = 0, max_records: int | None = None,
+                     max_bytes: int | None = None) -> list[Record]:
         with self.backend() as topics:
-            return topics.read(topic, offset, max_records=max_records)
+            return topics.read(topic, offset, max_records=max_records, max_bytes=max_bytes)
 
     def end_offset(self, topic: str) -> int:
         with self.backend() as topics:
             return topics.end_offset(topic)
 
     def wait_for_records(self, topic: str, count: int, *, offset: int = 0, timeout: float = 60.0,
-                         poll_interval: float = 0.2) -> list[Record]:
+                         poll_interval: float = 0.2, max_bytes: int | None = None) -> list[Record]:
         """The first ``count`` records from ``offset``, waiting up to ``timeout`` seconds for them
-        (also for the topic to appear). Fewer when the timeout passes."""
+        (also for the topic to appear). Fewer when the timeout passes, or once their keys and values
+        reach ``max_bytes``."""
         deadline = time.monotonic() + max(0.0, timeout)
         records: list[Record] = []
         missing: TopicNotFoundError | None = None
@@ -112,11 +114,13 @@ class TopicSession:
                 try:
                     # Offsets need not be consecutive: go on after the last record, count records.
                     start = records[-1].offset + 1 if records else offset
-                    records += topics.read(topic, start, max_records=count - len(records))
+                    records += topics.read(topic, start, max_records=count - len(records), max_bytes=max_bytes)
                     missing = None
                 except TopicNotFoundError as exc:
                     missing = exc
                 if len(records) >= count or time.monotonic() >= deadline:
+                    break
+                if max_bytes is not None and sum(len(r.value) + len(r.key or b"") for r in records) >= max_bytes:
                     break
                 time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
         if missing is not None:

@@ -345,9 +345,11 @@ class FluvioHook(BaseHook):
         self._report_topic(outputs=[topic])
         return count
 
-    def read_records(self, topic: str, offset: int = 0, max_records: int | None = None) -> list[Record]:
-        """Records of ``topic`` from ``offset`` up to the current end (at most ``max_records``)."""
-        records = self._topics.read_records(topic, offset, max_records)
+    def read_records(self, topic: str, offset: int = 0, max_records: int | None = None,
+                     max_bytes: int | None = None) -> list[Record]:
+        """Records of ``topic`` from ``offset`` up to the current end (at most ``max_records``, and
+        none more once their keys and values reach ``max_bytes``)."""
+        records = self._topics.read_records(topic, offset, max_records, max_bytes)
         self._report_topic(inputs=[topic])
         return records
 
@@ -363,11 +365,13 @@ class FluvioHook(BaseHook):
         offset: int = 0,
         timeout: float = 60.0,
         poll_interval: float = 0.2,
+        max_bytes: int | None = None,
     ) -> list[Record]:
         """The first ``count`` records from ``offset``, waiting up to ``timeout`` seconds for them
-        to arrive (also for the topic to appear). Fewer when the timeout passes."""
+        to arrive (also for the topic to appear). Fewer when the timeout passes, or once their keys
+        and values reach ``max_bytes``."""
         records = self._topics.wait_for_records(topic, count, offset=offset, timeout=timeout,
-                                                poll_interval=poll_interval)
+                                                poll_interval=poll_interval, max_bytes=max_bytes)
         self._report_topic(inputs=[topic])
         return records
 

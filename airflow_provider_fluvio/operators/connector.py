@@ -23,13 +23,16 @@ from airflow_provider_fluvio.ui.links import FluvioConnectorLink
 from fluvio_connectors.errors import FluvioConnectorError
 from fluvio_connectors.messages import one_line
 
+OUTPUT_FORMATS = ("values", "records")
+DECODE_ERRORS = ("strict", "replace")
+DEFAULT_MAX_XCOM_BYTES = 1024 * 1024  # one 20 MB record made a 125 MB XCom row
+
 if TYPE_CHECKING:
     import jinja2
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_fluvio.hooks.fluvio import FluvioHook
     from airflow_provider_fluvio.waiting import StatusCheck
-    from fluvio_connectors.topics import Record
 
 
 def task_error(exc: FluvioConnectorError, origin: str | None = None) -> AirflowException:
@@ -72,16 +75,6 @@ def dns_label(text: Any, max_length: int = 63) -> str:
     digest = hashlib.sha1(raw.encode("utf-8")).hexdigest()[:8]
     head = label[: max(0, max_length - len(digest) - 1)].rstrip("-")
     return f"{head}-{digest}" if head else digest
-
-
-def record_to_dict(record: Record) -> dict[str, Any]:
-    """A record as JSON-safe XCom: offset, key and value as text, timestamp."""
-    return {
-        "offset": record.offset,
-        "key": record.key_text(),
-        "value": record.value_text(),
-        "timestamp": record.timestamp,
-    }
 
 
 class FluvioCreateConnectorOperator(_TaskHook, BaseOperator):
@@ -175,6 +168,16 @@ class FluvioCreateConnectorOperator(_TaskHook, BaseOperator):
         env.loader = regular_files_only(env.loader)
         return env
 
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        # Airflow stores and shows the rendered fields right after this: every secret value in them
+        # (the secrets given, inline ones, a password written in a URL) is registered with its masker
+        # first, so they hold *** in its place.
+        from airflow_provider_fluvio.hooks.fluvio import mask_secrets
+        from airflow_provider_fluvio.secret_values import secret_values
+
+        mask_secrets(secret_values(self.config, self.secrets))
+
     def resolve_template_files(self) -> None:
         # Jinja's loader only searches the DAG folder and template_searchpath: absolute paths are
         # read in render_template instead of logging a "template not found" at parse time.
@@ -237,7 +240,11 @@ class FluvioCreateConnectorOperator(_TaskHook, BaseOperator):
         self.log.info("Connector %s created: %s", info.name, info.status.value)
         if self.wait_for_running:
             info = self._wait_running(hook, info.name) or info
-        return {**info.to_dict(), "config": config.document()}
+        from fluvio_connectors.messages import Redactor
+
+        # A secret value the config also writes in plain text (a client id that is the password)
+        # is not returned either.
+        return Redactor(config.secret_values().values()).deep({**info.to_dict(), "config": config.document()})  # type: ignore[return-value]
 
     def _wait_running(self, hook: FluvioHook, name: str) -> Any:
         from airflow_provider_fluvio.waiting import wait_for
@@ -355,8 +362,11 @@ class FluvioProduceOperator(_TaskHook, BaseOperator):
 class FluvioConsumeOperator(_TaskHook, BaseOperator):
     """Read records from a topic; with ``count``, wait for that many to arrive.
 
-    Returns the records to XCom: their values as text (``output_format="values"``, default) or dicts
-    with ``offset``, ``key``, ``value`` and ``timestamp`` (``output_format="records"``).
+    Returns the records to XCom: their values as text (``output_format="values"``, default; a value
+    that is not UTF-8 fails the task unless ``decode_errors="replace"``) or, losslessly, dicts with
+    ``offset``, ``key``/``key_encoding``, ``value``/``value_encoding`` (``utf-8``, or ``base64`` for
+    bytes that are not text) and ``timestamp`` (``output_format="records"``). At most
+    ``max_xcom_bytes`` of XCom: more fails the task, before anything is committed.
 
     With ``consumer``, each run continues where the previous one stopped: it reads from the named
     consumer's committed position, pushes the records to XCom, and only then commits the position
@@ -376,6 +386,10 @@ class FluvioConsumeOperator(_TaskHook, BaseOperator):
     :param timeout: Seconds to wait for ``count`` records.
     :param max_records: Cap without ``count`` (XCom is not meant for large data).
     :param output_format: ``values`` or ``records``.
+    :param decode_errors: With ``values``: ``strict`` (a value that is not UTF-8 fails the task) or
+        ``replace`` (U+FFFD for what is not text: lossy).
+    :param max_xcom_bytes: Largest XCom the records may make, as JSON (default 1 MiB); reading stops
+        there, and a result over it fails the task before anything is committed.
     :param poll_interval: Seconds between reads while waiting.
     :param fluvio_conn_id: The ``fluvio`` connection (templated).
     :param hook_params: Extra ``FluvioHook`` arguments.
@@ -397,12 +411,20 @@ class FluvioConsumeOperator(_TaskHook, BaseOperator):
         fluvio_conn_id: str = DEFAULT_CONN_ID,
         hook_params: dict[str, Any] | None = None,
         consumer: str | None = None,
+        decode_errors: str = "strict",
+        max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.consumer = consumer
-        if output_format not in ("values", "records"):
+        if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format must be 'values' or 'records', got {output_format!r}")
+        if decode_errors not in DECODE_ERRORS:
+            raise ValueError(f"decode_errors must be 'strict' or 'replace', got {decode_errors!r}")
+        if not isinstance(max_xcom_bytes, int) or isinstance(max_xcom_bytes, bool) or max_xcom_bytes < 1:
+            raise ValueError(f"max_xcom_bytes must be a whole number of bytes from 1, got {max_xcom_bytes!r}")
+        self.decode_errors = decode_errors
+        self.max_xcom_bytes = max_xcom_bytes
         self.topic = topic
         self.count = count
         self.offset = offset
@@ -425,12 +447,19 @@ class FluvioConsumeOperator(_TaskHook, BaseOperator):
         try:
             if consumer is not None:
                 offset = self._resume(hook, consumer, offset)
+            # Never more read than can go to XCom (the check below says so if it went over).
             if count is None:
-                records = hook.read_records(self.topic, offset, max_records=self.max_records)
+                records = hook.read_records(self.topic, offset, max_records=self.max_records,
+                                            max_bytes=self.max_xcom_bytes + 1)
             else:
                 records = hook.wait_for_records(
-                    self.topic, count, offset=offset, timeout=self.timeout, poll_interval=self.poll_interval
+                    self.topic, count, offset=offset, timeout=self.timeout, poll_interval=self.poll_interval,
+                    max_bytes=self.max_xcom_bytes + 1,
                 )
+            from airflow_provider_fluvio.record_xcom import records_for_xcom
+
+            result = records_for_xcom(records, self.output_format, self.decode_errors, self.max_xcom_bytes,
+                                      self.topic) if records else []
         except FluvioConnectorError as exc:
             raise task_error(exc) from None
         if count is not None and len(records) < count:
@@ -439,8 +468,6 @@ class FluvioConsumeOperator(_TaskHook, BaseOperator):
                 f"arrived within {self.timeout:g} s"
             )
         self.log.info("Read %d record(s) from %s (offset %d)", len(records), self.topic, offset)
-        as_dict = self.output_format == "records"
-        result = [record_to_dict(r) if as_dict else r.value_text() for r in records]
         if consumer is not None and records:
             self._commit_after_xcom(context, hook, consumer, result, records[-1].offset + 1)
         return result

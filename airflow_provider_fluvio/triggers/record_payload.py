@@ -23,7 +23,6 @@ Python standard library: ``os.system``, ``builtins.exec`` or a class are refused
 from __future__ import annotations
 
 import asyncio
-import base64
 import importlib
 import inspect
 import json
@@ -31,6 +30,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_fluvio.record_xcom import encode_bytes
 from fluvio_connectors.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -41,20 +41,20 @@ _IDENTIFIER_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
 
 
 def _encode(data: bytes | None, cap: int) -> tuple[str | None, str | None]:
-    if data is None:
-        return None, None
-    if len(data) > cap:
+    if data is not None and len(data) > cap:
         return None, "omitted"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(data).decode("ascii"), "base64"
+    return encode_bytes(data)
 
 
 def record_payload(topic: str, partition: int, record: Record, max_value_bytes: int) -> dict[str, Any]:
     """The event payload of ``record`` (see the module docstring)."""
     key, key_encoding = _encode(record.key, max_value_bytes)
-    value, value_encoding = _encode(record.value, max_value_bytes)
+    value: str | None
+    value_encoding: str | None
+    if record.value_size is not None:  # the reader left it in the topic: too large for an event
+        value, value_encoding = None, "omitted"
+    else:
+        value, value_encoding = _encode(record.value, max_value_bytes)
     return {
         "topic": topic,
         "partition": partition,
@@ -64,7 +64,7 @@ def record_payload(topic: str, partition: int, record: Record, max_value_bytes: 
         "key_encoding": key_encoding,
         "value": value,
         "value_encoding": value_encoding,
-        "value_size": len(record.value),
+        "value_size": record.size,
     }
 
 

@@ -905,7 +905,8 @@ def config_summary(config: ConnectorConfig) -> str:
             value = format_duration(value)
         shown.append(f"{key}={_summary_value(value)}")
     secrets = f", secrets: {', '.join(sorted(config.secrets))}" if config.secrets else ""
-    return (
+    # A secret value also written as a parameter (a client id that is the password) is not shown.
+    return Redactor(config.secret_values().values())(
         f"{config.origin}: connector {config.name} ({config.type} {config.direction}, version "
         f"{config.version}) {'<- reads' if config.direction == 'sink' else '->'} topic {config.topic}"
         f"{' (create_topic)' if config.create_topic else ''}; parameters: {', '.join(shown) or 'defaults'}{secrets}"

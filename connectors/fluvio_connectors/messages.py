@@ -113,3 +113,13 @@ class Redactor:
             if fragment in text:
                 text = text.replace(fragment, MASK)
         return text
+
+    def deep(self, value: object) -> object:
+        """``value`` with every string in it (in dicts and lists, keys too) redacted."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {self.deep(k): self.deep(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.deep(item) for item in value]
+        return value

@@ -4,7 +4,9 @@ failing the task with the one-line message, produce and consume."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -221,6 +223,68 @@ def test_produce_and_consume(run_dag: Any, failures: Any) -> None:
     ]
     assert result.task_states["too_many"] == "failed"
     assert str(seen["too_many"]) == "topic pc-topic: 5 of 9 records from offset 0 arrived within 0.5 s"
+
+
+def test_consumed_values_cross_to_xcom_losslessly_and_a_result_too_large_commits_nothing(
+    run_dag: Any, failures: Any
+) -> None:
+    """Issue 22: bytes that are not UTF-8 became U+FFFD in XCom while the consumer's position moved
+    past them; one 20 MB record became a 125 MB XCom row."""
+    record, seen = failures
+    blob = bytes([0xFF, 0x00, 0x80])
+    hook = FluvioHook(None)
+    hook.create_topic("bin")
+    hook.produce("bin", [blob, "text"])
+    with make_dag("fluvio_test_consume_bytes", default_args={"on_failure_callback": record,
+                                                               "trigger_rule": "all_done"}) as dag:
+        lossless = FluvioConsumeOperator(task_id="lossless", topic="bin", consumer="lossless", output_format="records")
+        strict = FluvioConsumeOperator(task_id="strict", topic="bin", consumer="strict")
+        lossy = FluvioConsumeOperator(task_id="lossy", topic="bin", consumer="lossy", decode_errors="replace")
+        capped = FluvioConsumeOperator(task_id="capped", topic="bin", consumer="capped", decode_errors="replace",
+                                       max_xcom_bytes=20)
+        lossless >> strict >> lossy >> capped
+    result = run_dag(dag)
+    assert result.task_states == {"lossless": "success", "strict": "failed", "lossy": "success", "capped": "failed"}
+    first, second = result.xcom("lossless")
+    assert (first["value"], first["value_encoding"]) == (base64.b64encode(blob).decode(), "base64")
+    assert base64.b64decode(first["value"]) == blob and (second["value"], second["value_encoding"]) == ("text", "utf-8")
+    assert result.xcom("lossy") == ["\ufffd\x00\ufffd", "text"]
+    assert str(seen["strict"]) == ('topic bin: the value at offset 0 is not UTF-8 text; use output_format="records" '
+                                   '(such values as base64, lossless) or decode_errors="replace" (U+FFFD in their '
+                                   "place); nothing was committed")
+    assert re.fullmatch(r"topic bin: 2 record\(s\) from offset 0 make \d+ bytes of XCom, over max_xcom_bytes \(20\); "
+                        r"read fewer at a time \(max_records, count\) or raise max_xcom_bytes; nothing was committed",
+                        str(seen["capped"]))
+    assert [hook.consumer_position("bin", c) for c in ("lossless", "strict", "lossy", "capped")] == [2, 0, 2, 0]
+
+
+def test_secrets_never_reach_the_rendered_fields_or_xcom(run_dag: Any) -> None:
+    """Issue 22: a password written in mqtt-url was in the task's rendered template fields (the
+    metadata database and the UI); a secret value also used as client-id was in XCom unmasked."""
+    config = """\
+name: hidden
+type: mqtt
+topic: hidden
+create_topic: true
+parameters:
+  mqtt-url: "mqtt://reader:urlpass-5521@127.0.0.1:9"
+  mqtt-topic: s/#
+  client-id: reused-secret-8810
+secrets:
+  MQTT_PASSWORD: inline-secret-3307
+"""
+    with make_dag("fluvio_test_rendered_secrets") as dag:
+        create = FluvioCreateConnectorOperator(task_id="create", config=config,
+                                               secrets={"MQTT_USERNAME": "reused-secret-8810"})
+        create >> FluvioDeleteConnectorOperator(task_id="delete", connector_name="hidden")
+    result = run_dag(dag)
+    assert result.task_states == {"create": "success", "delete": "success"}
+    rendered = json.dumps(result.rendered("create"))
+    assert ":***@127.0.0.1:9" in rendered  # the password masked, the rest of the URL readable
+    for value in ("urlpass-5521", "inline-secret-3307", "reused-secret-8810"):
+        assert value not in rendered
+        assert value not in json.dumps(result.xcom("create"))
+    assert result.xcom("create")["config"]["parameters"]["client-id"] == "***"
 
 
 @pytest.mark.timeout(120)  # far below the operator's timeout: it never waits for an offset
