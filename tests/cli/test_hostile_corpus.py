@@ -1,5 +1,6 @@
 """A corpus of hostile configs fed to ``validate``, ``create`` and ``FluvioHook.create_connector``
-(issue 11, "Done when").
+(issue 11, "Done when"), and the attacks of the second hostile pass beyond configs (issue 22, at the
+end: one scenario per class).
 
 Bombs, deep nesting, huge and special numbers, NUL and control characters, overlong strings,
 path-like names and secret canaries in every field. For each, every entry point must give up with
@@ -29,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tiny_disk import tiny_disk
 
 CANARY = "q7VcanaryX3mW"
 PIECES = (CANARY, CANARY[:6], CANARY[-6:])
 MAX_LINE = 400
 DEADLINE_SECONDS = 120.0  # generous: the machine is shared; a hang is what it catches
 ADDRESS_SPACE = 1024**3  # the CLI needs under 300 MiB; a bomb needs far more
+FIFO = "<a fifo nobody writes to>"  # Case.path: made in the case's directory (prepare)
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,16 @@ def corpus() -> dict[str, Case]:
         "password-scheme-like": Case(with_param("mqtt", "mqtt-url", f"{CANARY}:{CANARY}")),
         "secret-mqtt-url-invalid": Case(seed(), secrets={"MQTT_URL": HOSTILE_SECRETS["URL"]}),
         "inline-secret-and-bad-qos": Case(with_param("mqtt", "qos", "7") + f"secrets:\n  MQTT_PASSWORD: {CANARY}\n"),
+        # issue 22, second hostile pass: a FIFO nobody writes to (6), a file that is no config (13),
+        # secret names that reach into the runtime (9), a message size MQTT cannot carry (3), user
+        # info that is not percent-encoded UTF-8 (15)
+        "fifo-config": Case(None, path=FIFO),
+        "shadow-file": Case(f"root:$6${CANARY}:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"),
+        "secret-named-home": Case(seed(typ="test") + f"secrets:\n  FLUVIO_CONNECTORS_HOME: /tmp/victim-{CANARY}\n"),
+        "secret-named-ld-preload": Case(with_param("mqtt", "client-id", '"${{ secrets.LD_PRELOAD }}"'),
+                                        secrets={"LD_PRELOAD": f"/tmp/{CANARY}.so"}),
+        "max-message-size-over-mqtt": Case(with_param("mqtt", "max-message-size", "300mib")),
+        "userinfo-not-utf8": Case(with_param("mqtt", "mqtt-url", f"mqtt://u:%ff{CANARY}@host")),
     }
     # a canary secret resolved into every parameter of both types (with one more parameter wrong,
     # for the values this one accepts: a client id may contain spaces)
@@ -175,7 +188,10 @@ def limit_address_space(limit: int) -> None:
 
 
 def prepare(case: Case, places: dict[str, Path]) -> tuple[str, Path | None]:
-    if case.config is None:
+    if case.path == FIFO:
+        config = str(places["case"] / "config.yaml")
+        os.mkfifo(config)
+    elif case.config is None:
         assert case.path
         config = case.path
     else:
@@ -266,3 +282,182 @@ def test_hostile_config(name: str, sandbox: dict[str, Path]) -> None:
     assert snapshot(root, sandbox["state"]) == before  # nothing new anywhere but the state directory
     assert not list((sandbox["state"] / "connectors").glob("[!.]*"))  # and no connector in it
     assert not Path("/tmp/victim").exists()
+
+
+# --------------------------------------------------------------------------- beyond configs (issue 22)
+#
+# The second hostile pass, class by class, through the entry points a user has: each attack gives
+# the documented outcome, errors are one clean line, nothing is signalled or lost that is not the
+# connector's. The full tests of each class are beside their code (tests/runtimes/test_local_hostile.py,
+# tests/airflow/test_record_trigger.py, tests/connectors/test_mqtt_source.py, ...).
+
+
+def cli(places: dict[str, Path], *args: str, env: dict[str, str] | None = None, stdin: Any = subprocess.DEVNULL,
+        home: Path | None = None) -> tuple[int, str, str]:
+    full = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "HOME": str(places["home"]), "TMPDIR": str(places["tmp"]),
+            "FLUVIO_CONNECTORS_HOME": str(home or places["state"]), **(env or {})}
+    if "PYTHONPATH" in os.environ:
+        full["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    result = subprocess.run([sys.executable, "-m", "airflow_provider_fluvio.cli", *args], capture_output=True,
+                            env=full, stdin=stdin, cwd=places["cwd"], timeout=DEADLINE_SECONDS)
+    out, err = result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
+    if result.returncode:
+        assert_one_clean_line(err, f"{args}: exit {result.returncode}")
+    return result.returncode, out, err
+
+
+def connector_dir(places: dict[str, Path], name: str, **state: Any) -> Path:
+    where = places["state"] / "connectors" / name
+    where.mkdir(parents=True)
+    (where / "config.yaml").write_text(f"version: latest\nname: {name}\ntype: test-connector\ntopic: {name}\n"
+                                       "create_topic: true\nparameters:\n  count: 1\n  timeout: 1\n")
+    if state:
+        (where / "supervisor.json").write_text(json.dumps(state))
+    return where
+
+
+def attack_foreign_pid(places: dict[str, Path]) -> None:
+    """1: supervisor.json names a live process group that is not the connector's, or pid 1."""
+    victim = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        record = {"phase": "running", "module": "fluvio_connectors.test_connector", "started_at": time.time() - 60,
+                  "updated_at": time.time() - 60, "restarts": 0, "crash_loop": False}
+        connector_dir(places, "reused", pid=victim.pid, program_pid=victim.pid, **record)
+        connector_dir(places, "init", pid=1, **record)
+        code, out, _ = cli(places, "list")
+        assert code == 0 and "reused  Failed" in out and "supervisor.json: pid: expected a whole number from 2, got 1" in out
+        assert cli(places, "delete", "reused", "init")[0] == 0
+        assert victim.poll() is None  # never signalled
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def attack_damaged_state(places: dict[str, Path]) -> None:
+    """14: odd values in state files; each connector is listed on its own."""
+    connector_dir(places, "text-pid", phase="running", pid="abc", module="m")
+    (connector_dir(places, "an-array") / "supervisor.json").write_text("[1, 2]")
+    (connector_dir(places, "no-config") / "config.yaml").write_text("name: [unclosed\n")
+    code, out, _ = cli(places, "list", "-O", "json")
+    listed = {c["name"]: (c["status"], c["reason"]) for c in json.loads(out)}
+    assert code == 0 and set(listed) == {"text-pid", "an-array", "no-config"}
+    assert all(status == "Failed" for status, _ in listed.values())
+    assert listed["text-pid"][1].startswith('supervisor.json: pid: expected a whole number from 2, got "abc"')
+
+
+def attack_removed_state_and_interrupted_create(places: dict[str, Path]) -> None:
+    """11 and 12: the remains of a removed state, a create whose creator died before its supervisor."""
+    config = places["case"] / "greeter.yaml"
+    config.write_text("name: greeter\ntype: test-connector\ntopic: greeter\ncreate_topic: true\n"
+                      "parameters:\n  count: 1\n  timeout: 1\n")
+    debris = places["state"] / "connectors" / "greeter"
+    debris.mkdir(parents=True)
+    (debris / "status.json").write_text("{}")  # what a program's last write left after `rm -rf`
+    assert cli(places, "create", "--config", str(config))[0] == 0  # the name is free again
+    # its creator killed before it saw the supervisor start (create.json: not done, creator gone)
+    (debris / "create.json").write_text(json.dumps({"creator_pid": 999_999_999, "creator_started": 0.0,
+                                                    "start_offset": 0, "replicas": 1, "done": False}))
+    other = places["case"] / "other.yaml"
+    other.write_text(config.read_text().replace("count: 1", "count: 2"))
+    code, _, err = cli(places, "create", "--config", str(other))
+    assert code == 1 and "a create of it was interrupted: create it again with the same config" in err
+    assert cli(places, "create", "--config", str(config))[0] == 0  # the same config finishes it
+    assert cli(places, "delete", "greeter")[0] == 0
+
+
+def attack_full_disk(places: dict[str, Path]) -> None:
+    """4: reads work on a full disk; a write says why it cannot be made."""
+    with tiny_disk(places["tmp"] / "disk", "2m") as disk:
+        home = disk.path / "home"
+        assert cli(places, "topic", "create", "kept", home=home)[0] == 0
+        disk.fill()
+        assert cli(places, "topic", "list", home=home)[:2] == (0, "NAME\nkept\n")
+        code, _, err = cli(places, "topic", "create", "more", home=home)
+        assert code == 1 and "(the disk is full)" in err
+
+
+def attack_addresses_and_input(places: dict[str, Path]) -> None:
+    """16: an endpoint with a scheme or a port out of range is exit 2; so is produce with stdin closed."""
+    for endpoint in ("http://fluvio:9003", "fluvio:99999", "flu\nvio:9003"):
+        assert cli(places, "topic", "list", env={"FLUVIO_ENDPOINT": endpoint})[0] == 2
+    full = {"PATH": os.environ["PATH"], "FLUVIO_CONNECTORS_HOME": str(places["state"])}
+    closed = subprocess.run(["sh", "-c", f"{sys.executable} -m airflow_provider_fluvio.cli produce t <&-"],
+                            capture_output=True, text=True, env=full, timeout=DEADLINE_SECONDS)
+    assert closed.returncode == 2
+    assert_one_clean_line(closed.stderr, "produce with stdin closed")
+
+
+def attack_large_records(places: dict[str, Path]) -> None:
+    """5: `consume -n 1` over large records holds one of them, and prints it whole."""
+    from fluvio_connectors.topics.embedded import EmbeddedTopics
+
+    big = [bytes([65 + i]) * (3 * 1024 * 1024) for i in range(3)]
+    with EmbeddedTopics(places["state"] / "topics.db") as topics:
+        topics.create_topic("large")
+        with topics.producer("large") as producer:
+            producer.send_many([(None, value) for value in big])
+    code, out, _ = cli(places, "consume", "large", "-B", "-d", "-n", "1", "-O", "raw")
+    assert code == 0 and out.encode() == big[0]
+
+
+def attack_in_process(places: dict[str, Path]) -> None:
+    """2, 7, 8, 10 (their end-to-end tests run Airflow or connector programs): the pieces that decide."""
+    import asyncio
+
+    from airflow_provider_fluvio.record_xcom import records_for_xcom
+    from airflow_provider_fluvio.secret_values import secret_values
+    from airflow_provider_fluvio.triggers.record_source import RecordSource
+    from fluvio_connectors.errors import ConfigError
+    from fluvio_connectors.test_connector import count_greetings
+    from fluvio_connectors.topics import Record, open_topics
+    from fluvio_connectors.topics.embedded import EmbeddedTopics
+
+    with EmbeddedTopics(places["state"] / "topics.db") as topics:
+        topics.create_topic("orders")
+        with topics.producer("orders") as producer:
+            producer.send_many([(None, f"old-{i}".encode()) for i in range(3)])
+
+    async def replaced() -> list[str]:
+        source = RecordSource(topic="orders", partition=0, consumer="c", start="beginning", fluvio_conn_id=None,
+                              hook_params={"state_dir": str(places["state"])}, poll_interval=0.01)
+        position = await source.open()
+        position, first = await source.next_batch(position, 100)
+        await source.commit(first[-1].offset + 1)
+        topics = open_topics()
+        topics.delete_topic("orders")
+        topics.create_topic("orders")
+        with topics.producer("orders") as producer:  # more records than were read: no empty read
+            producer.send_many([(None, f"new-{i}".encode()) for i in range(5)])
+        topics.close()
+        position, second = await source.next_batch(first[-1].offset + 1, 100)
+        await source.aclose()
+        return [r.value_text() for r in second]
+
+    assert asyncio.run(replaced()) == [f"new-{i}" for i in range(5)]  # 2
+    binary = [Record(0, None, b"\xff\x00", 0.0)]
+    assert records_for_xcom(binary, "records", "strict", 1000, "t")[0]["value_encoding"] == "base64"  # 7
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        records_for_xcom(binary, "values", "strict", 1000, "t")
+    with pytest.raises(ConfigError, match="over max_xcom_bytes"):
+        records_for_xcom([Record(0, None, b"x" * 2000, 0.0)], "values", "strict", 1000, "t")
+    config = f"parameters:\n  mqtt-url: mqtt://u:{CANARY}@host\nsecrets:\n  OTHER: {CANARY}x\n"
+    assert {CANARY, f"{CANARY}x"} <= set(secret_values(config, None))  # 8
+    mine = [(b"a", b"Hello, Fluvio! - 1"), (b"b", b"Hello, Fluvio! - 2"), (b"a", b"Hello, Fluvio! - 2")]
+    assert count_greetings("a", mine) == 2  # 10: b's greeting is not a's
+
+
+ATTACKS: dict[str, Any] = {
+    "1-foreign-pid": attack_foreign_pid,
+    "14-damaged-state": attack_damaged_state,
+    "11-12-removed-state-interrupted-create": attack_removed_state_and_interrupted_create,
+    "4-full-disk": attack_full_disk,
+    "16-addresses-and-input": attack_addresses_and_input,
+    "5-large-records": attack_large_records,
+    "2-7-8-10-in-process": attack_in_process,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_hostile_beyond_configs(name: str, sandbox: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLUVIO_CONNECTORS_HOME", str(sandbox["state"]))
+    ATTACKS[name](sandbox)
