@@ -10,25 +10,15 @@ over it is an error before anything is committed (one 20 MB record made a 125 MB
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_fluvio.triggers.record_payload import encode_bytes
 from fluvio_connectors.errors import ConfigError
 
 if TYPE_CHECKING:
     from fluvio_connectors.topics import Record
-
-def encode_bytes(data: bytes | None) -> tuple[str | None, str | None]:
-    """``(text, encoding)`` of ``data``: its UTF-8 text (``utf-8``), else base64 (``base64``)."""
-    if data is None:
-        return None, None
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(data).decode("ascii"), "base64"
-
 
 def record_dict(record: Record) -> dict[str, Any]:
     """``offset``, ``key``/``key_encoding``, ``value``/``value_encoding``, ``timestamp``: lossless."""
@@ -65,4 +55,4 @@ def records_for_xcom(records: Sequence[Record], output_format: str, decode_error
     return result
 
 
-__all__ = ["encode_bytes", "record_dict", "records_for_xcom"]
+__all__ = ["record_dict", "records_for_xcom"]

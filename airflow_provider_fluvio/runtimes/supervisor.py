@@ -225,13 +225,17 @@ def load_state(state_dir: Path) -> SupervisorState | None:
 
 # What the fields of the program's status file that anyone reads may hold.
 _STATUS_CHECKS = {
-    "state": _text(choices=("starting", "ready", "reconnecting", "finished", "stopped", "failed")),
+    # fluvio_connectors.status.ProgramState (this file runs with the standard library only)
+    "state": _text(choices=("starting", "ready", "reconnecting", "finished", "stopped", "failed", "halted")),
     "pid": _whole(0),
     "updated_at": _number(),
     "started_at": _number(),
     "records": _whole(0),
     "records_known": _flag,
     "last_error": _text(optional=True),
+    "direction": _text(choices=("source", "sink")),
+    "position": _whole(0, optional=True),
+    "lag": _whole(-(2**63), optional=True),  # below 0 after its topic was replaced by a shorter one
 }
 
 

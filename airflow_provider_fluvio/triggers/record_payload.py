@@ -23,6 +23,7 @@ Python standard library: ``os.system``, ``builtins.exec`` or a class are refused
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib
 import inspect
 import json
@@ -30,7 +31,6 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_fluvio.record_xcom import encode_bytes
 from fluvio_connectors.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -38,6 +38,16 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
 _IDENTIFIER_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+
+
+def encode_bytes(data: bytes | None) -> tuple[str | None, str | None]:
+    """``(text, encoding)`` of ``data``: its UTF-8 text (``utf-8``), else base64 (``base64``)."""
+    if data is None:
+        return None, None
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
 
 
 def _encode(data: bytes | None, cap: int) -> tuple[str | None, str | None]:
@@ -116,4 +126,4 @@ async def apply_filter(
     return result
 
 
-__all__ = ["DEFAULT_MAX_VALUE_BYTES", "apply_filter", "check_filter_path", "load_filter", "record_payload"]
+__all__ = ["DEFAULT_MAX_VALUE_BYTES", "apply_filter", "check_filter_path", "encode_bytes", "load_filter", "record_payload"]

@@ -471,11 +471,12 @@ class _Builder:
 @pytest.mark.parametrize(
     ("batch_bytes", "compression", "told"),
     [
-        (None, "none", [("batch_size", producing.CLIENT_BATCH_BYTES), ("linger", producing.CLIENT_LINGER_MS)]),
+        (None, "none", [("batch_size", producing.CLIENT_BATCH_BYTES), ("linger", producing.CLIENT_LINGER_MS),
+                        ("max_request_size", producing.MAX_REQUEST_BYTES)]),
         (16_384, "gzip", [("batch_size", 16_384), ("linger", producing.CLIENT_LINGER_MS),
-                          ("compression", fluvio.Compression.Gzip)]),
-        (1_048_576, "zstd", [("batch_size", 1_048_576), ("linger", producing.CLIENT_LINGER_MS),
-                             ("compression", fluvio.Compression.Zstd)]),
+                          ("max_request_size", producing.MAX_REQUEST_BYTES), ("compression", fluvio.Compression.Gzip)]),
+        (32 * 1024 * 1024, "zstd", [("batch_size", 32 * 1024 * 1024), ("linger", producing.CLIENT_LINGER_MS),
+                                    ("max_request_size", 32 * 1024 * 1024), ("compression", fluvio.Compression.Zstd)]),
     ],
 )
 def test_the_configs_batch_size_and_compression_reach_the_client(batch_bytes: int | None, compression: str,
