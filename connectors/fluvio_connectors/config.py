@@ -693,6 +693,11 @@ class _Loader:
         secrets = dict(moved)
         secrets.update(inline)
         referenced = sorted({m for v in params.values() for m in SECRET_REF.findall(_flatten(v))})
+        for name in [*declared, *referenced, *secrets]:
+            try:  # a reserved name is refused whether it is set or not
+                check_secret_name(name)
+            except ValueError as exc:
+                raise self.error(f"secret {name}", str(exc).removeprefix(f"{name} ")) from None
         for name in [*declared, *referenced]:
             if name in secrets:
                 continue
@@ -706,10 +711,6 @@ class _Loader:
             if name not in secrets and self.store.get(name):
                 secrets[name] = self.store[name]
         for name, value in secrets.items():
-            try:
-                check_secret_name(name)
-            except ValueError as exc:
-                raise self.error(f"secret {name}", str(exc).removeprefix(f"{name} ")) from None
             if not isinstance(value, str):
                 raise self.error(f"secret {name}", f"expected a string value, got {_type_name(value)}")
         self.redact.add(part for name, value in secrets.items() for part in secret_parts_to_hide(name, value))

@@ -37,6 +37,8 @@ def test_a_secret_named_after_what_the_runtime_or_the_loader_reads_is_refused(na
             load_config(config, secrets={name: "x"})
         assert f"secret {name}: is a reserved name" in str(info.value)
         assert "expected a name of your own" in str(info.value)
+    with pytest.raises(ConfigError, match="is a reserved name"):  # said before "not set": one round trip
+        load_config(forms[1], secrets={})
     with pytest.raises(ValidationError, match="reserved name"):  # a config built by hand, for a runtime
         ConnectorConfig(name="s", type="test-connector", direction="source", topic="t",
                         parameters=load_config(forms[0] | {"secrets": {}}, secrets={}).parameters,
