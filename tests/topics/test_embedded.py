@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from first_log import FIRST_VERSION_TABLES
 from polling import wait_until
 
 from fluvio_connectors.errors import BackendError, ConfigError, RecordTooLargeError, TopicNotFoundError
@@ -385,17 +386,7 @@ def test_large_values_round_trip_through_the_blobs_table(tmp_path: Path) -> None
 
 def test_a_log_made_before_the_blobs_table_is_read_and_written(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "topics.db") as conn:
-        conn.executescript("""
-            CREATE TABLE topics (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,
-                                 partitions INTEGER NOT NULL, created_at REAL NOT NULL);
-            CREATE TABLE partitions (topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
-                                     PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
-            CREATE TABLE records (topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
-                                  key BLOB, value BLOB NOT NULL, timestamp REAL NOT NULL,
-                                  PRIMARY KEY (topic_id, partition, "offset")) WITHOUT ROWID;
-            CREATE TABLE consumers (consumer TEXT NOT NULL, topic_id INTEGER NOT NULL, partition INTEGER NOT NULL,
-                                    "offset" INTEGER NOT NULL, updated_at REAL NOT NULL,
-                                    PRIMARY KEY (consumer, topic_id, partition)) WITHOUT ROWID;
+        conn.executescript(FIRST_VERSION_TABLES + """
             INSERT INTO topics VALUES (1, 'old', 1, 0);
             INSERT INTO partitions VALUES (1, 0, 1);
             INSERT INTO records VALUES (1, 0, 0, NULL, X'6f6c64', 0);

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from first_log import FIRST_VERSION_TABLES
 from polling import wait_until
 
 from fluvio_connectors.errors import ConfigError
@@ -173,17 +174,7 @@ def test_a_delete_cut_short_is_finished_by_the_next_pass(topics: EmbeddedTopics,
 def test_a_log_of_an_earlier_version_gets_the_new_columns(log_path: Path) -> None:
     log_path.parent.mkdir(parents=True)
     with sqlite3.connect(log_path) as conn:  # the first version's schema, with a topic and records
-        conn.executescript("""
-            CREATE TABLE topics (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,
-                                 partitions INTEGER NOT NULL, created_at REAL NOT NULL);
-            CREATE TABLE partitions (topic_id INTEGER NOT NULL, partition INTEGER NOT NULL,
-                                     next_offset INTEGER NOT NULL, PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
-            CREATE TABLE records (topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
-                                  key BLOB, value BLOB NOT NULL, timestamp REAL NOT NULL,
-                                  PRIMARY KEY (topic_id, partition, "offset")) WITHOUT ROWID;
-            CREATE TABLE consumers (consumer TEXT NOT NULL, topic_id INTEGER NOT NULL, partition INTEGER NOT NULL,
-                                    "offset" INTEGER NOT NULL, updated_at REAL NOT NULL,
-                                    PRIMARY KEY (consumer, topic_id, partition)) WITHOUT ROWID;
+        conn.executescript(FIRST_VERSION_TABLES + """
             INSERT INTO topics VALUES (1, 'old', 1, 0);
             INSERT INTO partitions VALUES (1, 0, 2);
             INSERT INTO records VALUES (1, 0, 0, X'6B', X'0102', 0), (1, 0, 1, NULL, X'010203', 0);
