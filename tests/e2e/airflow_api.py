@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,32 @@ class AirflowApi:
             return wait_for(f"DAG {dag_id} to be parsed", parsed, timeout)
         except TimeoutError as exc:
             raise AssertionError(f"{exc}; import errors: {import_errors or 'none'}") from exc
+
+    @contextlib.contextmanager
+    def connection(self, **fields: Any) -> Iterator[None]:
+        """An Airflow connection defined for the block, as an admin does in the UI, and removed after.
+
+        The metadata DB here is SQLite: a write may answer 500 after its 5 s busy timeout while the
+        scheduler writes, so both are retried then (a connection left behind made the next test's
+        POST a 409)."""
+        conn_id = fields["connection_id"]
+        answers: list[httpx.Response] = []
+
+        def defined() -> bool:
+            answers.append(self.client.post("/connections", json=fields))
+            return answers[-1].status_code < 500  # 500: busy, nothing written
+
+        wait_for(f"connection {conn_id} to be defined", defined, timeout=60)
+        assert answers[-1].status_code == 201, f"defining {conn_id}: {answers[-1].status_code} {answers[-1].text}"
+        try:
+            yield
+        finally:
+            self.remove_connection(conn_id)
+
+    def remove_connection(self, conn_id: str) -> None:
+        """Delete the connection ``conn_id``, again while the metadata DB answers 500 (busy)."""
+        wait_for(f"connection {conn_id} to be removed",
+                 lambda: self.client.delete(f"/connections/{conn_id}").status_code in (204, 404), timeout=60)
 
     def unpause(self, dag_id: str) -> None:
         """Unpause ``dag_id`` (new DAGs start paused)."""

@@ -138,15 +138,11 @@ def _run_mqtt_example(api: AirflowApi, broker: Broker, password: str, count: int
         "login": broker.username,
         "password": password,
     }
-    response = api.client.post("/connections", json=connection)
-    assert response.status_code == 201, response.text
-    try:
+    with api.connection(**connection):
         api.wait_for_dag(MQTT_DAG)
         api.unpause(MQTT_DAG)
         run_id = api.trigger(MQTT_DAG, {"count": count})
         return api.wait_for_run(MQTT_DAG, run_id, timeout=150)
-    finally:
-        api.client.delete("/connections/mqtt_default")
 
 
 def _assert_secret_nowhere(api: AirflowApi, airflow: AirflowCluster, run_id: str, secret: str) -> None:

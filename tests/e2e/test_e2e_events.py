@@ -217,14 +217,11 @@ def test_mqtt_messages_become_runs_of_the_readings_dag(airflow: AirflowCluster, 
     _watch(airflow, api, readings_dag, topic, "example-mqtt-readings")
     connection = {"connection_id": "mqtt_default", "conn_type": "mqtt", "host": broker.host, "port": broker.port,
                   "login": broker.username, "password": broker.password}
-    assert api.client.post("/connections", json=connection).status_code == 201
-    try:
+    with api.connection(**connection):
         api.wait_for_dag(chain_dag)
         api.unpause(chain_dag)
         run_id = api.trigger(chain_dag, {"count": 5})
         result = api.wait_for_run(chain_dag, run_id, timeout=240)
-    finally:
-        api.client.delete("/connections/mqtt_default")
     assert result.state == "success", result.seen_states
 
     done = wait_processed(api, readings_dag, "handle_readings",

@@ -30,20 +30,13 @@ def connections(api: AirflowApi, tmp_path: Path) -> Iterator[tuple[Broker, Path]
     """``mqtt_default`` (a broker that wants a password) and ``readings_db`` (a SQLite file), as
     an admin defines them in the UI; removed after."""
     database = tmp_path / "readings.db"
-    with mosquitto_with_password(tmp_path / "broker", "fluvio-e2e", secrets.token_urlsafe(16)) as broker:
-        defined = [
-            {"connection_id": "mqtt_default", "conn_type": "mqtt", "host": broker.host, "port": broker.port,
-             "login": broker.username, "password": broker.password},
-            {"connection_id": "readings_db", "conn_type": "sqlite", "host": str(database)},
-        ]
-        for connection in defined:
-            response = api.client.post("/connections", json=connection)
-            assert response.status_code == 201, response.text
-        try:
-            yield broker, database
-        finally:
-            for connection in defined:
-                api.client.delete(f"/connections/{connection['connection_id']}")
+    with (
+        mosquitto_with_password(tmp_path / "broker", "fluvio-e2e", secrets.token_urlsafe(16)) as broker,
+        api.connection(connection_id="mqtt_default", conn_type="mqtt", host=broker.host, port=broker.port,
+                       login=broker.username, password=broker.password),
+        api.connection(connection_id="readings_db", conn_type="sqlite", host=str(database)),
+    ):
+        yield broker, database
 
 
 def _explain(api: AirflowApi, result: RunResult) -> str:

@@ -180,7 +180,7 @@ def test_mqtt_connection_form_and_its_test_button(
         answer = api.client.post("/connections/test", json=body).json()
         assert answer["status"] is False
         assert answer["message"].startswith(f"the broker mqtt://{broker.host}:{broker.port} refused the connection"), answer
-        assert api.client.delete(f"/connections/{conn_id}").status_code == 204
+        api.remove_connection(conn_id)
 
 
 def _wait_until_opaque(page: Page, element: Any) -> None:
