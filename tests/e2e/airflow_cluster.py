@@ -138,6 +138,9 @@ class AirflowCluster:
             # New DAG files and DAG-level changes show up within seconds, not the default minutes.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            # A killed triggerer's triggers go to a live one once its heartbeat (every 5 s) is this
+            # old: three beats, not the default 30 s (the triggerer-kill test waits for it).
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
             "FLUVIO_CONNECTORS_HOME": str(self.fluvio_home),
             "PATH": f"{AIRFLOW_BIN.parent}{os.pathsep}{env.get('PATH', '')}",
             # Where e2e_auth (the auth manager) is found.

@@ -165,7 +165,7 @@ def test_a_triggerer_killed_mid_stream_loses_no_record(airflow: AirflowCluster, 
     assert not writer.is_alive()
     assert stored_at_kill < count, "the stream ended before the kill: the test proved nothing"
 
-    # The new triggerer takes the watcher over once the old one counts as dead (30 s by default).
+    # The new triggerer takes the watcher over once the old one counts as dead (15 s here, 30 s by default).
     payloads = _events_for(api, orders["id"], offsets, timeout=240)
     per_offset = Counter(p["offset"] for p in payloads)
     duplicates = sum(n - 1 for n in per_offset.values())

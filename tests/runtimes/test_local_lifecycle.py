@@ -109,7 +109,7 @@ def test_a_hung_program_stops_heartbeating_and_is_restarted(
     this test) keeps its heartbeat thread but makes no progress: it is restarted as hung."""
     monkeypatch.setenv("FLUVIO_CONNECTOR_HANG_AFTER", "2")
     runtime = make_runtime(liveness_timeout=3.0)
-    runtime.create(greeter("stuck", count=500, timeout="20ms"))
+    runtime.create(greeter("stuck", count=100, timeout="20ms"))
     wait_for_status(runtime, "stuck", ConnectorStatus.RUNNING, forbidden=FAILED)
     wait_until(lambda: len(values("stuck")) >= 5, 30, "5 records")
     with open(f"{Settings.from_env().log_path}.lock", "ab") as lock:
@@ -121,7 +121,7 @@ def test_a_hung_program_stops_heartbeating_and_is_restarted(
     assert state.last_error is not None and state.last_error.startswith("no heartbeat for ")
     assert "hung: no progress for " in state.last_error
     info = wait_for_status(runtime, "stuck", ConnectorStatus.STOPPED, timeout=60, forbidden=FAILED)
-    assert values("stuck") == greetings(500) and info.records == 500
+    assert values("stuck") == greetings(100) and info.records == 100
 
 
 # --------------------------------------------------------------------------- 9: the supervisor
