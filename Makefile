@@ -28,7 +28,7 @@ lint: $(STAMP)
 # The Kubernetes binaries and images the tests need are built first, outside the suite's timeout.
 test: lint
 	TEST_TIMEOUT=$(TEST_TIMEOUT) scripts/prepare-tests.sh
-	timeout -s KILL $(TEST_TIMEOUT) $(BIN)/pytest -q -p no:cacheprovider
+	timeout -s KILL $(TEST_TIMEOUT) $(BIN)/pytest -q -p no:cacheprovider --durations=25
 
 e2e: $(STAMP)
 	timeout -s KILL 600 $(BIN)/pytest -q -p no:cacheprovider tests/e2e
