@@ -334,6 +334,8 @@ class _Loader:
         # removed from each message: the net under the rule that messages never echo them.
         self.redact = Redactor()
         self.mapping_path: str | None = None
+        # A CDK config's parameters by the path they were written at (``sql.url`` for ``url``).
+        self.written_at: dict[str, str] = {}
 
     def error(self, path: str, problem: str) -> ConfigError:
         where = f"{self.origin}: {path}: " if path else f"{self.origin}: "
@@ -399,6 +401,7 @@ class _Loader:
                 if name in params:
                     raise self.error(f"{key}.{_key(pkey)}", f"given twice (as {name})")
                 params[name] = self._unwrap_secret(value, f"{key}.{pkey}")
+                self.written_at[name] = f"{key}.{pkey}"
         topic = meta.get("topic")
         if isinstance(topic, dict):  # apiVersion 0.2.0: a topic config object
             topic_meta = topic.get("meta")
@@ -756,6 +759,8 @@ class _Loader:
             problem = _describe_errors(exc, ctype, stored)
             if self.mapping_path:  # the mapping came from the json-sql transform: name it as written
                 problem = problem.replace("parameters.mapping", self.mapping_path)
+            for name, path in self.written_at.items():  # a CDK section's key, named as written
+                problem = re.sub(rf"\bparameters\.{re.escape(name)}(?=[.:\[ ]|$)", lambda _m, at=path: at, problem)
             raise self.error("", problem) from None
 
     def _check_required(self, ctype: ConnectorType, params: Parameters, secrets: Mapping[str, str]) -> None:
