@@ -760,7 +760,7 @@ class _Loader:
             if self.mapping_path:  # the mapping came from the json-sql transform: name it as written
                 problem = problem.replace("parameters.mapping", self.mapping_path)
             for name, path in self.written_at.items():  # a CDK section's key, named as written
-                problem = re.sub(rf"\bparameters\.{re.escape(name)}(?=[.:\[ ]|$)", lambda _m, at=path: at, problem)
+                problem = re.sub(rf"\bparameters\.{re.escape(name)}(?=[.:\[ ]|$)", path.replace("\\", "\\\\"), problem)
             raise self.error("", problem) from None
 
     def _check_required(self, ctype: ConnectorType, params: Parameters, secrets: Mapping[str, str]) -> None:
