@@ -4,43 +4,32 @@ exists), and the helpers their tasks use to read records out of asset events."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from example_dags import load_example
 
 from airflow_provider_fluvio.assets.events import record_payloads, record_value, records_after
 from airflow_provider_fluvio.hooks.fluvio import FluvioHook
 from airflow_provider_fluvio.triggers.records import FluvioRecordTrigger
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", EXAMPLES / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_the_examples_watch_their_topics_with_named_consumers() -> None:
-    events = load("example_fluvio_events")
+    events = load_example("example_fluvio_events")
     (watcher,) = events.ORDERS.watchers
     assert isinstance(watcher.trigger, FluvioRecordTrigger)
     assert (watcher.trigger.topic, watcher.trigger.consumer) == ("example-orders", "example-orders-events")
     assert events.ORDERS.uri == "fluvio+embedded://localhost/example-orders"
     assert list(events.events_dag.timetable.asset_condition.objects) == [events.ORDERS]
-    chain = load("example_fluvio_mqtt_events")
+    chain = load_example("example_fluvio_mqtt_events")
     assert [w.trigger.consumer for w in chain.READINGS.watchers] == ["example-mqtt-readings"]
     assert [o.uri for o in chain.chain_dag.get_task("create_connector").outlets] == [chain.READINGS.uri]
 
 
 def test_the_producer_example_writes_orders(run_dag: Any) -> None:
-    module = load("example_fluvio_events")
+    module = load_example("example_fluvio_events")
     result = run_dag(module.producer_dag, run_conf={"count": 3})
     assert result.state == "success", result.task_states
     assert result.xcom("produce_orders") == {"topic": "example-orders", "records": 3}
@@ -52,7 +41,7 @@ def test_the_producer_example_writes_orders(run_dag: Any) -> None:
 @pytest.mark.slow
 def test_the_chain_example_fills_the_watched_topic_from_mqtt(run_dag: Any, mqtt_broker: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_MQTT_DEFAULT", f"mqtt://{mqtt_broker.host}:{mqtt_broker.port}")
-    module = load("example_fluvio_mqtt_events")
+    module = load_example("example_fluvio_mqtt_events")
     result = run_dag(module.chain_dag, run_conf={"count": 4})
     assert result.state == "success", result.task_states
     assert result.xcom("wait_stored") == 4
@@ -104,10 +93,10 @@ def test_records_after_counts_what_a_run_did_not_get() -> None:
 def test_the_event_examples_announce_their_topic_again_only_when_records_are_left() -> None:
     """The step that works around apache/airflow#56050: skipped when the run got the last record,
     an event on the DAG's own asset when records are left."""
-    events = load("example_fluvio_events")
+    events = load_example("example_fluvio_events")
     requeue = events.events_dag.get_task("requeue_leftovers")
     assert [o.uri for o in requeue.outlets] == [events.ORDERS.uri]
-    chain = load("example_fluvio_mqtt_events")
+    chain = load_example("example_fluvio_mqtt_events")
     assert [o.uri for o in chain.readings_dag.get_task("requeue_leftovers").outlets] == [chain.READINGS.uri]
 
 

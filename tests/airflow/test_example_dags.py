@@ -4,17 +4,16 @@ in poke, reschedule and deferrable mode; a connector that really fails makes it 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import conf
+from example_dags import load_example
 
 from airflow_provider_fluvio.hooks.fluvio import FluvioHook
 from airflow_provider_fluvio.operators.connector import (
@@ -29,15 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "dags_examples"
 
 HELLO = [f"Hello, Fluvio! - {i}" for i in range(1, 11)]
-
-
-def load(name: str) -> ModuleType:
-    """A fresh copy of an example DAG file (as the DAG processor imports it)."""
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", EXAMPLES / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -119,7 +109,7 @@ def test_demo_runs_the_example_in_poke_mode(fluvio_home: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["reschedule", "deferrable"])
 def test_test_connector_example(run_dag: Any, mode: str, trigger_events: list[Any]) -> None:
-    dag = load("example_fluvio_test_connector").dag
+    dag = load_example("example_fluvio_test_connector").dag
     for task_id in ("wait_running", "wait_finished"):
         sensor = dag.get_task(task_id)
         assert isinstance(sensor, FluvioConnectorSensor)
@@ -158,7 +148,7 @@ def test_test_connector_example_on_a_fluvio_cluster_with_a_deferrable_sensor(
     """The same DAG with topics in a real Fluvio cluster: the connector writes there, the
     deferrable sensor waits in the trigger, the consume operator counts the records it reads."""
     monkeypatch.setenv("FLUVIO_ENDPOINT", fluvio_cluster.endpoint)
-    dag = load("example_fluvio_test_connector").dag
+    dag = load_example("example_fluvio_test_connector").dag
     for task_id in ("wait_running", "wait_finished"):
         dag.get_task(task_id).deferrable = True
     result = run_dag(dag, register=False, run_conf={"count": 10, "interval_ms": 300})
@@ -179,7 +169,7 @@ def test_mqtt_example(run_dag: Any, mqtt_broker: Any, monkeypatch: pytest.Monkey
     monkeypatch.setenv(
         "AIRFLOW_CONN_MQTT_DEFAULT", f"mqtt://reader:pw-81723@{mqtt_broker.host}:{mqtt_broker.port}"
     )
-    result = run_dag(load("example_fluvio_mqtt").dag, register=False)
+    result = run_dag(load_example("example_fluvio_mqtt").dag, register=False)
     assert result.state == "success", result.task_states
     assert result.xcom("publish") == 20 and result.xcom("check_records") == 20
     name = result.xcom("create_connector")["name"]
@@ -191,7 +181,7 @@ def test_mqtt_example(run_dag: Any, mqtt_broker: Any, monkeypatch: pytest.Monkey
 
 @pytest.mark.slow
 def test_hook_example(run_dag: Any) -> None:
-    result = run_dag(load("example_fluvio_hook").dag, register=False)
+    result = run_dag(load_example("example_fluvio_hook").dag, register=False)
     assert result.state == "success", result.task_states
     run = result.xcom("run_connector")
     assert run["values"] == HELLO[:5]

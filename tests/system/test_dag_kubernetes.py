@@ -25,18 +25,17 @@ scheduler places it. These tests assume nothing else schedules pods on the real 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow_runs import xcom
+from example_dags import load_example
 from real_pods import REGISTRY, VERSION
 
 if TYPE_CHECKING:
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.system]
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "dags_examples" / "example_fluvio_kubernetes.py"
 DEFAULT_CONN_ID = "fluvio_kubernetes"  # the DAG's fluvio_conn_id param default
 OTHER_CONN_ID = "fluvio_k8s_system"
 TOKEN = "tok-" + uuid.uuid4().hex
@@ -80,15 +78,6 @@ def define_connection(
                            json.dumps({"conn_type": "fluvio", "host": host, "port": int(port), "extra": extra}))
 
     return define
-
-
-def load_example() -> Any:
-    """A fresh copy of the example DAG (as the DAG processor imports it)."""
-    spec = importlib.util.spec_from_file_location(f"example_fluvio_kubernetes_{uuid.uuid4().hex[:6]}", EXAMPLE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
 
 
 @dataclass
@@ -228,7 +217,7 @@ def test_example_dag_through_kubernetes(
     from airflow_provider_fluvio.sensors.connector import FluvioConnectorSensor
 
     define_connection(conn_id)
-    dag = load_example()
+    dag = load_example("example_fluvio_kubernetes").dag
     sensor = dag.get_task("wait_running")
     assert isinstance(sensor, FluvioConnectorSensor)
     sensor.mode, sensor.deferrable = "poke", deferrable

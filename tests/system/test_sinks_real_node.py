@@ -16,16 +16,15 @@ goes into the Secret only.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from airflow_runs import xcom
+from example_dags import load_example
 from http_receiver import Answer, Received, Receiver
 from postgres_server import PASSWORD, USER, PostgresServer
 from real_pods import REGISTRY, VERSION, pods_of, real_runtime, wait_status, wait_until
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.system]
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "dags_examples" / "example_fluvio_mqtt_to_sql.py"
 FLUVIO_CONN_ID = "fluvio_pipeline_pods"
 SQL_CONN_ID = "readings_pg"
 COUNT = 12
@@ -78,21 +76,13 @@ def connections(real_namespace: KubeNamespace, fluvio_cluster: FluvioCluster, br
     return broker
 
 
-def load_example() -> Any:
-    spec = importlib.util.spec_from_file_location(f"example_fluvio_mqtt_to_sql_{uuid.uuid4().hex[:6]}", EXAMPLE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
-
-
 def test_mqtt_to_postgresql_with_both_connectors_as_pods(
     airflow_db: None, connections: Broker, real_namespace: KubeNamespace, real_node: str,
     fluvio_cluster: FluvioCluster, postgres: PostgresServer, schema: str,
 ) -> None:
     from kubernetes import client
 
-    dag = load_example()
+    dag = load_example("example_fluvio_mqtt_to_sql").dag
     dr = dag.test(run_conf={"count": COUNT, "fluvio_conn_id": FLUVIO_CONN_ID, "sql_conn_id": SQL_CONN_ID})
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
     assert str(getattr(dr.state, "value", dr.state)) == "success", states
