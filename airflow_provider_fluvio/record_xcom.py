@@ -20,6 +20,7 @@ from fluvio_connectors.errors import ConfigError
 if TYPE_CHECKING:
     from fluvio_connectors.topics import Record
 
+
 def record_dict(record: Record) -> dict[str, Any]:
     """``offset``, ``key``/``key_encoding``, ``value``/``value_encoding``, ``timestamp``: lossless."""
     key, key_encoding = encode_bytes(record.key)
