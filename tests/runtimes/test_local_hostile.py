@@ -283,10 +283,13 @@ def test_a_full_disk_makes_the_connector_wait_and_it_recovers_when_space_returns
                                "resumes by itself once space is freed")
         # reading works on a full disk: the CLI, with the log open elsewhere or not
         env = {**os.environ, HOME_ENV: str(home)}
+        # (the program may still store a few records into pages its log already has: count around the list)
+        before = len(values("cramped"))
         listed = subprocess.run([*CLI, "topic", "list"], capture_output=True, text=True, env=env, timeout=60)
+        after = len(values("cramped"))
         assert listed.returncode == 0, listed.stderr
-        assert [line.split()[:3] for line in listed.stdout.splitlines()][1:] == [["cramped", "1", str(
-            len(values("cramped")))]]
+        ((name, partitions, records),) = [line.split()[:3] for line in listed.stdout.splitlines()][1:]
+        assert (name, partitions) == ("cramped", "1") and before <= int(records) <= after, listed.stdout
         read = subprocess.run([*CLI, "consume", "cramped", "-B", "-d", "-n", "3"], capture_output=True, text=True,
                               env=env, timeout=60)
         assert (read.returncode, read.stdout) == (0, "\n".join(greetings(3)) + "\n"), read.stderr
